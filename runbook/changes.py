@@ -1,0 +1,103 @@
+"""Change plans, recorded changes and verification results: the currency between steps and the engine."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Change:
+    """One attribute-level change on one object. Recorded with before/after so it can be undone.
+
+    `kind` names the handler that can read, apply and revert it (see steps/kinds.py);
+    `locator` holds what that handler needs to find the object again (a DN, a host,
+    an IIS location...). Nothing secret ever goes in here.
+    """
+
+    kind: str
+    target: str  # what an operator calls the object: "TMG01$", "eas01.test.lan"
+    attribute: str
+    op: str  # "add" | "remove" | "set" | "action"
+    values: list[Any] = field(default_factory=list)
+    before: Any = None
+    after: Any = None
+    locator: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.op == "add":
+            return f"{self.target} {self.attribute}: + " + ", + ".join(map(str, self.values))
+        if self.op == "remove":
+            return f"{self.target} {self.attribute}: - " + ", - ".join(map(str, self.values))
+        if self.op == "action":
+            return f"{self.target}: {self.attribute}" + (f" ({self.note})" if self.note else "")
+        before, after = self.before, self.after
+        if self.attribute == "userAccountControl":
+            before, after = hex(before), hex(after)
+        text = f"{self.target} {self.attribute}: {_show(before)} → {_show(after)}"
+        return text + (f" ({self.note})" if self.note else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value not in (None, "", [], {})}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Change:
+        return cls(**data)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    point_of_no_return: str | None = None  # what will interrupt service, in words
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def lines(self) -> list[str]:
+        if self.empty:
+            return ["already in place: nothing to change"] + self.notes
+        lines = [change.describe() for change in self.changes] + self.notes
+        if self.point_of_no_return:
+            lines.append(f"POINT OF NO RETURN: {self.point_of_no_return}")
+        return lines
+
+
+@dataclass
+class Finding:
+    what: str
+    wanted: Any
+    seen: Any
+    ok: bool
+
+    def describe(self) -> str:
+        mark = "ok" if self.ok else "MISMATCH"
+        return f"[{mark}] {self.what}: wanted {_show(self.wanted)}, seen {_show(self.seen)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Verification:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(finding.ok for finding in self.findings)
+
+    def mismatches(self) -> list[Finding]:
+        return [finding for finding in self.findings if not finding.ok]
+
+    def expect(self, what: str, wanted: Any, seen: Any, ok: bool | None = None) -> None:
+        self.findings.append(Finding(what, wanted, seen, wanted == seen if ok is None else ok))

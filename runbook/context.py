@@ -1,0 +1,63 @@
+"""What a step function gets to work with: the params, its target, and lazily opened ports."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from runbook.catalogue import StepInstance, Target
+from runbook.changes import Change
+from runbook.params import Params
+from runbook.ports import DirectoryPort, HostsPort
+
+
+@dataclass
+class Ports:
+    """Opens each port once, on first use, and keeps it for the whole session (one connection per DC / host)."""
+
+    open_directory: Callable[[], DirectoryPort]
+    open_hosts: Callable[[], HostsPort]
+    _directory: DirectoryPort | None = None
+    _hosts: HostsPort | None = None
+
+    @property
+    def directory(self) -> DirectoryPort:
+        if self._directory is None:
+            self._directory = self.open_directory()
+        return self._directory
+
+    @property
+    def hosts(self) -> HostsPort:
+        if self._hosts is None:
+            self._hosts = self.open_hosts()
+        return self._hosts
+
+    def close(self) -> None:
+        for port in (self._directory, self._hosts):
+            if port is not None:
+                port.close()
+        self._directory = self._hosts = None
+
+
+@dataclass
+class StepContext:
+    params: Params
+    instance: StepInstance
+    ports: Ports
+    record: Callable[[Change], None] = lambda change: None
+    allow_restart: bool = False  # points of no return (iisreset) run only when the operator said so
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def target(self) -> Target:
+        return self.instance.target
+
+    @property
+    def directory(self) -> DirectoryPort:
+        return self.ports.directory
+
+    @property
+    def hosts(self) -> HostsPort:
+        return self.ports.hosts
+
+    def say(self, line: str) -> None:
+        self.log.append(line)

@@ -1,0 +1,341 @@
+"""The runbook engine: a session, its step instances, and every operation on them.
+
+Synchronous and UI-free: the CLI calls it directly, the TUI from thread workers.
+Each transition is checked against the one table in runbook.states, saved
+atomically and journaled before the method returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from runbook import store
+from runbook.catalogue import StepInstance, StepSpec, expand, select
+from runbook.changes import Change, Plan, Verification
+from runbook.context import Ports, StepContext
+from runbook.errors import BadInput, DriftError, NotAvailable, Refused, RunbookError, StepFailed
+from runbook.journal import Journal
+from runbook.lock import SessionLock, is_live, read_holder
+from runbook.params import Params, load_params_file, parse_params
+from runbook.session import Session, StepRecord, now_iso, operator
+from runbook.states import IN_PLACE, SETTLED, Event, State, next_state
+
+PortsFactory = Callable[[Session, Params], Ports]
+Confirm = Callable[[str, list[str]], bool]  # (question, lines shown) -> go ahead?
+
+
+@dataclass
+class Outcome:
+    key: str
+    result: str  # done | already-in-place | undone | failed | refused
+    lines: list[str]
+
+
+class Runbook:
+    def __init__(self, path: Path, session: Session, catalogue: list[StepSpec], ports_factory: PortsFactory,
+                 lock: SessionLock | None = None):
+        self.path = path
+        self.session = session
+        self.catalogue = catalogue
+        self.params = parse_params(session.params)
+        self.instances = expand(catalogue, self.params)
+        self.journal = Journal(store.journal_path(path))
+        self.lock = lock
+        self._ports_factory = ports_factory
+        self._ports: Ports | None = None
+
+    # -- opening -------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, params_file: str, catalogue: list[StepSpec], ports_factory: PortsFactory,
+               *, lab: dict[str, Any] | None = None) -> Runbook:
+        if path.exists():
+            raise BadInput(f"SESSION: {path} already exists; open it, or choose another name")
+        params = load_params_file(params_file)
+        session = Session(name=path.stem, params=params.data, lab=lab)
+        book = cls(path, session, catalogue, ports_factory)
+        for instance in book.instances:
+            record = session.record(instance.key)
+            if instance.not_applicable:
+                record.state, record.note = State.NOT_APPLICABLE, instance.not_applicable
+        store.save(session, path)
+        book.journal.append(step=None, action="new", outcome="created",
+                            details={"params_file": str(Path(params_file).resolve()),
+                                     "topology": params.topology, "steps": [i.key for i in book.instances]})
+        return book
+
+    @classmethod
+    def open(cls, path: Path, catalogue: list[StepSpec], ports_factory: PortsFactory, *, drive: bool,
+             takeover: bool = False, purpose: str = "") -> Runbook:
+        session = store.load(path)
+        lock = SessionLock(store.lock_path(path), purpose).acquire(takeover=takeover) if drive else None
+        try:
+            book = cls(path, session, catalogue, ports_factory, lock)
+            if lock is not None:
+                book._after_acquire()
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        return book
+
+    def _after_acquire(self) -> None:
+        assert self.lock is not None
+        if self.lock.took_over is not None:
+            self.journal.append(step=None, action="takeover", outcome="lock taken over",
+                                details={"from": self.lock.took_over.describe()})
+        for key, record in self.session.steps.items():
+            if record.state == State.RUNNING:
+                self._transition(key, Event.INTERRUPT, note=f"was running ({record.action or 'execute'}) when the "
+                                 "driving process died; verify before running again")
+
+    def close(self) -> None:
+        if self._ports is not None:
+            self._ports.close()
+            self._ports = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    # -- reading -------------------------------------------------------------------------------------------
+    @property
+    def ports(self) -> Ports:
+        if self._ports is None:
+            self._ports = self._ports_factory(self.session, self.params)
+        return self._ports
+
+    def record(self, key: str) -> StepRecord:
+        return self.session.record(key)
+
+    def instance(self, key: str) -> StepInstance:
+        found = select(self.instances, key)
+        if len(found) != 1:
+            raise BadInput(f"STEP: {key!r} is not one step instance here (choose from: "
+                           f"{', '.join(i.key for i in self.instances)})")
+        return found[0]
+
+    def resolve(self, step: str) -> list[StepInstance]:
+        found = select(self.instances, step)
+        if not found:
+            raise BadInput(f"STEP: {step!r} is not a step of this change (choose from: "
+                           f"{', '.join(i.key for i in self.instances)})")
+        return found
+
+    def display_state(self, key: str) -> State:
+        """A `running` step whose driver is gone reads as interrupted, even before anyone re-opens the session."""
+        state = self.record(key).state
+        if state == State.RUNNING and self.lock is None:
+            holder = read_holder(store.lock_path(self.path))
+            if holder is None or not is_live(holder):
+                return State.INTERRUPTED
+        return state
+
+    def waiting_for(self, instance: StepInstance) -> list[str]:
+        return [f"{dep} ({self.record(dep).state.value})" for dep in instance.depends_on
+                if self.record(dep).state not in SETTLED]
+
+    def next_pending(self) -> StepInstance | None:
+        for instance in self.instances:
+            if self.record(instance.key).state not in SETTLED:
+                return instance
+        return None
+
+    # -- persistence ----------------------------------------------------------------------------------------
+    def _require_driver(self) -> None:
+        if self.lock is None or not self.lock.still_mine():
+            raise Refused("this view is read-only: another operator drives the session (or the lock was taken over)")
+
+    def _transition(self, key: str, event: Event, *, note: str | None = None, error: str | None = None,
+                    details: dict[str, Any] | None = None) -> State:
+        record = self.record(key)
+        new = next_state(key, record.state, event)
+        old = record.state
+        record.state, record.updated, record.by = new, now_iso(), operator()
+        if note is not None:
+            record.note = note
+        record.error = error
+        if new != State.RUNNING:
+            record.action = None
+        self.save()
+        self.journal.append(step=key, action=event.value, outcome=f"{old.value} → {new.value}",
+                            note=error or note, details=details)
+        return new
+
+    def save(self) -> None:
+        store.save(self.session, self.path)
+
+    def _context(self, instance: StepInstance, allow_restart: bool) -> StepContext:
+        record = self.record(instance.key)
+
+        def remember(change: Change) -> None:
+            if change.note == "undo":
+                _pop_original(record, change)
+                record.undone.append(change.to_dict())
+            else:
+                record.changes.append(change.to_dict())
+            self.save()
+            self.journal.append(step=instance.key, action="change", outcome="applied", details=change.to_dict())
+
+        return StepContext(params=self.params, instance=instance, ports=self.ports, record=remember,
+                           allow_restart=allow_restart)
+
+    # -- operations -----------------------------------------------------------------------------------------
+    def plan(self, key: str) -> Plan:
+        instance = self.instance(key)
+        automation = _automation(instance)
+        return automation.plan(self._context(instance, False))
+
+    def run(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
+        self._require_driver()
+        instance = self.instance(key)
+        if instance.not_applicable:
+            raise Refused(f"{key} does not apply: {instance.not_applicable}")
+        automation = _automation(instance)
+        record = self.record(key)
+        next_state(key, record.state, Event.START)  # refuse early (e.g. interrupted) before touching anything
+        if (waits := self.waiting_for(instance)):
+            raise Refused(f"{key} waits for {', '.join(waits)}")
+        ctx = self._context(instance, allow_restart)
+        try:
+            plan = automation.plan(ctx)
+        except RunbookError as exc:
+            self._transition(key, Event.START, details={"action": "execute"})
+            self._transition(key, Event.FAIL, error=str(exc))
+            raise
+        if plan.empty:
+            if record.state not in IN_PLACE:
+                self._transition(key, Event.START)
+                self._transition(key, Event.SUCCEED, note="already in place")
+            return Outcome(key, "already-in-place", plan.lines())
+        if plan.point_of_no_return and not allow_restart:
+            raise Refused(f"{key}: {plan.point_of_no_return}; this needs explicit consent "
+                          "(CLI: --allow-restart; --yes alone does not cover it)")
+        if not confirm(f"Apply these changes for {key}?", plan.lines()):
+            raise Refused(f"{key}: cancelled by the operator, nothing changed")
+        record.action = "execute"
+        self._transition(key, Event.START, details={"plan": plan.lines()})
+        return self._finish(key, instance, ctx, lambda: automation.apply(ctx, plan), "done")
+
+    def undo(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
+        self._require_driver()
+        instance = self.instance(key)
+        record = self.record(key)
+        if not record.changes:
+            if record.state == State.MANUAL_DONE:
+                raise Refused(f"{key} was done by hand: undo it by hand (see `runbook backout` for the values seen)")
+            raise Refused(f"{key}: this session recorded no change to undo")
+        automation = _automation(instance)
+        next_state(key, record.state, Event.START_UNDO)
+        ctx = self._context(instance, allow_restart)
+        changes = [Change.from_dict(item) for item in record.changes]
+        problems = automation.undo_problems(ctx, changes)
+        if problems:
+            raise DriftError(f"{key}: refusing to undo, the live state moved since this session changed it:\n  "
+                             + "\n  ".join(problems))
+        if any(change.kind == "iisreset" for change in changes) and not allow_restart:
+            raise Refused(f"{key}: undo ends with iisreset on {instance.target.label}, which interrupts every site; "
+                          "this needs explicit consent (CLI: --allow-restart)")
+        lines = ["revert " + change.describe() for change in reversed(changes)]
+        if not confirm(f"Undo {key}?", lines):
+            raise Refused(f"{key}: cancelled by the operator, nothing changed")
+        record.action = "undo"
+        self._transition(key, Event.START_UNDO, details={"revert": lines})
+        return self._finish(key, instance, ctx, lambda: automation.undo(ctx, changes), "undone")
+
+    def _finish(self, key: str, instance: StepInstance, ctx: StepContext, work: Callable[[], None],
+                result: str) -> Outcome:
+        try:
+            work()
+            if result == "done":
+                check = _automation(instance).verify(ctx)
+                self._store_verification(key, check)
+                if not check.ok:
+                    raise StepFailed("applied, but verification found: " +
+                                     "; ".join(f.describe() for f in check.mismatches()))
+        except RunbookError as exc:
+            self._transition(key, Event.FAIL, error=str(exc))
+            raise
+        except Exception as exc:
+            self._transition(key, Event.FAIL, error=f"unexpected error ({type(exc).__name__}: {exc})")
+            raise StepFailed(f"{key}: unexpected error ({type(exc).__name__}: {exc})") from exc
+        except BaseException:
+            self._transition(key, Event.INTERRUPT, note="interrupted by the operator; verify before running again")
+            raise
+        self._transition(key, Event.SUCCEED if result == "done" else Event.UNDO_SUCCEED)
+        return Outcome(key, result, [c["attribute"] for c in self.record(key).changes])
+
+    def verify(self, key: str) -> Verification:
+        instance = self.instance(key)
+        if instance.not_applicable:
+            raise Refused(f"{key} does not apply: {instance.not_applicable}")
+        checker = instance.spec.automation or instance.spec.verify_only
+        if checker is None:
+            raise NotAvailable(f"{key} has no automatic verification: check it by hand (runbook manual)")
+        result = checker.verify(self._context(instance, False))
+        if self.lock is not None and self.lock.still_mine():
+            self._store_verification(key, result)
+            if self.record(key).state == State.INTERRUPTED:
+                self._transition(key, Event.VERIFY_OK if result.ok else Event.VERIFY_MISMATCH,
+                                 error=None if result.ok else "verified after interruption: not in place")
+        return result
+
+    def _store_verification(self, key: str, result: Verification) -> None:
+        self.record(key).verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
+                                     "findings": [f.describe() for f in result.findings]}
+        self.save()
+        self.journal.append(step=key, action="verify", outcome="ok" if result.ok else "mismatch",
+                            details={"mismatches": [f.describe() for f in result.mismatches()]} or None)
+
+    def mark(self, key: str, how: str, note: str | None) -> str:
+        self._require_driver()
+        event = {"done": Event.MARK_DONE, "skip": Event.SKIP, "reopen": Event.REOPEN}[how]
+        record = self.record(key)
+        already = {"done": IN_PLACE, "skip": {State.SKIPPED}, "reopen": {State.PENDING}}[how]
+        if record.state in already:
+            if note:
+                record.note = note
+                self.save()
+            self.journal.append(step=key, action="note", outcome=f"already {record.state.value}", note=note)
+            return f"{key} is already {record.state.value}" + ("; note added" if note else "")
+        if self.instance(key).not_applicable and how != "reopen":
+            raise Refused(f"{key} does not apply: {self.instance(key).not_applicable}")
+        new = self._transition(key, event, note=note)
+        return f"{key}: {new.value}"
+
+    def tick(self, key: str, index: int, ticked: bool = True) -> None:
+        self._require_driver()
+        items = self.instance(key).manual(self.params)
+        if not 0 <= index < len(items):
+            raise BadInput(f"item: {index + 1} is not between 1 and {len(items)}")
+        record = self.record(key)
+        if ticked:
+            record.ticks[str(index)] = {"by": operator(), "at": now_iso()}
+        else:
+            record.ticks.pop(str(index), None)
+        self.save()
+        self.journal.append(step=key, action="tick" if ticked else "untick", outcome=f"item {index + 1}",
+                            note=items[index].text[:120])
+
+    def add_note(self, key: str | None, text: str) -> None:
+        self._require_driver()
+        if key:
+            self.record(key).note = text
+            self.save()
+        self.journal.append(step=key, action="note", outcome="noted", note=text)
+
+
+def _automation(instance: StepInstance) -> Any:
+    if instance.spec.automation is None:
+        raise NotAvailable(f"{instance.key} has no automatic execution: it is done by hand "
+                           f"(runbook manual SESSION {instance.key}), then recorded with "
+                           f"`runbook mark SESSION {instance.key} --done`")
+    return instance.spec.automation
+
+
+def _pop_original(record: StepRecord, revert: Change) -> None:
+    for index in range(len(record.changes) - 1, -1, -1):
+        original = record.changes[index]
+        if (original.get("kind"), original.get("attribute"), original.get("locator")) == \
+                (revert.kind, revert.attribute, revert.locator):
+            del record.changes[index]
+            return

@@ -1,0 +1,681 @@
+"""`DirectoryPort` on a real Active Directory, with ldap3.
+
+* TLS always validated: LDAPS (636) or StartTLS, `ssl.CERT_REQUIRED`, the params' `ca_file` or the
+  system trust store, and the DC's name checked against the certificate. Plain LDAP (`tls: none`)
+  only with an explicit `insecure=True` (the CLI's `--insecure`).
+* Simple bind with `bind_user` + password, or SASL GSSAPI from the operator's ticket cache when
+  `bind_user` is None. The password is used for the binds in `connect` and then dropped: it is never
+  logged, never kept on this object (ldap3's copy is cleared after the bind).
+* One connection to the DC, reused; a second one to the Global Catalog for forest-wide SPN searches
+  (falls back to the domain with a note in `warnings` when the GC port does not answer).
+* Every failure becomes a `DirectoryError` (subclasses below) with a message an operator can act on;
+  ldap3 exceptions never escape.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import importlib.util
+import logging
+import math
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+from contextlib import contextmanager
+from typing import Iterator
+
+from runbook.errors import BadInput, DirectoryError, DriftError
+from runbook.ports import (
+    DEFAULT_TIMEOUT,
+    UAC_TRUSTED_FOR_DELEGATION,
+    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
+    Account,
+)
+from runbook.settings import DirectorySettings
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "LdapDirectory",
+    "DirectoryUnreachable",
+    "DirectoryTlsError",
+    "DirectoryTimeout",
+    "DirectoryBindError",
+    "DirectoryAccessDenied",
+    "DuplicateSpn",
+    "ValueAlreadyPresent",
+    "ValueNotPresent",
+    "NoSuchObject",
+]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DirectoryUnreachable(DirectoryError):
+    """The DC could not be reached (name does not resolve, refused, no route) or the connection was lost."""
+
+
+class DirectoryTlsError(DirectoryError):
+    """The DC's certificate did not validate against the configured CA (or the TLS handshake failed)."""
+
+
+class DirectoryTimeout(DirectoryError):
+    """The DC did not answer within the timeout."""
+
+
+class DirectoryBindError(DirectoryError):
+    """The DC refused the bind (credentials, account state, missing Kerberos ticket, TLS required)."""
+
+
+class DirectoryAccessDenied(DirectoryError):
+    """The bind account may not make this change (insufficientAccessRights, or a privilege is missing)."""
+
+
+class DuplicateSpn(DirectoryError):
+    """AD refused an SPN that another account already holds (constraintViolation)."""
+
+    def __init__(self, message: str, spns: list[str], holders: list[str]):
+        self.spns, self.holders = spns, holders
+        super().__init__(message)
+
+
+class ValueAlreadyPresent(DirectoryError):
+    """attributeOrValueExists: a value we were asked to add is already there."""
+
+
+class ValueNotPresent(DirectoryError):
+    """noSuchAttribute: a value we were asked to remove is not there (anymore)."""
+
+
+class NoSuchObject(DirectoryError):
+    """noSuchObject: the DN does not exist (renamed, moved or deleted?)."""
+
+
+# AD's "data xxx" codes in a failed bind's diagnostic message.
+_BIND_DATA_CODES = {
+    "525": "no such user",
+    "52e": "invalid credentials",
+    "530": "logon not permitted at this time",
+    "531": "logon not permitted from this workstation",
+    "532": "password expired",
+    "533": "account disabled",
+    "701": "account expired",
+    "773": "password must be changed before first logon",
+    "775": "account locked out",
+}
+
+_DELEGATION_ATTRIBUTES = {"msds-allowedtodelegateto", "useraccountcontrol"}
+_ACCOUNT_ATTRIBUTES = [
+    "sAMAccountName",
+    "userAccountControl",
+    "msDS-AllowedToDelegateTo",
+    "servicePrincipalName",
+    "dNSHostName",
+]
+_SIMILAR_LIMIT = 5000  # similar_accounts never reads more names than this
+_CURRENT_TIME = re.compile(r"^(\d{14})(?:\.\d+)?Z$")
+
+
+def _seconds(timeout: float) -> int:
+    """ldap3 wants whole seconds for SO_RCVTIMEO / time limits."""
+    return max(1, int(math.ceil(timeout)))
+
+
+def _first_text(values: list[bytes] | None) -> str | None:
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+def _texts(values: list[bytes] | None) -> tuple[str, ...]:
+    return tuple(value.decode("utf-8", "replace") for value in values or [])
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful text of a socket/TLS exception (without ldap3's wrapping noise)."""
+    text = str(exc)
+    for prefix in (
+        "socket connection error while opening: ",
+        "socket ssl wrapping error: ",
+        "error receiving data: ",
+        "error sending data: ",
+        "wrap socket error: ",
+        "start_tls failed - ",
+    ):
+        text = text.replace(prefix, "")
+    text = text.strip(" -:")
+    return text or type(exc).__name__
+
+
+class LdapDirectory:
+    """Active Directory over ldap3; see the module docstring. Create it with `LdapDirectory.connect`."""
+
+    def __init__(self, settings: DirectorySettings, conn, gc_conn, base_dn: str, warnings: list[str]):
+        self.settings = settings
+        self._conn = conn
+        self._gc = gc_conn
+        self.base_dn = base_dn
+        self.warnings = warnings
+
+    def __repr__(self) -> str:
+        return (
+            f"LdapDirectory(server={self.settings.server!r}, port={self.settings.port}, tls={self.settings.tls!r}, "
+            f"bind_user={self.settings.bind_user!r})"
+        )
+
+    # ------------------------------------------------------------------ connecting
+
+    @classmethod
+    def connect(
+        cls,
+        settings: DirectorySettings,
+        password: str | None,
+        *,
+        insecure: bool = False,
+        timeout: float = 15.0,
+    ) -> LdapDirectory:
+        """Open, secure and bind one connection to the DC (and one to the Global Catalog)."""
+        if settings.tls not in ("ldaps", "starttls", "none"):
+            raise BadInput(f"directory.tls must be ldaps, starttls or none, not {settings.tls!r}")
+        if settings.tls == "none" and not insecure:
+            raise BadInput(
+                f"directory.tls is 'none': refusing to send credentials to {settings.server}:{settings.port} "
+                "over plain LDAP; use tls: ldaps (or starttls), or pass --insecure for a lab"
+            )
+        if settings.bind_user is not None and not password:
+            raise BadInput(f"no password for the directory bind as {settings.bind_user}")
+        if settings.bind_user is None:
+            _check_kerberos_ready(settings)
+
+        warnings: list[str] = []
+        if settings.tls == "none":
+            warnings.append(
+                f"plain LDAP to {settings.server}:{settings.port} (--insecure): nothing is encrypted or authenticated"
+            )
+        conn = _open_and_bind(settings, settings.port, password, timeout)
+        try:
+            base_dn = settings.base_dn
+            root = _root_dse(conn, settings, settings.port, ["defaultNamingContext"], timeout)
+            live_nc = _first_text(root.get("defaultNamingContext"))
+            if live_nc and live_nc.lower() != base_dn.lower():
+                warnings.append(
+                    f"{settings.server} serves {live_nc}, not {base_dn} (directory.domain {settings.domain!r}); "
+                    f"searching {live_nc}"
+                )
+                base_dn = live_nc
+            gc_conn = None
+            try:
+                gc_conn = _open_and_bind(settings, settings.gc_port, password, min(timeout, 10.0))
+            except DirectoryBindError:
+                raise
+            except DirectoryError as exc:
+                warnings.append(
+                    f"Global Catalog {settings.server}:{settings.gc_port} did not answer ({exc}); "
+                    f"SPN duplicate checks search only the domain {base_dn}, not the whole forest"
+                )
+        except BaseException:
+            _unbind_quietly(conn)
+            raise
+        return cls(settings, conn, gc_conn, base_dn, warnings)
+
+    def close(self) -> None:
+        for conn in (self._gc, self._conn):
+            _unbind_quietly(conn)
+        self._gc = None
+
+    def __enter__(self) -> LdapDirectory:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _where(self, port: int | None = None) -> str:
+        return f"{self.settings.server}:{port or self.settings.port}"
+
+    @contextmanager
+    def _op(self, conn, port: int, timeout: float, what: str) -> Iterator[None]:
+        """Run one LDAP operation with a per-call timeout; map ldap3/socket exceptions."""
+        if conn is None or conn.closed:
+            raise DirectoryUnreachable(
+                f"the connection to {self.settings.server}:{port} is closed (lost after an earlier error); "
+                "reconnect to the DC and retry"
+            )
+        sock = getattr(conn, "socket", None)
+        if sock is not None:
+            try:
+                sock.settimeout(timeout)
+            except OSError:
+                pass
+        try:
+            yield
+        except DirectoryError:
+            raise
+        except Exception as exc:  # ldap3 raises many exception types; none may escape
+            raise _map_exception(exc, self.settings, port, timeout, what) from None
+
+    def _search(self, base: str, filt: str, attributes: list[str], *, scope: str, timeout: float, what: str,
+                gc: bool = False, size_limit: int = 0) -> list[dict]:
+        from ldap3 import BASE, SUBTREE
+
+        conn = self._gc if gc else self._conn
+        port = self.settings.gc_port if gc else self.settings.port
+        with self._op(conn, port, timeout, what):
+            conn.search(
+                base, filt, search_scope=BASE if scope == "base" else SUBTREE, attributes=attributes,
+                size_limit=size_limit, time_limit=_seconds(timeout),
+            )
+        result = conn.result or {}
+        code = result.get("description", "")
+        if code not in ("success", "sizeLimitExceeded"):
+            raise self._result_error(result, what=what, dn=base)
+        return [entry for entry in conn.response or [] if entry.get("type") == "searchResEntry"]
+
+    def _modify(self, dn: str, changes: dict, *, timeout: float, what: str) -> dict:
+        with self._op(self._conn, self.settings.port, timeout, what):
+            self._conn.modify(dn, changes)
+        return self._conn.result or {}
+
+    def _result_error(self, result: dict, *, what: str, dn: str, attribute: str = "",
+                      values: list[str] | None = None) -> DirectoryError:
+        code = result.get("description") or f"result {result.get('result')}"
+        message = (result.get("message") or "").strip()
+        server = f"{code}: {message}" if message else code
+        values = values or []
+        shown = ", ".join(values)
+        if code == "insufficientAccessRights" or (
+            code == "constraintViolation" and attribute.lower() in _DELEGATION_ATTRIBUTES
+        ):
+            who = self.settings.bind_user or "the Kerberos bind account"
+            if attribute.lower() in _DELEGATION_ATTRIBUTES:
+                why = (
+                    "writing delegation settings (msDS-AllowedToDelegateTo, the delegation bits of "
+                    "userAccountControl) needs SeEnableDelegationPrivilege on the domain controllers, which "
+                    "Domain Admins have by default; bind as a member of Domain Admins or have the privilege granted"
+                )
+            else:
+                why = (
+                    f"the account needs write access to {attribute or 'this object'} on {dn} "
+                    "(for SPNs: 'Validated write to service principal name' or Domain Admins)"
+                )
+            return DirectoryAccessDenied(f"{what}: {who} may not change {attribute or dn} on {dn} ({server}); {why}")
+        if code == "constraintViolation" and attribute.lower() == "serviceprincipalname":
+            holders = []
+            for value in values:
+                try:
+                    holders += [f"{value} is held by {owner}" for owner in self.spn_owners(value, timeout=10)]
+                except DirectoryError:
+                    pass
+            held = "; ".join(holders) if holders else "another account already holds it"
+            return DuplicateSpn(
+                f"{what}: AD refused servicePrincipalName {shown} on {dn}: duplicate SPN ({held}). An SPN may "
+                f"live on exactly one account: remove it from the other account first (setspn -D), or use that "
+                f"account ({server})",
+                values,
+                holders,
+            )
+        if code == "attributeOrValueExists":
+            return ValueAlreadyPresent(f"{what}: {attribute} of {dn} already holds {shown} ({server})")
+        if code == "noSuchAttribute":
+            return ValueNotPresent(f"{what}: {attribute} of {dn} does not hold {shown} ({server})")
+        if code == "noSuchObject":
+            return NoSuchObject(f"{what}: no object {dn} in {self._where()} (renamed, moved or deleted?) ({server})")
+        if code in ("timeLimitExceeded", "busy", "unavailable"):
+            return DirectoryTimeout(f"{what}: {self._where()} answered {server}")
+        if code == "strongerAuthRequired":
+            return DirectoryBindError(
+                f"{what}: {self._where()} requires an encrypted connection ({server}); use tls: ldaps or starttls"
+            )
+        if code == "constraintViolation":
+            return DirectoryError(f"{what}: AD refused {attribute} {shown} on {dn} ({server})")
+        return DirectoryError(f"{what}: {self._where()} answered {server}")
+
+    # ------------------------------------------------------------------ DirectoryPort
+
+    def find_account(self, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> Account | None:
+        from ldap3.utils.conv import escape_filter_chars
+
+        name = name.strip()
+        if not name:
+            return None
+        bare = name[:-1] if name.endswith("$") else name
+        candidates = [name] if name.endswith("$") else [name, name + "$"]
+        filt = "(&(objectClass=user)(|{}))".format(
+            "".join(f"(sAMAccountName={escape_filter_chars(c)})" for c in candidates)
+        )
+        entries = self._search(self.base_dn, filt, _ACCOUNT_ATTRIBUTES, scope="sub", timeout=timeout,
+                               what=f"looking up account {name}", size_limit=5)
+        if not entries:
+            return None
+
+        def sam(entry: dict) -> str:
+            return _first_text(entry["raw_attributes"].get("sAMAccountName")) or ""
+
+        # An exact name wins ('TMG01' the user over 'TMG01$' the computer); else the computer.
+        entries.sort(key=lambda e: (sam(e).lower() != name.lower(), sam(e).lower() != bare.lower() + "$"))
+        entry = entries[0]
+        attrs = entry["raw_attributes"]
+        uac_text = _first_text(attrs.get("userAccountControl")) or "0"
+        return Account(
+            dn=entry["dn"],
+            sam_account_name=sam(entry),
+            user_account_control=int(uac_text),
+            allowed_to_delegate_to=_texts(attrs.get("msDS-AllowedToDelegateTo")),
+            service_principal_names=_texts(attrs.get("servicePrincipalName")),
+            dns_host_name=_first_text(attrs.get("dNSHostName")),
+        )
+
+    def similar_accounts(self, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[str]:
+        from ldap3 import SUBTREE
+
+        wanted = name.strip().rstrip("$").lower()
+        if not wanted:
+            return []
+        names: list[str] = []
+        what = f"looking for accounts named like {name}"
+        filt = "(&(objectClass=user)(|(objectCategory=computer)(objectCategory=person)))"
+        with self._op(self._conn, self.settings.port, timeout, what):
+            entries = self._conn.extend.standard.paged_search(
+                self.base_dn, filt, search_scope=SUBTREE, attributes=["sAMAccountName"], paged_size=500,
+                generator=True, time_limit=_seconds(timeout),
+            )
+            for entry in entries:
+                if entry.get("type") != "searchResEntry":
+                    continue
+                value = _first_text(entry["raw_attributes"].get("sAMAccountName"))
+                if value:
+                    names.append(value)
+                if len(names) >= _SIMILAR_LIMIT:
+                    break
+        result = self._conn.result or {}
+        if result.get("description") not in (None, "success", "sizeLimitExceeded"):
+            raise self._result_error(result, what=what, dn=self.base_dn)
+        by_key: dict[str, str] = {}
+        for value in names:
+            by_key.setdefault(value.rstrip("$").lower(), value)
+        matches = difflib.get_close_matches(wanted, list(by_key), n=5, cutoff=0.6)
+        return [by_key[key] for key in matches if key != wanted]
+
+    def spn_owners(self, spn: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[str]:
+        from ldap3.utils.conv import escape_filter_chars
+
+        filt = f"(servicePrincipalName={escape_filter_chars(spn)})"
+        what = f"searching the forest for SPN {spn}"
+        entries = None
+        if self._gc is not None:
+            try:
+                # Base "" on the GC: every domain of the forest.
+                entries = self._search("", filt, ["sAMAccountName"], scope="sub", timeout=timeout, what=what,
+                                       gc=True)
+            except (DirectoryUnreachable, DirectoryTimeout) as exc:
+                self.warnings.append(
+                    f"Global Catalog {self._where(self.settings.gc_port)} failed ({exc}); "
+                    f"SPN duplicate checks now search only the domain {self.base_dn}"
+                )
+                _unbind_quietly(self._gc)
+                self._gc = None
+        if entries is None:
+            entries = self._search(self.base_dn, filt, ["sAMAccountName"], scope="sub", timeout=timeout,
+                                   what=f"searching the domain for SPN {spn}")
+        owners = [_first_text(e["raw_attributes"].get("sAMAccountName")) or e["dn"] for e in entries]
+        return sorted(set(owners), key=str.lower)
+
+    def add_values(self, dn: str, attribute: str, values: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        from ldap3 import MODIFY_ADD
+
+        if not values:
+            return
+        what = f"adding {', '.join(values)} to {attribute}"
+        result = self._modify(dn, {attribute: [(MODIFY_ADD, list(values))]}, timeout=timeout, what=what)
+        if result.get("description") != "success":
+            raise self._result_error(result, what=what, dn=dn, attribute=attribute, values=list(values))
+
+    def remove_values(self, dn: str, attribute: str, values: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        from ldap3 import MODIFY_DELETE
+
+        if not values:
+            return
+        what = f"removing {', '.join(values)} from {attribute}"
+        result = self._modify(dn, {attribute: [(MODIFY_DELETE, list(values))]}, timeout=timeout, what=what)
+        if result.get("description") != "success":
+            raise self._result_error(result, what=what, dn=dn, attribute=attribute, values=list(values))
+
+    def _read_uac(self, dn: str, timeout: float) -> int:
+        entries = self._search(dn, "(objectClass=*)", ["userAccountControl"], scope="base", timeout=timeout,
+                               what=f"reading userAccountControl of {dn}")
+        if not entries:
+            raise NoSuchObject(f"reading userAccountControl: no object {dn} in {self._where()}")
+        value = _first_text(entries[0]["raw_attributes"].get("userAccountControl"))
+        if value is None:
+            raise DirectoryError(f"{dn} has no userAccountControl (not a user or computer account?)")
+        return int(value)
+
+    def replace_uac(self, dn: str, expected: int, new: int, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        from ldap3 import MODIFY_ADD, MODIFY_DELETE
+
+        live = self._read_uac(dn, timeout)
+        if live != expected:
+            raise DriftError(_uac_drift(dn, live, expected))
+        if live == new:
+            return
+        what = f"changing userAccountControl of {dn} from {expected:#x} to {new:#x}"
+        # Delete the value we read + add the new one in ONE modify: if anybody changed it meanwhile, the
+        # server itself refuses the delete (noSuchAttribute) and nothing is written.
+        result = self._modify(
+            dn,
+            {"userAccountControl": [(MODIFY_DELETE, [str(expected)]), (MODIFY_ADD, [str(new)])]},
+            timeout=timeout,
+            what=what,
+        )
+        if result.get("description") == "success":
+            return
+        if result.get("description") == "noSuchAttribute":
+            try:
+                live = self._read_uac(dn, timeout)
+            except DirectoryError:
+                live = None
+            raise DriftError(_uac_drift(dn, live, expected, concurrent=True))
+        raise self._result_error(result, what=what, dn=dn, attribute="userAccountControl", values=[str(new)])
+
+    def current_time(self, *, timeout: float = DEFAULT_TIMEOUT) -> dt.datetime:
+        root = _root_dse(self._conn, self.settings, self.settings.port, ["currentTime"], timeout)
+        text = _first_text(root.get("currentTime"))
+        match = _CURRENT_TIME.match(text or "")
+        if not match:
+            raise DirectoryError(f"{self._where()}: rootDSE currentTime {text!r} is not YYYYmmddHHMMSS.0Z")
+        return dt.datetime.strptime(match.group(1), "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
+
+    # ------------------------------------------------------------------ beyond the port
+
+    def can_write(self, dn: str, attributes: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, bool]:
+        """Whether the bind account may write each attribute on `dn` (from allowedAttributesEffective).
+
+        A pre-flight check: AD computes the list for the bound account. Delegation attributes also need
+        SeEnableDelegationPrivilege, which this list does not show; a write can still be refused.
+        """
+        entries = self._search(dn, "(objectClass=*)", ["allowedAttributesEffective"], scope="base",
+                               timeout=timeout, what=f"checking write access on {dn}")
+        if not entries:
+            raise NoSuchObject(f"checking write access: no object {dn} in {self._where()}")
+        allowed = {v.lower() for v in _texts(entries[0]["raw_attributes"].get("allowedAttributesEffective"))}
+        return {attribute: attribute.lower() in allowed for attribute in attributes}
+
+
+# --------------------------------------------------------------------------- module helpers
+
+
+def _uac_drift(dn: str, live: int | None, expected: int, concurrent: bool = False) -> str:
+    def show(value: int | None) -> str:
+        if value is None:
+            return "unreadable"
+        flags = []
+        if value & UAC_TRUSTED_FOR_DELEGATION:
+            flags.append("TRUSTED_FOR_DELEGATION")
+        if value & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION:
+            flags.append("TRUSTED_TO_AUTH_FOR_DELEGATION")
+        return f"{value:#x} ({value}{', ' + ', '.join(flags) if flags else ''})"
+
+    when = "changed while we were writing it" if concurrent else "is not what this session recorded"
+    return (
+        f"userAccountControl of {dn} {when}: live value {show(live)}, expected {show(expected)}; "
+        "someone else changed it, nothing was written"
+    )
+
+
+def _check_kerberos_ready(settings: DirectorySettings) -> None:
+    klist = shutil.which("klist")
+    if klist:
+        try:
+            has_ticket = subprocess.run([klist, "-s"], capture_output=True, timeout=10).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            has_ticket = True  # cannot tell: let the bind say it
+        if not has_ticket:
+            raise DirectoryBindError(
+                f"no directory.bind_user, so the bind to {settings.server} uses Kerberos, but there is no valid "
+                "ticket in the credential cache: run kinit you@REALM first (or set directory.bind_user for a "
+                "simple bind over TLS)"
+            )
+    if importlib.util.find_spec("gssapi") is None:
+        raise DirectoryBindError(
+            f"no directory.bind_user, so the bind to {settings.server} uses Kerberos (SASL GSSAPI), which needs "
+            "the Python package 'gssapi' (pip install gssapi); or set directory.bind_user for a simple bind"
+        )
+
+
+def _tls_config(settings: DirectorySettings):
+    from ldap3 import Tls
+    from ldap3.core.exceptions import LDAPSSLConfigurationError
+
+    if settings.tls == "none":
+        return None
+    try:
+        return Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file)
+    except LDAPSSLConfigurationError:
+        raise DirectoryTlsError(
+            f"CA file {settings.ca_file} for {settings.server} cannot be read (directory.ca_file)"
+        ) from None
+
+
+def _open_and_bind(settings: DirectorySettings, port: int, password: str | None, timeout: float):
+    from ldap3 import KERBEROS, NONE, SASL, SIMPLE, Connection, Server
+
+    tls = _tls_config(settings)
+    server = Server(
+        settings.server, port=port, use_ssl=settings.tls == "ldaps", tls=tls, get_info=NONE,
+        connect_timeout=timeout,
+    )
+    if settings.bind_user is None:
+        conn = Connection(
+            server, authentication=SASL, sasl_mechanism=KERBEROS, receive_timeout=_seconds(timeout),
+            auto_referrals=False, raise_exceptions=False, read_only=False, return_empty_attributes=True,
+        )
+        who = "your Kerberos ticket"
+    else:
+        conn = Connection(
+            server, user=settings.bind_user, password=password, authentication=SIMPLE,
+            receive_timeout=_seconds(timeout), auto_referrals=False, raise_exceptions=False, read_only=False,
+            return_empty_attributes=True,
+        )
+        who = settings.bind_user
+    what = f"binding as {who}"
+    try:
+        try:
+            conn.open()
+            if settings.tls == "starttls":
+                conn.start_tls()
+            bound = conn.bind()
+        except Exception as exc:
+            raise _map_exception(exc, settings, port, timeout, what) from None
+        finally:
+            conn.password = None  # never keep the password around (ldap3 holds a copy)
+        if not bound:
+            raise _bind_error(conn.result or {}, settings, port, who)
+    except BaseException:
+        _unbind_quietly(conn)
+        raise
+    return conn
+
+
+def _bind_error(result: dict, settings: DirectorySettings, port: int, who: str) -> DirectoryError:
+    code = result.get("description") or f"result {result.get('result')}"
+    message = (result.get("message") or "").strip()
+    where = f"{settings.server}:{port}"
+    if code == "invalidCredentials":
+        data = re.search(r"data ([0-9a-f]{3})", message)
+        reason = _BIND_DATA_CODES.get(data.group(1), "invalid credentials") if data else "invalid credentials"
+        if reason == "no such user":
+            reason = "invalid credentials (no such user)"
+        return DirectoryBindError(f"bind as {who} refused: {reason} ({where})")
+    if code == "strongerAuthRequired":
+        return DirectoryBindError(
+            f"bind as {who} refused by {where}: the DC requires an encrypted connection (strongerAuthRequired); "
+            "use tls: ldaps or starttls"
+        )
+    return DirectoryBindError(f"bind as {who} refused by {where}: {code}" + (f" ({message})" if message else ""))
+
+
+def _root_dse(conn, settings: DirectorySettings, port: int, attributes: list[str], timeout: float) -> dict:
+    from ldap3 import BASE
+
+    what = f"reading the rootDSE of {settings.server}"
+    try:
+        if conn.socket is not None:
+            conn.socket.settimeout(timeout)
+        conn.search("", "(objectClass=*)", search_scope=BASE, attributes=attributes, time_limit=_seconds(timeout))
+    except Exception as exc:
+        raise _map_exception(exc, settings, port, timeout, what) from None
+    if (conn.result or {}).get("description") != "success" or not conn.response:
+        raise DirectoryError(f"{what}: {(conn.result or {}).get('description')} {(conn.result or {}).get('message', '')}")
+    return conn.response[0].get("raw_attributes", {})
+
+
+def _map_exception(exc: BaseException, settings: DirectorySettings, port: int, timeout: float,
+                   what: str) -> DirectoryError:
+    """ldap3 / socket / TLS exceptions → an operator message naming host:port (and the CA file for TLS)."""
+    from ldap3.core.exceptions import (
+        LDAPCertificateError,
+        LDAPOperationResult,
+        LDAPSocketReceiveError,
+        LDAPStartTLSError,
+    )
+
+    where = f"{settings.server}:{port}"
+    reason = _reason(exc)
+    ca = settings.ca_file or "the system trust store"
+    if isinstance(exc, LDAPOperationResult):
+        return DirectoryError(f"{what}: {where} answered {exc.description}: {(exc.message or '').strip()}")
+    if isinstance(exc, LDAPCertificateError):
+        return DirectoryTlsError(
+            f"{what}: TLS validation of {where} failed: the certificate (from a CA in {ca}) is not issued to "
+            f"{settings.server}; check directory.server"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return DirectoryTlsError(
+            f"{what}: TLS validation of {where} failed: the certificate of {settings.server} is not signed by a "
+            f"CA in {ca} ({reason}); check directory.ca_file"
+        )
+    if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in reason.lower():
+        return DirectoryTimeout(f"{what}: no answer from {where} within {timeout:g} s (timeout)")
+    if isinstance(exc, ssl.SSLError) or isinstance(exc, LDAPStartTLSError):
+        return DirectoryTlsError(f"{what}: TLS with {where} failed ({reason}); CA file: {ca}")
+    if isinstance(exc, socket.gaierror) or "Name or service not known" in reason or "not resolve" in reason:
+        return DirectoryUnreachable(f"{what}: cannot resolve {settings.server} ({reason}); check directory.server / DNS")
+    if isinstance(exc, ConnectionRefusedError) or "refused" in reason.lower():
+        return DirectoryUnreachable(f"{what}: cannot reach the DC at {where}: connection refused")
+    if isinstance(exc, OSError) or isinstance(exc, LDAPSocketReceiveError):
+        return DirectoryUnreachable(f"{what}: cannot reach the DC at {where}: {reason}")
+    if "gssapi" in reason.lower() or "kerberos" in reason.lower() or "GSS" in reason:
+        return DirectoryBindError(f"{what}: Kerberos bind to {where} failed ({reason}); run kinit first")
+    return DirectoryUnreachable(f"{what}: {where}: {type(exc).__name__}: {reason}")
+
+
+def _unbind_quietly(conn) -> None:
+    if conn is None:
+        return
+    try:
+        if not conn.closed:
+            conn.unbind()
+    except Exception:  # closing must never raise
+        pass

@@ -1,0 +1,165 @@
+"""One driver per session: a lock file beside it naming the holder, refreshed by a heartbeat.
+
+Creation uses O_EXCL and takeover renames the old lock away first, so when two
+processes race for the same session exactly one wins.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import socket
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from runbook.errors import LockHeld
+from runbook.session import now_iso, operator
+
+HEARTBEAT_SECONDS = 10.0
+STALE_SECONDS = 120.0
+
+
+@dataclass
+class Holder:
+    operator: str
+    host: str
+    pid: int
+    since: str
+    heartbeat: str
+    token: str
+    purpose: str = ""
+
+    def describe(self) -> str:
+        return (f"{self.operator} (pid {self.pid} on {self.host}, {self.purpose or 'driving'} since {self.since}, "
+                f"last heartbeat {self.heartbeat})")
+
+    def heartbeat_age(self) -> float:
+        try:
+            beat = dt.datetime.fromisoformat(self.heartbeat.replace("Z", "+00:00"))
+        except ValueError:
+            return float("inf")
+        return (dt.datetime.now(dt.timezone.utc) - beat).total_seconds()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_holder(path: Path) -> Holder | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Holder(**data)
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        return Holder(operator="(unreadable lock)", host="?", pid=-1, since="?", heartbeat="?", token="?")
+
+
+def is_live(holder: Holder) -> bool:
+    """Could the holder still be driving? Dead pid on this host: no. Stale heartbeat: no."""
+    if holder.host == socket.gethostname() and not pid_alive(holder.pid):
+        return False
+    return holder.heartbeat_age() < STALE_SECONDS
+
+
+class SessionLock:
+    def __init__(self, path: Path, purpose: str = ""):
+        self.path = path
+        self.purpose = purpose
+        self.holder: Holder | None = None
+        self.took_over: Holder | None = None  # whom we displaced, for the journal
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _new_holder(self) -> Holder:
+        stamp = now_iso()
+        return Holder(operator=operator(), host=socket.gethostname(), pid=os.getpid(), since=stamp, heartbeat=stamp,
+                      token=secrets.token_hex(8), purpose=self.purpose)
+
+    def _create(self, holder: Holder) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(holder), handle)
+        return True
+
+    def acquire(self, *, takeover: bool = False) -> SessionLock:
+        mine = self._new_holder()
+        if self._create(mine):
+            self.holder = mine
+            return self
+        current = read_holder(self.path)
+        if current is None:  # released between our two looks
+            return self.acquire(takeover=takeover)
+        same_host = current.host == socket.gethostname()
+        dead_here = same_host and not pid_alive(current.pid)
+        if not dead_here:
+            if not takeover:
+                raise LockHeld(f"session is being driven by {current.describe()}; follow it with `runbook watch`, "
+                               "or take over a stale lock with --takeover")
+            if same_host and is_live(current):
+                raise LockHeld(f"session is being driven by {current.describe()}, which is alive; ask them to "
+                               "hand over")
+        aside = self.path.with_name(f"{self.path.name}.{secrets.token_hex(4)}.stale")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            raise LockHeld("another process took over this session at the same moment; try again to see who") \
+                from None
+        os.unlink(aside)
+        if not self._create(mine):
+            winner = read_holder(self.path)
+            raise LockHeld("another process took over this session first: "
+                           + (winner.describe() if winner else "(gone again)"))
+        self.holder, self.took_over = mine, current
+        return self
+
+    def still_mine(self) -> bool:
+        current = read_holder(self.path)
+        return bool(self.holder and current and current.token == self.holder.token)
+
+    def beat(self) -> None:
+        if not self.holder or not self.still_mine():
+            return
+        self.holder.heartbeat = now_iso()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(self.holder)), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def start_heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.beat()
+                except OSError:
+                    pass
+        self._thread = threading.Thread(target=run, name="session-heartbeat", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+        if self.still_mine():
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        self.holder = None
+
+    def __enter__(self) -> SessionLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

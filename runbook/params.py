@@ -1,0 +1,358 @@
+"""The params file: one change's environment, validated field by field.
+
+Every problem names the field path, the value and what is expected, and all
+problems are reported at once so an operator fixes the file in one pass.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook import validators as check
+from runbook.errors import ParamsError
+from runbook.settings import DirectorySettings, WinRMSettings
+
+TOPOLOGIES = ("tmg-eas", "tmg-seg-eas", "add-seg")
+VALIDATORS = ("tmg", "seg", "eas")
+TLS_MODES = ("ldaps", "starttls", "none")
+WINRM_TRANSPORTS = ("https", "http")
+WINRM_AUTHS = ("negotiate", "kerberos", "ntlm", "basic")
+TOP_KEYS = (
+    "topology", "domain", "directory", "tmg", "seg", "eas", "internal_names", "service_accounts",
+    "public_name", "listener", "iis_site", "scep", "cert_validation", "listener_ip",
+    "listener_certificate", "rule_name", "exchange_version", "winrm", "app_pool_identity",
+)
+SECRET_WORDS = ("password", "passwd", "secret", "token")
+
+
+@dataclass(frozen=True)
+class Server:
+    computer: str  # NetBIOS name, no trailing $
+    host: str  # FQDN
+
+    @property
+    def sam(self) -> str:
+        return self.computer.upper() + "$"
+
+
+@dataclass(frozen=True)
+class Scep:
+    server_url: str
+    challenge_url: str
+
+
+@dataclass(frozen=True)
+class Params:
+    topology: str
+    domain: str
+    directory: DirectorySettings
+    tmg: Server
+    seg: tuple[Server, ...]
+    eas: tuple[Server, ...]
+    internal_names: dict[str, str]
+    service_accounts: dict[str, str]
+    public_name: str
+    listener: str
+    iis_site: str
+    cert_validation: str
+    scep: Scep | None = None
+    listener_ip: str | None = None
+    listener_certificate: str | None = None
+    rule_name: str | None = None
+    exchange_version: str | None = None
+    app_pool_identity: str = "NT AUTHORITY\\NETWORK SERVICE"
+    winrm: WinRMSettings = field(default_factory=WinRMSettings)
+    data: dict[str, Any] = field(default_factory=dict, compare=False)  # normalised, YAML-safe, saved in the session
+
+    @property
+    def has_seg(self) -> bool:
+        return self.topology in ("tmg-seg-eas", "add-seg")
+
+    @property
+    def realm(self) -> str:
+        return self.domain.upper()
+
+    @property
+    def publishing_rule(self) -> str:
+        return self.rule_name or f"EAS {self.public_name}"
+
+    def servers(self, role: str) -> tuple[Server, ...]:
+        return {"tmg": (self.tmg,), "seg": self.seg, "eas": self.eas}[role]
+
+    def all_servers(self) -> list[Server]:
+        return [self.tmg, *self.seg, *self.eas]
+
+    def server(self, computer: str) -> Server:
+        for candidate in self.all_servers():
+            if candidate.computer.upper() == computer.upper():
+                return candidate
+        raise KeyError(computer)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, value: object, expected: str) -> None:
+        shown = "(missing)" if value is None else repr(value)
+        self.items.append(f"{path}: {shown} is not {expected}" if value is not None else f"{path}: missing, expected {expected}")
+
+    def say(self, path: str, message: str) -> None:
+        self.items.append(f"{path}: {message}")
+
+
+def load_params_file(path: str | os.PathLike[str]) -> Params:
+    """Read and validate a params YAML file; relative paths in it resolve against its folder."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ParamsError([f"{file}: cannot read the params file ({exc.strerror})"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError([f"{file}: not valid YAML ({exc})"]) from exc
+    return parse_params(data, base_dir=file.resolve().parent, check_files=True)
+
+
+def parse_params(data: object, *, base_dir: Path | None = None, check_files: bool = False) -> Params:
+    problems = _Problems()
+    if not isinstance(data, dict):
+        raise ParamsError(["params: expected a mapping of keys (topology, domain, directory, ...)"])
+    _reject_secrets(data, "", problems)
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.say(str(key), f"unknown key (expected one of: {', '.join(TOP_KEYS)})")
+
+    topology = data.get("topology")
+    if topology not in TOPOLOGIES:
+        problems.add("topology", topology, "one of " + " | ".join(TOPOLOGIES))
+    domain = data.get("domain")
+    if check.dns_name(domain):
+        problems.add("domain", domain, "a DNS domain name like test.lan")
+    directory = _directory(data.get("directory"), str(domain or ""), base_dir, check_files, problems)
+    tmg = _server(data.get("tmg"), "tmg", problems)
+    has_seg = topology in ("tmg-seg-eas", "add-seg")
+    seg = _server_list(data.get("seg"), "seg", problems, required=has_seg)
+    if topology == "tmg-eas" and seg:
+        problems.say("seg", "topology tmg-eas has no SEG: remove the seg list or choose tmg-seg-eas / add-seg")
+    eas = _server_list(data.get("eas"), "eas", problems, required=True)
+    _unique_servers([s for s in (tmg, *seg, *eas) if s], problems)
+
+    internal_names = _role_map(data.get("internal_names"), "internal_names", problems, check.dns_name)
+    service_accounts = _role_map(data.get("service_accounts"), "service_accounts", problems, check.account_name)
+    for role, servers in (("eas", eas), ("seg", seg)):
+        if len(servers) > 1 and role in internal_names and role not in service_accounts:
+            problems.say(
+                f"service_accounts.{role}",
+                f"missing: {len(servers)} {role.upper()} servers share the alias {internal_names[role]}, and an SPN "
+                "lives on exactly one account, so the alias SPN needs one shared service account "
+                f"(the Exchange ASA for EAS); name it in service_accounts.{role}",
+            )
+    if "seg" in internal_names and not has_seg:
+        problems.say("internal_names.seg", "topology tmg-eas has no SEG")
+
+    public_name = data.get("public_name")
+    if check.dns_name(public_name):
+        problems.add("public_name", public_name, "a fully qualified public DNS name like mail.example.com")
+    listener = data.get("listener")
+    if check.text(listener):
+        problems.add("listener", listener, "the TMG web listener's name (non-empty text)")
+    iis_site = data.get("iis_site", "Default Web Site")
+    if (why := check.iis_site(iis_site)):
+        problems.add("iis_site", iis_site, why)
+    default_validator = "eas" if topology == "tmg-eas" else "seg"
+    validator = data.get("cert_validation", default_validator)
+    if validator not in VALIDATORS or (validator == "seg" and not has_seg):
+        allowed = VALIDATORS if has_seg else ("tmg", "eas")
+        problems.add("cert_validation", validator, "one of " + " | ".join(allowed))
+    scep = _scep(data.get("scep"), problems)
+    optional_text = {}
+    for key in ("listener_certificate", "rule_name", "exchange_version", "app_pool_identity"):
+        if key in data and check.text(data[key]):
+            problems.add(key, data[key], "a non-empty text")
+        optional_text[key] = data.get(key)
+    if "listener_ip" in data and check.ip_address(data["listener_ip"]):
+        problems.add("listener_ip", data["listener_ip"], "an IPv4 or IPv6 address")
+    winrm = _winrm(data.get("winrm"), base_dir, check_files, problems)
+
+    if problems.items:
+        raise ParamsError(problems.items)
+    assert directory and tmg
+    normalised = _normalise(data, directory, winrm, iis_site, validator)
+    return Params(
+        topology=str(topology), domain=str(domain).lower(), directory=directory, tmg=tmg,
+        seg=tuple(seg), eas=tuple(eas), internal_names=internal_names, service_accounts=service_accounts,
+        public_name=str(public_name), listener=str(listener), iis_site=str(iis_site), cert_validation=str(validator),
+        scep=scep, listener_ip=data.get("listener_ip"), listener_certificate=optional_text["listener_certificate"],
+        rule_name=optional_text["rule_name"], exchange_version=optional_text["exchange_version"],
+        app_pool_identity=optional_text["app_pool_identity"] or "NT AUTHORITY\\NETWORK SERVICE",
+        winrm=winrm, data=normalised,
+    )
+
+
+def _reject_secrets(node: object, path: str, problems: _Problems) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else str(key)
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                problems.say(here, "passwords are never stored in params or sessions; use RUNBOOK_LDAP_PASSWORD / "
+                             "RUNBOOK_WINRM_PASSWORD or the prompt")
+            else:
+                _reject_secrets(value, here, problems)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _reject_secrets(value, f"{path}[{index}]", problems)
+
+
+def _resolve(value: str, base_dir: Path | None) -> str:
+    candidate = Path(value).expanduser()
+    if not candidate.is_absolute() and base_dir is not None:
+        candidate = base_dir / candidate
+    return str(candidate)
+
+
+def _directory(raw: object, domain: str, base_dir: Path | None, check_files: bool,
+               problems: _Problems) -> DirectorySettings | None:
+    if not isinstance(raw, dict):
+        problems.add("directory", raw, "a mapping with server, tls, port, ca_file, bind_user")
+        return None
+    for key in raw:
+        if key not in ("server", "port", "gc_port", "tls", "ca_file", "bind_user"):
+            problems.say(f"directory.{key}", "unknown key (expected server, port, gc_port, tls, ca_file, bind_user)")
+    server = raw.get("server")
+    if check.dns_name(server):
+        problems.add("directory.server", server, "the domain controller's DNS name like dc1.test.lan")
+    tls = raw.get("tls", "ldaps")
+    if tls not in TLS_MODES:
+        problems.add("directory.tls", tls, "one of ldaps | starttls | none")
+    port = raw.get("port", 636 if tls == "ldaps" else 389)
+    gc_port = raw.get("gc_port", 3269 if tls == "ldaps" else 3268)
+    for name, value in (("port", port), ("gc_port", gc_port)):
+        if (why := check.port(value)):
+            problems.add(f"directory.{name}", value, why)
+    ca_file = raw.get("ca_file")
+    if ca_file is not None:
+        if check.text(ca_file):
+            problems.add("directory.ca_file", ca_file, "a path to a PEM CA bundle")
+            ca_file = None
+        else:
+            ca_file = _resolve(str(ca_file), base_dir)
+            if check_files and not Path(ca_file).is_file():
+                problems.say("directory.ca_file", f"{ca_file!r} does not exist (expected a PEM CA bundle)")
+    bind_user = raw.get("bind_user")
+    if bind_user is not None and check.text(bind_user):
+        problems.add("directory.bind_user", bind_user, "a user name like Administrator@TEST.LAN")
+    return DirectorySettings(domain=domain.lower(), server=str(server), port=port if isinstance(port, int) else 0,
+                             gc_port=gc_port if isinstance(gc_port, int) else 0, tls=str(tls), ca_file=ca_file,
+                             bind_user=bind_user)
+
+
+def _server(raw: object, path: str, problems: _Problems) -> Server | None:
+    if not isinstance(raw, dict):
+        problems.add(path, raw, "a mapping {computer: NAME, host: FQDN}")
+        return None
+    for key in raw:
+        if key not in ("computer", "host"):
+            problems.say(f"{path}.{key}", "unknown key (expected computer, host)")
+    computer, host = raw.get("computer"), raw.get("host")
+    if (why := check.computer_name(computer)):
+        problems.add(f"{path}.computer", computer, why)
+    if check.dns_name(host):
+        problems.add(f"{path}.host", host, "a DNS name (expected a fully qualified name like eas02.test.lan)")
+    return Server(str(computer).upper(), str(host).lower())
+
+
+def _server_list(raw: object, path: str, problems: _Problems, *, required: bool) -> list[Server]:
+    if raw is None:
+        if required:
+            problems.add(path, None, "a list of {computer, host} (at least one server)")
+        return []
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or (required and not raw):
+        problems.add(path, raw, "a list of {computer, host} (at least one server)")
+        return []
+    servers = [_server(item, f"{path}[{index}]", problems) for index, item in enumerate(raw)]
+    return [s for s in servers if s]
+
+
+def _unique_servers(servers: list[Server], problems: _Problems) -> None:
+    seen: dict[str, str] = {}
+    for server in servers:
+        for value in (server.computer, server.host):
+            if value in seen and seen[value] != server.computer:
+                problems.say("servers", f"{value!r} is used by two servers; each TMG, SEG and EAS is a distinct machine")
+            seen.setdefault(value, server.computer)
+
+
+def _role_map(raw: object, path: str, problems: _Problems, validate: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.add(path, raw, "a mapping with keys eas and/or seg")
+        return {}
+    result = {}
+    for role, value in raw.items():
+        if role not in ("eas", "seg"):
+            problems.say(f"{path}.{role}", "unknown role (expected eas or seg)")
+        elif (why := validate(value)):
+            problems.add(f"{path}.{role}", value, why)
+        else:
+            result[role] = str(value).lower() if path == "internal_names" else str(value)
+    return result
+
+
+def _scep(raw: object, problems: _Problems) -> Scep | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add("scep", raw, "a mapping {server_url, challenge_url}")
+        return None
+    for key in ("server_url", "challenge_url"):
+        if (why := check.url(raw.get(key))):
+            problems.add(f"scep.{key}", raw.get(key), why)
+    return Scep(str(raw.get("server_url")), str(raw.get("challenge_url")))
+
+
+def _winrm(raw: object, base_dir: Path | None, check_files: bool, problems: _Problems) -> WinRMSettings:
+    if raw is None:
+        return WinRMSettings()
+    if not isinstance(raw, dict):
+        problems.add("winrm", raw, "a mapping {transport, port, auth, user, ca_file}")
+        return WinRMSettings()
+    transport = raw.get("transport", "https")
+    auth = raw.get("auth", "negotiate")
+    if transport not in WINRM_TRANSPORTS:
+        problems.add("winrm.transport", transport, "one of https | http")
+    if auth not in WINRM_AUTHS:
+        problems.add("winrm.auth", auth, "one of " + " | ".join(WINRM_AUTHS))
+    port = raw.get("port")
+    if port is not None and (why := check.port(port)):
+        problems.add("winrm.port", port, why)
+    ca_file = raw.get("ca_file")
+    if ca_file is not None:
+        ca_file = _resolve(str(ca_file), base_dir)
+        if check_files and not Path(ca_file).is_file():
+            problems.say("winrm.ca_file", f"{ca_file!r} does not exist (expected a PEM CA bundle)")
+    return WinRMSettings(transport=str(transport), port=port, auth=str(auth), user=raw.get("user"), ca_file=ca_file)
+
+
+def _normalise(data: dict[str, Any], directory: DirectorySettings, winrm: WinRMSettings, iis_site: str,
+               validator: str) -> dict[str, Any]:
+    """The params as the session keeps them: defaults filled in, paths absolute, plain YAML types."""
+    result = {key: value for key, value in data.items() if value is not None}
+    result["directory"] = {
+        "server": directory.server, "port": directory.port, "gc_port": directory.gc_port, "tls": directory.tls,
+        **({"ca_file": directory.ca_file} if directory.ca_file else {}),
+        **({"bind_user": directory.bind_user} if directory.bind_user else {}),
+    }
+    if "winrm" in data:
+        result["winrm"] = {key: value for key, value in vars(winrm).items() if value is not None}
+    result["iis_site"] = iis_site
+    result["cert_validation"] = validator
+    return result

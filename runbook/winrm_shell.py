@@ -1,0 +1,542 @@
+"""Windows hosts over PowerShell remoting: the real `HostShell` / `HostsPort`, built on pypsrp.
+
+* One `WinRMShell` per host for the whole session, one runspace pool per host and endpoint
+  (max 1 runspace), opened on first use. A pool that failed at the transport level (connection
+  cut, credentials refused, HTTP timeout) is dropped and reopened on the next call.
+* On the default endpoint the first use of a pool loads every `runbook/ps/*.ps1` file with
+  `add_script(text)` in global scope; these files only define functions. Every call after that
+  is `add_cmdlet(function)` plus one `add_parameter(name, value)` per parameter: a value never
+  becomes script text.
+* The Exchange management endpoint (`endpoint="exchange"`) is a second pool on
+  `http://<host>/PowerShell` with configuration `Microsoft.Exchange` and `settings.exchange_auth`
+  (Kerberos by default), as Exchange's remote PowerShell expects; `ExchangeEndpoint` overrides
+  path/port/TLS/configuration.
+* Transport policy (DOMAIN.md, "Remote PowerShell, safely"): HTTPS with certificate validation
+  (`ca_file` or the system store) by default; plain HTTP only with message encryption
+  (negotiate/kerberos/ntlm); Basic over plain HTTP only with `insecure=True`, otherwise
+  `BadInput` says why.
+* Every call is bounded by its `timeout` (WS-Man operation timeout, HTTP connect/read timeouts
+  and an overall deadline); a call that runs past it is stopped on the host and raises
+  `HostError`. Non-terminating errors count as failures (pypsrp only sets `had_errors` for
+  terminating ones, so the error stream is checked too).
+* The password lives only in memory (in the pypsrp transport); it is never logged, never shown
+  in a message or repr.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+import socket
+import ssl as ssl_module
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from pypsrp.complex_objects import ComplexObject, GenericComplexObject, PSInvocationState
+from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
+
+from runbook.errors import BadInput, HostError
+from runbook.ports import DEFAULT_TIMEOUT, HostReply
+from runbook.settings import WinRMSettings
+
+log = logging.getLogger(__name__)
+
+PS_DIR = Path(__file__).resolve().parent / "ps"
+ENCRYPTING_AUTHS = ("negotiate", "kerberos", "ntlm")
+SUPPORTED_AUTHS = ENCRYPTING_AUTHS + ("basic",)
+WSMAN_OPERATION_TIMEDOUT = 0x80338029
+
+_FUNCTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$")
+_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONNECT_TIMEOUT_CAP = 10.0
+_CLEANUP_TIMEOUT = 5.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ExchangeEndpoint:
+    """Where the Exchange management endpoint lives on each host (real Exchange: http://<fqdn>/PowerShell)."""
+
+    path: str = "PowerShell"
+    port: int | None = None  # None: 80 over http, 443 over https
+    ssl: bool = False
+    configuration_name: str = "Microsoft.Exchange"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """How one pool connects: everything pypsrp needs except the password."""
+
+    server: str
+    port: int
+    ssl: bool
+    path: str
+    auth: str
+    encryption: str
+    cert_validation: bool | str
+    configuration_name: str
+    username: str | None
+    hostname_override: str | None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.ssl else 'http'}://{self.server}:{self.port}/{self.path}"
+
+
+def _policy(
+    *, where: str, ssl: bool, auth: str, insecure: bool, user: str | None, password: str | None
+) -> str:
+    """Check one transport against DOMAIN.md's rules; return pypsrp's `encryption` value or raise BadInput."""
+    if auth not in SUPPORTED_AUTHS:
+        raise BadInput(f"{where}: WinRM auth {auth!r} is not supported (use one of {', '.join(SUPPORTED_AUTHS)})")
+    if auth in ("basic", "ntlm") and (not user or password is None):
+        raise BadInput(f"{where}: WinRM auth {auth!r} needs a user name and a password")
+    if ssl:
+        return "auto"  # TLS protects the messages; the certificate is validated
+    if auth in ENCRYPTING_AUTHS:
+        return "always"  # HTTP with Kerberos/NTLM message encryption
+    if not insecure:
+        raise BadInput(
+            f"{where}: Basic authentication over plain HTTP would send the password and every command in clear "
+            "text. Use transport 'https' (validated certificate), or negotiate/kerberos/ntlm (message encryption) "
+            "over http, or pass --insecure for a lab."
+        )
+    return "never"
+
+
+class _WSMan(WSMan):
+    """pypsrp's WSMan without the hidden retries of a timed-out Receive.
+
+    pypsrp retries a Receive whose HTTP read timed out (up to 5 times, with a growing back-off);
+    here every Receive is bounded by the caller's deadline instead.
+    """
+
+    def receive(self, resource_uri, resource, option_set=None, selector_set=None, timeout=None):  # type: ignore[override]
+        res = self.invoke(WSManAction.RECEIVE, resource_uri, resource, option_set, selector_set, timeout)
+        return res.find("s:Body", namespaces=NAMESPACES)
+
+
+@dataclass
+class _Session:
+    wsman: _WSMan
+    pool: RunspacePool
+
+
+class _CallTimeout(Exception):
+    pass
+
+
+class WinRMShell:
+    """PowerShell on one Windows host (see the module docstring). Thread-safe; calls on one host run in order."""
+
+    def __init__(
+        self,
+        host: str,
+        targets: Mapping[str, _Target],
+        password: str | None,
+        scripts: list[tuple[str, str]],
+        default_timeout: float,
+    ):
+        self.host = host
+        self._targets = dict(targets)
+        self.__password = password
+        self._scripts = scripts
+        self._default_timeout = default_timeout
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.Lock()
+        self.pools_opened = 0  # runspace pools this shell has opened (for tests and diagnostics)
+
+    def __repr__(self) -> str:
+        return f"<WinRMShell {self.host} pools={sorted(self._sessions)}>"
+
+    # ------------------------------------------------------------ HostShell
+    def invoke(
+        self,
+        function: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        endpoint: str = "default",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> HostReply:
+        if endpoint not in self._targets:
+            raise ValueError(f"unknown endpoint {endpoint!r} (use 'default' or 'exchange')")
+        if not _FUNCTION_NAME.match(function or ""):
+            raise ValueError(f"not a PowerShell command name: {function!r}")
+        parameters = dict(parameters or {})
+        for name in parameters:
+            if not isinstance(name, str) or not _PARAMETER_NAME.match(name):
+                raise ValueError(f"{function}: not a PowerShell parameter name: {name!r}")
+        timeout = float(timeout if timeout and timeout > 0 else self._default_timeout)
+        with self._lock:
+            deadline = time.monotonic() + timeout
+            target = self._targets[endpoint]
+            try:
+                session = self._session(endpoint, deadline, timeout)
+                ps = PowerShell(session.pool)
+                ps.add_cmdlet(function)
+                for name, value in parameters.items():
+                    ps.add_parameter(name, value)
+                return self._run(session, ps, function, deadline, timeout, endpoint)
+            except HostError:
+                raise
+            except _CallTimeout:
+                raise HostError(self.host, f"{function} did not finish within {timeout:g} s; it was stopped") from None
+            except Exception as err:
+                self._discard(endpoint)
+                raise HostError(self.host, _describe(err, target, timeout)) from None
+
+    def close(self) -> None:
+        with self._lock:
+            for endpoint in list(self._sessions):
+                session = self._sessions.pop(endpoint)
+                _bound(session.wsman, _CLEANUP_TIMEOUT)
+                try:
+                    session.pool.close()
+                except Exception as err:  # closing is best effort: the host may already be gone
+                    log.debug("%s: closing the %s pool failed: %s", self.host, endpoint, type(err).__name__)
+                finally:
+                    session.wsman.close()
+
+    # ------------------------------------------------------------ internals
+    def _session(self, endpoint: str, deadline: float, timeout: float) -> _Session:
+        session = self._sessions.get(endpoint)
+        if session is not None:
+            return session
+        target = self._targets[endpoint]
+        kwargs: dict[str, Any] = {}
+        if target.hostname_override and target.auth in ENCRYPTING_AUTHS:
+            kwargs["negotiate_hostname_override"] = target.hostname_override
+        wsman = _WSMan(
+            target.server,
+            port=target.port,
+            ssl=target.ssl,
+            path=target.path,
+            auth=target.auth,
+            username=target.username,
+            password=self.__password,
+            cert_validation=target.cert_validation,
+            encryption=target.encryption,
+            operation_timeout=max(1, int(timeout)),
+            connection_timeout=max(1, int(min(timeout, _CONNECT_TIMEOUT_CAP))),
+            read_timeout=int(timeout) + 5,
+            no_proxy=True,
+            **kwargs,
+        )
+        pool = RunspacePool(wsman, configuration_name=target.configuration_name, min_runspaces=1, max_runspaces=1)
+        _bound(wsman, _remaining(deadline))
+        try:
+            pool.open()
+        except BaseException:
+            wsman.close()
+            raise
+        session = _Session(wsman, pool)
+        self._sessions[endpoint] = session
+        self.pools_opened += 1
+        if endpoint == "default" and self._scripts:
+            self._load_functions(session, deadline, timeout)
+        return session
+
+    def _load_functions(self, session: _Session, deadline: float, timeout: float) -> None:
+        ps = PowerShell(session.pool)
+        for _name, text in self._scripts:
+            ps.add_script(text, use_local_scope=False).add_statement()
+        try:
+            self._run(session, ps, "loading runbook/ps functions", deadline, timeout, "default")
+        except HostError:
+            self._discard("default")
+            raise
+
+    def _run(
+        self, session: _Session, ps: PowerShell, what: str, deadline: float, timeout: float, endpoint: str
+    ) -> HostReply:
+        wsman = session.wsman
+        _bound(wsman, _remaining(deadline))
+        ps.begin_invoke()
+        while ps.state == PSInvocationState.RUNNING:
+            remaining = _remaining(deadline)
+            if remaining <= 0:
+                self._stop(endpoint, ps)
+                raise _CallTimeout()
+            _bound(wsman, remaining)
+            ps.poll_invoke(timeout=_op_timeout(remaining))  # type: ignore[arg-type]  # float is fine on the wire
+        _bound(wsman, _CLEANUP_TIMEOUT)
+        ps.close()  # Signal Terminate: the host frees the command
+
+        errors = [_record_text(record) for record in ps.streams.error]
+        if ps.had_errors and not errors:
+            errors = ["the command failed without an error record"]
+        if ps.state == PSInvocationState.STOPPED and not errors:
+            errors = ["the command was stopped on the host"]
+        if errors:
+            raise HostError(self.host, f"{what}: " + "; ".join(errors))
+        warnings = [str(getattr(w, "message", None) or w) for w in ps.streams.warning]
+        return HostReply(output=[_plain(item) for item in ps.output], errors=[], warnings=warnings)
+
+    def _stop(self, endpoint: str, ps: PowerShell) -> None:
+        """Stop a command that ran past its deadline; if the host does not cooperate, drop the pool."""
+        session = self._sessions.get(endpoint)
+        if session is None:
+            return
+        _bound(session.wsman, _CLEANUP_TIMEOUT)
+        try:
+            ps.stop()
+            ps.close()
+        except Exception as err:
+            log.debug("%s: stopping a timed-out command failed: %s", self.host, type(err).__name__)
+            self._discard(endpoint)
+
+    def _discard(self, endpoint: str) -> None:
+        """Forget a pool whose transport failed; the next call opens a new one (and reloads the functions)."""
+        session = self._sessions.pop(endpoint, None)
+        if session is not None:
+            try:
+                session.wsman.close()
+            except Exception:
+                pass
+
+
+class WinRMHosts:
+    """Hands out one `WinRMShell` per host name, reused for the whole session.
+
+    `addresses` maps a host name to the (address, port) actually dialled, for both its endpoints;
+    the host name is still used in messages and as the Kerberos/NTLM target name. Tests point it at
+    loopback `WSManEndpoint`s this way.
+    """
+
+    def __init__(
+        self,
+        settings: WinRMSettings,
+        password: str | None,
+        *,
+        insecure: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        addresses: Mapping[str, tuple[str, int]] | None = None,
+        exchange: ExchangeEndpoint = ExchangeEndpoint(),
+        ps_dir: Path | None = None,
+    ):
+        if settings.transport not in ("https", "http"):
+            raise BadInput(f"winrm.transport must be 'https' or 'http', not {settings.transport!r}")
+        self.settings = settings
+        self.insecure = insecure
+        self.timeout = float(timeout)
+        self.exchange = exchange
+        self._addresses = {k.lower(): v for k, v in (addresses or {}).items()}
+        self.__password = password
+        self._encryption = _policy(
+            where="winrm", ssl=settings.transport == "https", auth=settings.auth, insecure=insecure,
+            user=settings.user, password=password,
+        )
+        self._exchange_encryption = _policy(
+            where="winrm exchange endpoint", ssl=exchange.ssl, auth=settings.exchange_auth, insecure=insecure,
+            user=settings.user, password=password,
+        )
+        folder = ps_dir if ps_dir is not None else PS_DIR
+        self.scripts: list[tuple[str, str]] = [
+            (p.name, p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.ps1")) if p.is_file()
+        ] if folder.is_dir() else []
+        self._shells: dict[str, WinRMShell] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<WinRMHosts {self.settings.transport}/{self.settings.auth} hosts={sorted(self._shells)}>"
+
+    def _targets(self, host: str) -> dict[str, _Target]:
+        s = self.settings
+        override = self._addresses.get(host.lower())
+        server, port = override if override else (host, s.effective_port())
+        https = s.transport == "https"
+        cert_validation: bool | str = s.ca_file or True
+        default = _Target(
+            server=server, port=port, ssl=https, path="wsman", auth=s.auth, encryption=self._encryption,
+            cert_validation=cert_validation, configuration_name="Microsoft.PowerShell", username=s.user,
+            hostname_override=host if override else None,
+        )
+        ex = self.exchange
+        ex_port = override[1] if override else (ex.port or (443 if ex.ssl else 80))
+        exchange = _Target(
+            server=server, port=ex_port, ssl=ex.ssl, path=ex.path, auth=s.exchange_auth,
+            encryption=self._exchange_encryption, cert_validation=cert_validation,
+            configuration_name=ex.configuration_name, username=s.user, hostname_override=host if override else None,
+        )
+        return {"default": default, "exchange": exchange}
+
+    def shell(self, host: str) -> WinRMShell:
+        key = host.lower()
+        with self._lock:
+            shell = self._shells.get(key)
+            if shell is None:
+                shell = WinRMShell(host, self._targets(host), self.__password, self.scripts, self.timeout)
+                self._shells[key] = shell
+            return shell
+
+    def map(
+        self,
+        hosts: Iterable[str],
+        fn: Callable[[WinRMShell], T],
+        *,
+        return_exceptions: bool = False,
+        max_workers: int = 16,
+    ) -> dict[str, T | BaseException]:
+        """Run `fn(shell)` for every host in parallel; returns {host: result} in the order given.
+
+        Duplicate host names run once. Calls on one host stay ordered (each shell runs one call at
+        a time). Waits for every host before reporting: with `return_exceptions=False` the first
+        failure (in host order) is raised; with True, failures are returned as the host's value.
+        """
+        unique = list(dict.fromkeys(hosts))
+        if not unique:
+            return {}
+        shells = {h: self.shell(h) for h in unique}
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(unique))), thread_name_prefix="winrm") as ex:
+            futures = {h: ex.submit(fn, shells[h]) for h in unique}
+        results: dict[str, T | BaseException] = {}
+        for host, future in futures.items():
+            exc = future.exception()
+            if exc is not None and not return_exceptions:
+                raise exc
+            results[host] = exc if exc is not None else future.result()
+        return results
+
+    def close(self) -> None:
+        with self._lock:
+            shells = list(self._shells.values())
+            self._shells.clear()
+        if shells:
+            with ThreadPoolExecutor(max_workers=min(16, len(shells))) as ex:
+                list(ex.map(lambda s: s.close(), shells))
+
+    def __enter__(self) -> "WinRMHosts":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- helpers
+def _remaining(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def _op_timeout(remaining: float) -> float:
+    """WS-Man OperationTimeout for one request: what is left of the call (xs:duration allows fractions)."""
+    return round(max(remaining, 0.2), 3)
+
+
+def _bound(wsman: WSMan, remaining: float) -> None:
+    """Make every HTTP request of this transport give up within what is left of the call."""
+    remaining = max(remaining, 0.5)
+    wsman.operation_timeout = _op_timeout(remaining)  # type: ignore[assignment]
+    transport = getattr(wsman, "transport", None)
+    if transport is not None:
+        transport.connection_timeout = min(remaining, _CONNECT_TIMEOUT_CAP)
+        transport.read_timeout = remaining + 2
+
+
+def _record_text(record: Any) -> str:
+    """An ErrorRecord as an operator reads it (PowerShell's ToString, else the exception's message)."""
+    text = str(record) if record is not None else ""
+    if text and text != "None":
+        return text
+    exc = getattr(record, "exception", None)
+    for props in (getattr(exc, "adapted_properties", None), getattr(exc, "extended_properties", None)):
+        if props and props.get("Message"):
+            return str(props["Message"])
+    return str(getattr(record, "message", None) or "unknown error")
+
+
+def _plain(value: Any) -> Any:
+    """pypsrp's deserialized objects → plain dicts/lists/scalars, property names as sent."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes, dt.datetime, dt.timedelta)):
+        return value
+    if isinstance(value, dict):
+        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, GenericComplexObject):
+        props = {**value.adapted_properties, **value.extended_properties}
+        if props:
+            return {str(k): _plain(v) for k, v in props.items()}
+        if value.property_sets:
+            return [_plain(v) for v in value.property_sets] if len(value.property_sets) > 1 else _plain(
+                value.property_sets[0]
+            )
+        return value.to_string if value.to_string is not None else {}
+    if isinstance(value, ComplexObject):
+        return str(value)
+    return value
+
+
+def _describe(err: BaseException, target: _Target, timeout: float) -> str:
+    """A transport failure as one sentence naming what to check (the host is prefixed by HostError)."""
+    where = target.url
+    if isinstance(err, AuthenticationError):
+        who = target.username or "the current Kerberos ticket"
+        return f"WinRM refused the credentials for {who} (HTTP 401, auth {target.auth}) at {where}"
+    if isinstance(err, requests.exceptions.SSLError):
+        reason = _root(err)
+        return (f"the TLS certificate of {where} could not be validated ({reason}); "
+                "check winrm.ca_file and the certificate's names")
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return f"no TCP connection to {target.server}:{target.port} within {min(timeout, _CONNECT_TIMEOUT_CAP):g} s"
+    if isinstance(err, requests.exceptions.Timeout):
+        return f"WinRM at {where} did not answer within {timeout:g} s"
+    if isinstance(err, requests.exceptions.ConnectionError):
+        root = _root_exc(err)
+        if isinstance(root, socket.gaierror):
+            return f"cannot resolve the host name {target.server} (DNS)"
+        if isinstance(root, ConnectionRefusedError) or "refused" in str(root).lower():
+            return (f"connection refused by {target.server}:{target.port}; is the WinRM listener up "
+                    f"(winrm quickconfig, firewall)?")
+        if isinstance(root, (ssl_module.SSLError,)):
+            return f"TLS handshake with {where} failed ({root})"
+        return f"connection to {where} failed ({_root(err)})"
+    if isinstance(err, WSManFaultError):
+        if err.code == WSMAN_OPERATION_TIMEDOUT:
+            return f"WinRM at {where} did not answer within {timeout:g} s"
+        reason = err.reason or err.provider_fault or "no details"
+        return f"WinRM fault {err.code!r} at {where}: {reason}"
+    if isinstance(err, WinRMTransportError):
+        if err.code == 404:
+            return f"no WinRM endpoint at {where} (HTTP 404)"
+        return f"WinRM at {where} answered HTTP {err.code}"
+    if isinstance(err, WinRMError):
+        return f"PowerShell remoting failed at {where}: {err}"
+    name = type(err).__name__
+    if "Spnego" in name or type(err).__module__.startswith("spnego"):
+        return f"{target.auth} authentication to {where} failed: {err}"
+    return f"PowerShell remoting failed at {where}: {name}: {err}"
+
+
+def _root_exc(err: BaseException) -> BaseException:
+    seen: set[int] = set()
+    current: BaseException = err
+    while id(current) not in seen:
+        seen.add(id(current))
+        nxt = current.__cause__ or current.__context__
+        if nxt is None:
+            for arg in getattr(current, "args", ()):
+                if isinstance(arg, BaseException):
+                    nxt = arg
+                    break
+            reason = getattr(current, "reason", None)
+            if nxt is None and isinstance(reason, BaseException):
+                nxt = reason
+        if nxt is None:
+            break
+        current = nxt
+    return current
+
+
+def _root(err: BaseException) -> str:
+    root = _root_exc(err)
+    return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__

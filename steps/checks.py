@@ -1,0 +1,158 @@
+"""The guide's troubleshooting checks: clock skew, user certificate, SCEP URLs, 401 providers, KCD end to end."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from runbook import topology as topo
+from runbook.context import Ports
+from runbook.errors import BadInput, RunbookError
+from runbook.params import Params
+
+SKEW_WARN = dt.timedelta(minutes=2)
+SKEW_FAIL = dt.timedelta(minutes=5)  # Kerberos' default tolerance
+PROVIDERS = ("Negotiate", "NTLM")
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str = "ok"  # ok | warn | fail | skip
+    lines: list[str] = field(default_factory=list)
+
+    def fault(self, line: str) -> None:
+        self.status = "fail"
+        self.lines.append("FAULT: " + line)
+
+    def warn(self, line: str) -> None:
+        if self.status == "ok":
+            self.status = "warn"
+        self.lines.append("warning: " + line)
+
+    def info(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@dataclass
+class CheckContext:
+    params: Params
+    ports: Ports
+    options: dict[str, Any] = field(default_factory=dict)
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
+
+
+def _skew(result: CheckResult, who: str, theirs: dt.datetime, reference: dt.datetime, ref_name: str) -> None:
+    delta = theirs - reference
+    size = abs(delta)
+    text = f"{who} is {size.total_seconds() / 60:.1f} min {'ahead of' if delta > dt.timedelta(0) else 'behind'} {ref_name}"
+    if size > SKEW_FAIL:
+        result.fault(text + " (Kerberos allows 5 min: tickets will be refused; fix NTP)")
+    elif size >= SKEW_WARN:
+        result.warn(text + " (within Kerberos' 5 min, but drifting)")
+    else:
+        result.info(text)
+
+
+def check_clock(ctx: CheckContext) -> CheckResult:
+    result = CheckResult("clock")
+    dc_time = ctx.ports.directory.current_time()
+    _skew(result, "this jump host", ctx.now(), dc_time, f"the DC {ctx.params.directory.server}")
+    for server in ctx.params.all_servers():
+        try:
+            reply = ctx.ports.hosts.shell(server.host).invoke("Get-CertAuthClock", {}).first
+        except RunbookError as exc:
+            result.fault(f"{server.host}: could not read its clock ({exc})")
+            continue
+        host_time = dt.datetime.fromisoformat(str(reply["UtcNow"]).replace("Z", "+00:00"))
+        _skew(result, server.host, host_time, dc_time, "the DC")
+    return result
+
+
+def check_cert(ctx: CheckContext) -> CheckResult:
+    from runbook.certcheck import check_certificate
+
+    result = CheckResult("cert")
+    path = ctx.options.get("file")
+    if not path:
+        result.status = "skip"
+        result.info("needs a certificate file: runbook check SESSION cert --file user.pem")
+        return result
+    report = check_certificate(path)
+    result.info(f"subject: {report.subject}")
+    result.info(f"issuer: {report.issuer}")
+    result.info(f"SAN e-mail: {', '.join(report.emails) or '(none)'}; SAN UPN: {', '.join(report.upns) or '(none)'}")
+    for fault in report.faults:
+        result.fault(fault)
+    return result
+
+
+def check_scep(ctx: CheckContext) -> CheckResult:
+    result = CheckResult("scep")
+    scep = ctx.params.scep
+    if scep is None:
+        result.status = "skip"
+        result.info("no scep: section in the params")
+        return result
+    for name, url in (("server_url", scep.server_url), ("challenge_url", scep.challenge_url)):
+        if url.endswith("/"):
+            result.info(f"scep.{name} {url} ends with /")
+        else:
+            result.fault(f"scep.{name} {url} must end with / (Workspace ONE builds the request URL by appending)")
+    return result
+
+
+def check_providers(ctx: CheckContext) -> CheckResult:
+    result = CheckResult("providers")
+    location = f"{ctx.params.iis_site}/Microsoft-Server-ActiveSync"
+    for server in ctx.params.eas:
+        try:
+            reply = ctx.ports.hosts.shell(server.host).invoke("Get-CertAuthAuthProviders", {"Location": location}).first
+        except RunbookError as exc:
+            result.fault(f"{server.host}: could not read Windows Authentication providers ({exc})")
+            continue
+        have = {str(p).lower() for p in reply["Providers"]}
+        missing = [p for p in PROVIDERS if p.lower() not in have]
+        if missing:
+            result.fault(f"{server.host} {location}: Windows Authentication lacks {', '.join(missing)} "
+                         "(Exchange answers 401 to the delegated Kerberos request)")
+        else:
+            result.info(f"{server.host}: Negotiate and NTLM present")
+    return result
+
+
+def check_kcd(ctx: CheckContext) -> CheckResult:
+    from runbook.kcd import prove_kcd
+
+    result = CheckResult("kcd")
+    keytab, user = ctx.options.get("keytab"), ctx.options.get("user")
+    if not keytab or not user:
+        result.status = "skip"
+        result.info("needs a keytab of the TMG (or SEG) account and a test user: "
+                    "runbook check SESSION kcd --keytab tmg.keytab --user alice")
+        return result
+    role = ctx.options.get("role", "tmg")
+    if role not in ("tmg", "seg"):
+        raise BadInput(f"--role: {role!r} is not tmg or seg")
+    principal = (ctx.params.tmg if role == "tmg" else ctx.params.seg[0]).sam
+    for spn in topo.delegation_targets(ctx.params, role)[:1]:
+        proof = prove_kcd(keytab, principal, user, spn, ctx.params.realm, ctx.params.directory.server)
+        (result.info if proof.ok else result.fault)(f"{principal} → {user} → {spn}: {proof.detail}")
+    return result
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    title: str
+    needs_input: bool
+    run: Callable[[CheckContext], CheckResult]
+
+
+CHECKS = [
+    CheckSpec("clock", "Clock skew between the DC, this host and every server (≤ 5 min)", False, check_clock),
+    CheckSpec("scep", "SCEP server and challenge URLs end with /", False, check_scep),
+    CheckSpec("providers", "Negotiate and NTLM providers on EAS (the 401 fix)", False, check_providers),
+    CheckSpec("cert", "User certificate: SAN e-mail + UPN, Client Authentication EKU", True, check_cert),
+    CheckSpec("kcd", "KCD end to end: S4U2Self + S4U2Proxy with the TMG keytab", True, check_kcd),
+]

@@ -1,0 +1,126 @@
+"""Steps 3a and 3b: trust the TMG (3a) and each SEG (3b) for constrained delegation to the next hop's http SPNs."""
+from __future__ import annotations
+
+from runbook import topology as topo
+from runbook.catalogue import ManualItem, StepSpec, Target
+from runbook.changes import Plan, Verification
+from runbook.context import StepContext
+from runbook.params import Params
+from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from steps import directory_changes as dc
+
+ATTRIBUTE = "msDS-AllowedToDelegateTo"
+
+
+def wanted_uac(current: int) -> int:
+    """Protocol transition on ('any authentication protocol'), unconstrained delegation off."""
+    return (current | UAC_TRUSTED_TO_AUTH_FOR_DELEGATION) & ~UAC_TRUSTED_FOR_DELEGATION
+
+
+def _role(ctx_or_spec_id: str) -> str:
+    return "tmg" if ctx_or_spec_id == "3a" else "seg"
+
+
+class Delegation(dc.DirectoryUndo):
+    def plan(self, ctx: StepContext) -> Plan:
+        role = _role(ctx.instance.id)
+        account = dc.account_or_fail(ctx, ctx.target.server.sam if ctx.target.server else str(ctx.target.account))
+        wanted = topo.delegation_targets(ctx.params, role)
+        present = dc.lower_set(account.allowed_to_delegate_to)
+        missing = [spn for spn in wanted if spn.lower() not in present]
+        plan = Plan()
+        if missing:
+            plan.changes.append(dc.add_values_change(account, ATTRIBUTE, account.allowed_to_delegate_to, missing))
+        uac = wanted_uac(account.user_account_control)
+        if uac != account.user_account_control:
+            plan.changes.append(dc.uac_change(account, uac))
+        others = [v for v in account.allowed_to_delegate_to if v.lower() not in {w.lower() for w in wanted}]
+        if others:
+            plan.notes.append(f"kept as they are (other services already delegated): {', '.join(others)}")
+        return plan
+
+    def apply(self, ctx: StepContext, plan: Plan) -> None:
+        for change in plan.changes:
+            dc.apply(ctx, change)
+
+    def verify(self, ctx: StepContext) -> Verification:
+        role = _role(ctx.instance.id)
+        sam = ctx.target.server.sam if ctx.target.server else str(ctx.target.account)
+        account = dc.account_or_fail(ctx, sam)
+        present = dc.lower_set(account.allowed_to_delegate_to)
+        result = Verification()
+        for spn in topo.delegation_targets(ctx.params, role):
+            result.expect(f"{sam} may delegate to {spn}", "present", "present" if spn.lower() in present else "absent")
+        uac = account.user_account_control
+        result.expect(f"{sam} uses any authentication protocol (TRUSTED_TO_AUTH_FOR_DELEGATION)", True,
+                      bool(uac & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION))
+        result.expect(f"{sam} is not trusted for unconstrained delegation", False,
+                      bool(uac & UAC_TRUSTED_FOR_DELEGATION))
+        if any("*" in value for value in account.allowed_to_delegate_to):
+            result.expect(f"{sam} holds no wildcard SPN in {ATTRIBUTE}", "none",
+                          [v for v in account.allowed_to_delegate_to if "*" in v])
+        return result
+
+
+def _manual(params: Params, target: Target) -> list[ManualItem]:
+    role = "tmg" if target.server == params.tmg else "seg"
+    hop = topo.next_hop_role(params, role)
+    spns = topo.delegation_targets(params, role)
+    computer = target.server.computer if target.server else target.label
+    hop_servers = ", ".join(s.computer for s in params.servers(hop))
+    add_values = ",".join(f"'{spn}'" for spn in spns)
+    items = [
+        ManualItem(f"On a domain controller (or a host with RSAT), open Active Directory Users and Computers and "
+                   f"find the computer {computer} (usually in Computers)."),
+        ManualItem(f"Properties of {computer} → Delegation tab → “Trust this computer for delegation to specified "
+                   "services only” → “Use any authentication protocol”."),
+        ManualItem(f"Click Add → Users or Computers → enter {hop_servers} → OK; under Available services select "
+                   "every “http” entry for each server → OK."),
+    ]
+    alias = params.internal_names.get(hop)
+    if alias:
+        holder = topo.alias_account(params, hop) or params.servers(hop)[0].computer
+        items.append(ManualItem(f"Also add the alias: Add → Users or Computers → {holder} → select http "
+                                f"{alias} (and http {topo.short_name(alias)}) → OK."))
+    items += [
+        ManualItem("The list must now hold: " + ", ".join(spns) + ". Leave entries for other services in place."),
+        ManualItem("Click OK. Equivalent in PowerShell (ActiveDirectory module):",
+                   command=(f"Set-ADAccountControl -Identity '{computer}$' -TrustedToAuthForDelegation $true; "
+                            f"Set-ADComputer -Identity '{computer}' -Add @{{'msDS-AllowedToDelegateTo'=@({add_values})}}")),
+        ManualItem("Check it:", command=f"Get-ADComputer {computer} -Properties msDS-AllowedToDelegateTo,"
+                                         "TrustedToAuthForDelegation,TrustedForDelegation"),
+    ]
+    return items
+
+
+def _seg_targets(params: Params) -> list[Target]:
+    return [Target(label=server.computer, server=server) for server in params.seg]
+
+
+def _no_seg(params: Params) -> str | None:
+    return None if params.has_seg else "there is no SEG in a TMG → EAS topology"
+
+
+def _why_3a(params: Params) -> list[str]:
+    hop = topo.ROLE_NAMES[topo.next_hop_role(params, "tmg")]
+    return [f"TMG → {hop}: {', '.join(topo.delegation_targets(params, 'tmg'))}"]
+
+
+TMG_DELEGATION = StepSpec(
+    id="3a",
+    title="AD: trust TMG for constrained delegation",
+    why="TMG turns the certificate into a Kerberos ticket for the user (protocol transition) and must be allowed "
+        "to present it to the next hop's http service, and only there.",
+    track="a", role="ad", modes=("execute", "verify", "manual"), per_server=False,
+    manual=_manual, targets=lambda params: [Target(label=params.tmg.computer, server=params.tmg)],
+    automation=Delegation(), detail=_why_3a,
+)
+
+SEG_DELEGATION = StepSpec(
+    id="3b",
+    title="AD: trust SEG for constrained delegation to EAS",
+    why="The SEG authenticates to Exchange on the user's behalf with the same kind of delegation.",
+    track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
+    manual=_manual, targets=_seg_targets, applies=_no_seg, automation=Delegation(),
+    detail=lambda params: [f"SEG → EAS: {', '.join(topo.delegation_targets(params, 'seg'))}"] if params.has_seg else [],
+)

@@ -1,0 +1,129 @@
+"""Steps 5a and 5b: the app pool identity may act as part of the OS and impersonate a client (TMG, then SEG).
+
+One account is added to one right (LsaAddAccountRights); the holders list is never
+replaced, so other holders survive. A domain GPO can own a right: then the local
+grant does not stick, and the step says so instead of pretending.
+"""
+from __future__ import annotations
+
+from runbook.catalogue import ManualItem, StepSpec, Target
+from runbook.changes import Change, Plan, Verification
+from runbook.context import StepContext
+from runbook.params import Params
+from steps import host_changes as hc
+
+RIGHTS = {
+    "SeTcbPrivilege": "Act as part of the operating system",
+    "SeImpersonatePrivilege": "Impersonate a client after authentication",
+}
+NETWORK_SERVICE_SID = "S-1-5-20"
+SEG_POOL = "SecureEmailGateway"
+
+
+def identity(ctx: StepContext) -> tuple[str, str, list[str]]:
+    """(SID, display name, notes) of the identity that needs the rights on this host."""
+    if ctx.instance.id == "5a":
+        return NETWORK_SERVICE_SID, "NETWORK SERVICE", []
+    pool = ctx.hosts.shell(_host(ctx)).invoke("Get-CertAuthAppPoolIdentity", {"Name": SEG_POOL}).first
+    if pool["IdentityType"] == "NetworkService":
+        return pool["Sid"], "NETWORK SERVICE", [f"app pool {SEG_POOL} runs as NetworkService"]
+    name = pool.get("UserName") or pool["IdentityType"]
+    return pool["Sid"], name, [
+        f"app pool {SEG_POOL} runs as {name}, not NetworkService: the rights go to that account, and the SEG's SPN "
+        f"(4b) and delegation (3b) must be on {name} instead of the computer account"]
+
+
+def _host(ctx: StepContext) -> str:
+    assert ctx.target.server is not None
+    return ctx.target.server.host
+
+
+class UserRights(hc.HostUndo):
+    def plan(self, ctx: StepContext) -> Plan:
+        sid, name, notes = identity(ctx)
+        plan = Plan(notes=list(notes))
+        shell = ctx.hosts.shell(_host(ctx))
+        for right, label in RIGHTS.items():
+            reply = shell.invoke("Get-CertAuthUserRight", {"Right": right}).first
+            holders = list(reply["Holders"])
+            if reply.get("GpoOwned"):
+                plan.notes.append(f"{right} is set by GPO {reply.get('GpoName') or '(unnamed)'}: a local grant is "
+                                  "overwritten at the next policy refresh; add the account in that GPO instead")
+            if sid.lower() not in {h.lower() for h in holders}:
+                plan.changes.append(Change(
+                    kind="user-right", target=_host(ctx), attribute=right, op="add", values=[sid],
+                    before=holders, after=holders + [sid], note=f"{label}: + {name}",
+                    locator={"host": _host(ctx), "right": right, "sid": sid}))
+        return plan
+
+    def apply(self, ctx: StepContext, plan: Plan) -> None:
+        for change in plan.changes:
+            hc.apply(ctx, change)
+
+    def verify(self, ctx: StepContext) -> Verification:
+        sid, name, notes = identity(ctx)
+        result = Verification(notes=list(notes))
+        shell = ctx.hosts.shell(_host(ctx))
+        for right, label in RIGHTS.items():
+            reply = shell.invoke("Get-CertAuthUserRight", {"Right": right}).first
+            holders = {h.lower() for h in reply["Holders"]}
+            result.expect(f"{_host(ctx)} {label} ({right}) holds {name}", "present",
+                          "present" if sid.lower() in holders else "absent")
+            if reply.get("GpoOwned"):
+                result.notes.append(f"{right} is owned by GPO {reply.get('GpoName') or '(unnamed)'}")
+        return result
+
+
+def _manual(params: Params, target: Target) -> list[ManualItem]:
+    assert target.server is not None
+    host = target.server.host
+    items = []
+    if target.server in params.seg:
+        items += [
+            ManualItem(f"On {host}: inetmgr → {target.server.computer} → Application Pools → "
+                       f"{SEG_POOL}: check the Identity column. It should be NetworkService; if it is a domain "
+                       "account, grant the rights below to that account instead, and put the SEG's SPN (4b) and "
+                       "delegation (3b) on that account."),
+            ManualItem("Or read it in PowerShell:",
+                       command=f"Import-Module WebAdministration; (Get-ItemProperty IIS:\\AppPools\\{SEG_POOL} "
+                               "-Name processModel).identityType"),
+        ]
+    identity_name = params.app_pool_identity if target.server == params.tmg else "NETWORK SERVICE (or the pool's account)"
+    items += [
+        ManualItem(f"On {host}: Start → Run → secpol.msc → Security Settings → Local Policies → User Rights "
+                   "Assignment."),
+        ManualItem(f"“Act as part of the operating system” → Add User or Group → {identity_name} → OK. Keep "
+                   "the existing holders."),
+        ManualItem(f"“Impersonate a client after authentication” → check {identity_name} is listed; if not, Add "
+                   "User or Group → add it → OK."),
+        ManualItem("Check what took (a domain GPO may override local policy; gpresult shows which GPO owns it):",
+                   command="secedit /export /areas USER_RIGHTS /cfg $env:TEMP\\rights.inf; "
+                           "Select-String 'SeTcbPrivilege|SeImpersonatePrivilege' $env:TEMP\\rights.inf"),
+        ManualItem("Never apply a hand-made template with secedit /configure: it replaces each list and drops the "
+                   "other holders."),
+    ]
+    return items
+
+
+def _no_seg(params: Params) -> str | None:
+    return None if params.has_seg else "there is no SEG in a TMG → EAS topology"
+
+
+TMG_RIGHTS = StepSpec(
+    id="5a",
+    title="TMG local policy: Network Service rights",
+    why="TMG's web proxy runs as Network Service and needs to act as part of the OS (protocol transition) and "
+        "to impersonate the user it got a ticket for.",
+    track="a", role="tmg", modes=("execute", "verify", "manual"), per_server=False,
+    manual=_manual, targets=lambda params: [Target(label=params.tmg.computer, server=params.tmg)],
+    automation=UserRights(),
+)
+
+SEG_RIGHTS = StepSpec(
+    id="5b",
+    title="SEG local policy: app pool identity rights",
+    why="The SEG's SecureEmailGateway app pool delegates to Exchange the same way and needs the same two rights.",
+    track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
+    manual=_manual, targets=lambda params: [Target(label=s.computer, server=s) for s in params.seg],
+    applies=_no_seg, automation=UserRights(),
+)

@@ -1,0 +1,143 @@
+"""Steps 4a and 4b: the http SPNs the delegated tickets are issued for, on the account that runs each site.
+
+Semantics of `setspn -S`, not the guide's `-A`: the whole forest is searched for
+the same SPN first, because a duplicate makes Kerberos fail for every user and AD's
+own refusal does not say who holds it.
+"""
+from __future__ import annotations
+
+from runbook import topology as topo
+from runbook.catalogue import ManualItem, StepSpec, Target
+from runbook.changes import Plan, Verification
+from runbook.context import StepContext
+from runbook.errors import StepFailed
+from runbook.params import Params
+from steps import directory_changes as dc
+
+ATTRIBUTE = "servicePrincipalName"
+
+
+def _role(ctx: StepContext) -> str:
+    return "eas" if ctx.instance.id == "4a" else "seg"
+
+
+def wanted_spns(params: Params, role: str, target: Target) -> list[str]:
+    """SPNs that must resolve to this target's account."""
+    if target.account:  # the farm's shared service account holds the alias
+        return topo.alias_spns(params, role)
+    assert target.server is not None
+    spns = topo.server_http_spns(target.server)
+    if topo.alias_account(params, role) is None:
+        spns += topo.alias_spns(params, role)
+    return spns
+
+
+def _covered(spn: str, present: set[str]) -> bool:
+    """http/x is satisfied by http/x or by HOST/x (AD maps http to HOST for the computer itself)."""
+    name = spn.split("/", 1)[1].lower()
+    return spn.lower() in present or f"host/{name}" in present
+
+
+def _sam(target: Target) -> str:
+    return target.server.sam if target.server else str(target.account)
+
+
+class ServicePrincipalNames(dc.DirectoryUndo):
+    def plan(self, ctx: StepContext) -> Plan:
+        role = _role(ctx)
+        account = dc.account_or_fail(ctx, _sam(ctx.target))
+        present = dc.lower_set(account.service_principal_names)
+        plan = Plan()
+        missing = []
+        for spn in wanted_spns(ctx.params, role, ctx.target):
+            if "*" in spn:
+                raise StepFailed(f"refusing wildcard SPN {spn}: it belongs only in the TMG rule, never in AD")
+            owners = [o for o in ctx.directory.spn_owners(spn) if o.lower() != account.sam_account_name.lower()]
+            if owners:
+                raise StepFailed(
+                    f"{spn} is already registered on {', '.join(owners)}; an SPN can live on only one account. "
+                    f"Remove it there first (setspn -D {spn} {owners[0].rstrip('$')}) or correct the params "
+                    f"(internal_names.{role} / service_accounts.{role}).")
+            if _covered(spn, present):
+                if spn.lower() not in present:
+                    plan.notes.append(f"{spn} is covered by {account.sam_account_name}'s HOST/ SPN")
+            else:
+                missing.append(spn)
+        if missing:
+            plan.changes.append(dc.add_values_change(account, ATTRIBUTE, account.service_principal_names, missing))
+        return plan
+
+    def apply(self, ctx: StepContext, plan: Plan) -> None:
+        for change in plan.changes:
+            dc.apply(ctx, change)
+
+    def verify(self, ctx: StepContext) -> Verification:
+        role = _role(ctx)
+        sam = _sam(ctx.target)
+        account = dc.account_or_fail(ctx, sam)
+        present = dc.lower_set(account.service_principal_names)
+        result = Verification()
+        for spn in wanted_spns(ctx.params, role, ctx.target):
+            result.expect(f"{spn} resolves to {sam}", "present", "present" if _covered(spn, present) else "absent")
+            others = [o for o in ctx.directory.spn_owners(spn) if o.lower() != account.sam_account_name.lower()]
+            result.expect(f"{spn} is on no other account", [], others)
+        return result
+
+
+def _targets(role: str):
+    def targets(params: Params) -> list[Target]:
+        result = [Target(label=server.computer, server=server) for server in params.servers(role)]
+        holder = topo.alias_account(params, role)
+        if holder:
+            result.append(Target(label=holder.upper(), account=holder))
+        return result
+    return targets
+
+
+def _manual(role: str):
+    def manual(params: Params, target: Target) -> list[ManualItem]:
+        spns = wanted_spns(params, role, target)
+        account = target.server.computer if target.server else str(target.account)
+        items = [ManualItem(
+            f"Register on {account}: {', '.join(spns)}. Use setspn -S (it searches the forest for duplicates "
+            "first), not the guide's -A, which happily creates a duplicate that breaks Kerberos for everyone.")]
+        if target.server:
+            items.append(ManualItem(
+                f"http/{target.server.host} is already covered if {account} holds HOST/{target.server.host} "
+                "(check with the first command); add it only when it is missing."))
+        items.append(ManualItem("List what is there:", command=f"setspn -L {account}"))
+        for spn in spns:
+            items.append(ManualItem(f"Add {spn}:", command=f"setspn -S {spn} {account}"))
+        items.append(ManualItem("Check no other account holds them (each must list only " + account + "):",
+                                command="setspn -Q " + " ".join(spns)))
+        items.append(ManualItem("ADSI Edit alternative: Default naming context → the account → Properties → "
+                                "Attribute Editor → servicePrincipalName → Edit → add each value → OK twice."))
+        if target.account:
+            items.append(ManualItem(f"{account} is the shared service account of the {topo.ROLE_NAMES[role]} farm: "
+                                    "every server must run the site as it (Exchange: "
+                                    "RollAlternateServiceAccountPassword.ps1 on each server) so each can decrypt "
+                                    "the tickets."))
+        return items
+    return manual
+
+
+def _no_seg(params: Params) -> str | None:
+    return None if params.has_seg else "there is no SEG in a TMG → EAS topology"
+
+
+EAS_SPN = StepSpec(
+    id="4a",
+    title="AD: http SPNs for EAS",
+    why="TMG (or the SEG) asks the KDC for a ticket to http/<name it connects to>; that SPN must exist on exactly "
+        "one account, the one that runs the ActiveSync site.",
+    track="a", role="ad", modes=("execute", "verify", "manual"), per_server=True,
+    manual=_manual("eas"), targets=_targets("eas"), automation=ServicePrincipalNames(),
+)
+
+SEG_SPN = StepSpec(
+    id="4b",
+    title="AD: http SPNs for SEG",
+    why="TMG asks for a ticket to the SEG's http SPN; it must exist on exactly one account.",
+    track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
+    manual=_manual("seg"), targets=_targets("seg"), applies=_no_seg, automation=ServicePrincipalNames(),
+)
