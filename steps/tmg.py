@@ -96,12 +96,6 @@ def _rule_manual(params: Params, target: Target) -> list[ManualItem]:
     return items
 
 
-def _rule_why(params: Params) -> str:
-    hop = topo.ROLE_NAMES[topo.next_hop_role(params, "tmg")]
-    return (f"TMG publishes ActiveSync for {params.public_name} to the {hop} and authenticates to it with Kerberos "
-            "constrained delegation on behalf of the user.")
-
-
 def _rule_depends(params: Params) -> list[str]:
     return ["1"]
 
@@ -184,5 +178,5 @@ RULE = StepSpec(
         "on the user's behalf.",
     track="common", role="tmg", modes=("manual", "verify"), per_server=False,
     manual=_rule_manual, targets=_tmg_target, depends_on=_rule_depends, verify_only=RuleCheck(),
-    detail=lambda params: [_rule_why(params), f"rule SPN: {topo.rule_spn(params)}"],
+    detail=lambda params: [f"publishes {params.public_name} to {topo.internal_site_name(params)}; rule SPN: {topo.rule_spn(params)}"],
 )

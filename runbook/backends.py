@@ -1,0 +1,63 @@
+"""Composition: which directory and which hosts a session talks to (the rehearsal lab, or the real ones).
+
+The clients are imported only when a step first needs them, so `runbook status`
+stays fast and a lab session never loads ldap3 or pypsrp.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass
+
+from runbook.context import Ports
+from runbook.errors import BadInput
+from runbook.params import Params
+from runbook.session import Session
+
+LDAP_PASSWORD_ENV = "RUNBOOK_LDAP_PASSWORD"
+WINRM_PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
+
+
+@dataclass
+class Options:
+    insecure: bool = False
+    interactive: bool = True  # may we prompt for a password on the terminal?
+
+
+def password(env: str, who: str | None, what: str, options: Options) -> str | None:
+    """From the environment or a no-echo prompt; never from an argument, never stored."""
+    if who is None:
+        return None  # Kerberos from the operator's ticket cache
+    value = os.environ.get(env)
+    if value:
+        return value
+    if options.interactive and sys.stdin.isatty():
+        return getpass.getpass(f"{what} password for {who}: ")
+    raise BadInput(f"{env}: no password for {who} ({what}); set {env} or run from a terminal to be prompted")
+
+
+def ports_factory(options: Options):
+    def factory(session: Session, params: Params) -> Ports:
+        if session.lab:
+            from runbook.lab.lab import lab_ports
+
+            return lab_ports(session)
+        return real_ports(params, options)
+    return factory
+
+
+def real_ports(params: Params, options: Options) -> Ports:
+    def open_directory():
+        from runbook.ldap_directory import LdapDirectory
+
+        secret = password(LDAP_PASSWORD_ENV, params.directory.bind_user, "LDAP bind", options)
+        return LdapDirectory.connect(params.directory, secret, insecure=options.insecure)
+
+    def open_hosts():
+        from runbook.winrm_shell import WinRMHosts
+
+        secret = password(WINRM_PASSWORD_ENV, params.winrm.user, "WinRM", options)
+        return WinRMHosts(params.winrm, secret, insecure=options.insecure)
+
+    return Ports(open_directory=open_directory, open_hosts=open_hosts)

@@ -1,0 +1,108 @@
+"""The `runbook` command. Exit 0 ok, 1 a step failed / verify mismatch / refused by a safety check, 2 bad input.
+
+This module is the composition root: it wires the procedure (steps/) and the
+backends into the engine. The TUI (screens/) is imported only by `open`, `demo`
+and the bare command, so every other subcommand runs without Textual.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from runbook.errors import EXIT_FAILED, RunbookError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runbook", description="Certificate authentication for Exchange "
+                                     "ActiveSync behind TMG (and SEG) with Kerberos constrained delegation.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        if session:
+            p.add_argument("session", metavar="SESSION", help="session file, or a name in $RUNBOOK_SESSIONS_DIR "
+                                                               "(default ./sessions)")
+        return p
+
+    def driving(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--takeover", action="store_true", help="take over a stale lock (journaled)")
+
+    def connecting(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--insecure", action="store_true", help="allow plain LDAP / Basic over HTTP (lab use only)")
+
+    p = command("new", "create a session from a params file")
+    p.add_argument("--params", required=True, metavar="FILE")
+    p = command("status", "where the change stands")
+    p.add_argument("--json", action="store_true")
+    command("steps", "which steps apply to this change, and why")
+    p = command("manual", "the manual procedure of a step, with this change's names filled in")
+    p.add_argument("step", metavar="STEP")
+    p = command("mark", "record a step done by hand, skipped, or reopened")
+    p.add_argument("step", metavar="STEP")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--done", dest="how", action="store_const", const="done")
+    how.add_argument("--skip", dest="how", action="store_const", const="skip")
+    how.add_argument("--reopen", dest="how", action="store_const", const="reopen")
+    p.add_argument("--note", default=None)
+    driving(p)
+    p = command("tick", "tick (or untick) one item of a step's manual checklist")
+    p.add_argument("step", metavar="STEP")
+    p.add_argument("item", type=int, metavar="N")
+    p.add_argument("--untick", action="store_true")
+    driving(p)
+    p = command("note", "add a note to the journal (and to a step)")
+    p.add_argument("text")
+    p.add_argument("--step", default=None)
+    driving(p)
+    for name, text in (("verify", "compare the live state with what the steps want"),
+                       ("plan", "show exactly what a step would change"),
+                       ("run", "execute a step (shows the plan and asks first)"),
+                       ("undo", "revert exactly what this session changed in a step")):
+        p = command(name, text)
+        p.add_argument("step", metavar="STEP", nargs="?" if name == "verify" else None)
+        connecting(p)
+        if name in ("run", "undo"):
+            p.add_argument("--yes", action="store_true", help="do not ask (points of no return still need "
+                                                                "--allow-restart)")
+            p.add_argument("--allow-restart", action="store_true", help="consent to iisreset on the target")
+        if name != "plan":
+            driving(p)
+    p = command("check", "the guide's troubleshooting checks")
+    p.add_argument("name", nargs="?", choices=["clock", "cert", "scep", "providers", "kcd"])
+    p.add_argument("--file", help="user certificate (PEM or DER) for `cert`")
+    p.add_argument("--keytab", help="keytab of the TMG/SEG account for `kcd`")
+    p.add_argument("--user", help="test user for `kcd`")
+    p.add_argument("--role", default="tmg", help="whose keytab for `kcd`: tmg or seg")
+    connecting(p)
+    p = command("journal", "the session's journal")
+    p.add_argument("--check", action="store_true", help="verify the hash chain")
+    p = command("open", "open a session in the TUI")
+    driving(p)
+    p = command("demo", "rehearse on the built-in lab (no servers needed)", session=False)
+    p.add_argument("--scenario", default="tmg-seg-eas", help="tmg-eas | tmg-seg-eas | add-seg | broken")
+    p.add_argument("--init", metavar="SESSION", help="create the demo session and its lab, without the TUI")
+    p.add_argument("--resume", action="store_true", help="continue the last demo session")
+    p.add_argument("--latency", type=float, default=0.0, metavar="MS")
+    p.add_argument("--fail", metavar="STEP", help="inject a failure in the middle of STEP")
+    p.add_argument("--seed", type=int, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from runbook import commands
+        return commands.start_screen(args)
+    try:
+        from runbook import commands
+        return int(getattr(commands, "cmd_" + args.command)(args) or 0)
+    except RunbookError as exc:
+        print(f"runbook {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"runbook {args.command}: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_FAILED

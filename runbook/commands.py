@@ -1,0 +1,243 @@
+"""What each CLI subcommand does. Each returns an exit code; errors propagate as RunbookError."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from runbook import render, store
+from runbook.backends import Options, ports_factory
+from runbook.engine import Runbook
+from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, NotAvailable, RunbookError
+from runbook.journal import Journal
+from runbook.lock import LockHeld
+
+
+def catalogue() -> list:
+    from steps import CATALOGUE
+
+    return CATALOGUE
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options(insecure=bool(getattr(args, "insecure", False)))
+
+
+@contextmanager
+def opened(args: argparse.Namespace, *, drive: bool, purpose: str = "") -> Iterator[Runbook]:
+    path = store.session_path(args.session)
+    book = Runbook.open(path, catalogue(), ports_factory(_options(args)), drive=drive,
+                        takeover=bool(getattr(args, "takeover", False)), purpose=purpose or args.command)
+    try:
+        yield book
+    finally:
+        book.close()
+
+
+@contextmanager
+def opened_for_reading_or_driving(args: argparse.Namespace) -> Iterator[Runbook]:
+    """Verify and check record their findings when they can; while another operator drives they only read."""
+    try:
+        with opened(args, drive=True) as book:
+            yield book
+    except LockHeld as held:
+        print(f"note: not recorded in the session ({held})", file=sys.stderr)
+        with opened(args, drive=False) as book:
+            yield book
+
+
+def confirm_on_terminal(args: argparse.Namespace):
+    def confirm(question: str, lines: list[str]) -> bool:
+        print("\n".join("  " + line for line in lines))
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise BadInput("--yes: no terminal to confirm on; review `runbook plan` and pass --yes")
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    return confirm
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    path = store.session_path(args.session)
+    book = Runbook.create(path, args.params, catalogue(), ports_factory(_options(args)))
+    print(f"created {path} ({book.params.topology}, {len(book.instances)} steps)")
+    print(render.status_text(book))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with opened(args, drive=False) as book:
+        if args.json:
+            print(json.dumps(render.status_data(book), indent=2))
+        else:
+            print(render.status_text(book))
+    return EXIT_OK
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    with opened(args, drive=False) as book:
+        print(render.steps_text(book))
+    return EXIT_OK
+
+
+def cmd_manual(args: argparse.Namespace) -> int:
+    with opened(args, drive=False) as book:
+        print("\n\n".join(render.manual_text(book, i.key) for i in book.resolve(args.step)))
+    return EXIT_OK
+
+
+def cmd_mark(args: argparse.Namespace) -> int:
+    with opened(args, drive=True) as book:
+        for instance in book.resolve(args.step):
+            print(book.mark(instance.key, args.how, args.note))
+    return EXIT_OK
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    with opened(args, drive=True) as book:
+        for instance in book.resolve(args.step):
+            book.tick(instance.key, args.item - 1, not args.untick)
+            print(f"{instance.key}: item {args.item} {'unticked' if args.untick else 'ticked'}")
+    return EXIT_OK
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    with opened(args, drive=True) as book:
+        if args.step:
+            book.instance(args.step)
+        book.add_note(args.step, args.text)
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    with opened(args, drive=False) as book:
+        for instance in book.resolve(args.step):
+            plan = book.plan(instance.key)
+            print(f"{instance.key}:")
+            print("\n".join("  " + line for line in plan.lines()))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with opened(args, drive=True) as book:
+        for instance in book.resolve(args.step):
+            outcome = book.run(instance.key, confirm=confirm_on_terminal(args), allow_restart=args.allow_restart)
+            if outcome.result == "already-in-place":
+                print(f"{instance.key}: already in place, nothing changed")
+            else:
+                print(f"{instance.key}: done and verified")
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    with opened(args, drive=True) as book:
+        for instance in reversed(book.resolve(args.step)):
+            book.undo(instance.key, confirm=confirm_on_terminal(args), allow_restart=args.allow_restart)
+            print(f"{instance.key}: undone")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    failed = False
+    with opened_for_reading_or_driving(args) as book:
+        if args.step:
+            chosen = book.resolve(args.step)
+        else:
+            chosen = [i for i in book.instances if book.record(i.key).state.value in
+                      ("done", "manual-done", "failed", "interrupted", "undone", "running")]
+            others = [i.key for i in book.instances if i not in chosen]
+            if others:
+                print("not checked (never run or marked done): " + ", ".join(others))
+        for instance in chosen:
+            try:
+                result = book.verify(instance.key)
+            except NotAvailable as exc:
+                print(f"{instance.key}: not verifiable automatically ({exc})")
+                continue
+            except RunbookError as exc:
+                print(f"{instance.key}: could not verify: {exc}")
+                failed = True
+                continue
+            print(render.verification_text(instance.key, result))
+            failed = failed or not result.ok
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from steps.checks import CHECKS, CheckContext
+
+    options = {"file": args.file, "keytab": args.keytab, "user": args.user, "role": args.role}
+    with opened_for_reading_or_driving(args) as book:
+        chosen = [c for c in CHECKS if c.name == args.name] if args.name else \
+            [c for c in CHECKS if not c.needs_input or (c.name == "cert" and args.file)]
+        ctx = CheckContext(params=book.params, ports=book.ports, options=options)
+        faults = []
+        for check in chosen:
+            try:
+                result = check.run(ctx)
+            except BadInput:
+                raise
+            except RunbookError as exc:
+                print(f"{check.name}: FAULT: could not run: {exc}")
+                faults.append(check.name)
+                continue
+            print(f"{check.name}: {result.status}")
+            print("\n".join("  " + line for line in result.lines))
+            if result.status == "fail":
+                faults.append(check.name)
+        if book.lock is not None:
+            book.journal.append(step=None, action="check", outcome="faults: " + ", ".join(faults) if faults else "ok",
+                                details={"checks": [c.name for c in chosen]})
+    if faults:
+        print("faults found in: " + ", ".join(faults), file=sys.stderr)
+    return EXIT_FAILED if faults else EXIT_OK
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    path = store.session_path(args.session)
+    if not path.exists():
+        raise BadInput(f"SESSION: {path} does not exist")
+    journal = Journal(store.journal_path(path))
+    if args.check:
+        problems = journal.check()
+        if problems:
+            for problem in problems:
+                print(f"line {problem.line}: {problem.message}")
+            return EXIT_FAILED
+        print(f"journal intact: {journal.last()['seq'] if journal.last() else 0} entries, head {journal.head()}")
+        return EXIT_OK
+    for entry in journal.entries():
+        print(f"{entry['seq']:>5} {entry['time']} {entry['operator']:<20} {entry.get('step') or '-':<10} "
+              f"{entry['action']:<12} {entry['outcome']}" + (f" — {entry['note']}" if entry.get("note") else ""))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from runbook.lab import lab
+
+    path = lab.prepare_demo(args.scenario, init=args.init, resume=args.resume, latency_ms=args.latency,
+                            fail=args.fail, seed=args.seed)
+    if args.init:
+        print(f"created rehearsal session {path} (scenario {args.scenario}); try: runbook status {path}")
+        return EXIT_OK
+    return _tui(path, takeover=False)
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    return _tui(store.session_path(args.session), takeover=args.takeover)
+
+
+def start_screen(args: argparse.Namespace) -> int:
+    return _tui(None, takeover=False)
+
+
+def _tui(path: Path | None, *, takeover: bool) -> int:
+    try:
+        from screens.app import run_app
+    except ImportError as exc:
+        raise NotAvailable(f"the TUI is not available ({exc}); every command also works from the CLI: "
+                           "runbook --help") from exc
+    return run_app(path, takeover=takeover)
