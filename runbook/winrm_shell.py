@@ -42,6 +42,7 @@ import requests
 from pypsrp.complex_objects import ComplexObject, GenericComplexObject, PSInvocationState
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
 
 from runbook.errors import BadInput, HostError
@@ -136,6 +137,21 @@ class _CallTimeout(Exception):
     pass
 
 
+class _Secret:
+    """Holds the password so that repr()/vars() of the objects around it never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None):
+        self._value = value
+
+    def reveal(self) -> str | None:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<password>" if self._value is not None else "<no password>"
+
+
 class WinRMShell:
     """PowerShell on one Windows host (see the module docstring). Thread-safe; calls on one host run in order."""
 
@@ -143,13 +159,13 @@ class WinRMShell:
         self,
         host: str,
         targets: Mapping[str, _Target],
-        password: str | None,
+        password: _Secret,
         scripts: list[tuple[str, str]],
         default_timeout: float,
     ):
         self.host = host
         self._targets = dict(targets)
-        self.__password = password
+        self._password = password
         self._scripts = scripts
         self._default_timeout = default_timeout
         self._sessions: dict[str, _Session] = {}
@@ -185,7 +201,7 @@ class WinRMShell:
                 ps = PowerShell(session.pool)
                 ps.add_cmdlet(function)
                 for name, value in parameters.items():
-                    ps.add_parameter(name, value)
+                    ps.add_parameter(name, _wire(value))
                 return self._run(session, ps, function, deadline, timeout, endpoint)
             except HostError:
                 raise
@@ -223,7 +239,7 @@ class WinRMShell:
             path=target.path,
             auth=target.auth,
             username=target.username,
-            password=self.__password,
+            password=self._password.reveal(),
             cert_validation=target.cert_validation,
             encryption=target.encryption,
             operation_timeout=max(1, int(timeout)),
@@ -331,7 +347,7 @@ class WinRMHosts:
         self.timeout = float(timeout)
         self.exchange = exchange
         self._addresses = {k.lower(): v for k, v in (addresses or {}).items()}
-        self.__password = password
+        self._password = _Secret(password)
         self._encryption = _policy(
             where="winrm", ssl=settings.transport == "https", auth=settings.auth, insecure=insecure,
             user=settings.user, password=password,
@@ -375,7 +391,7 @@ class WinRMHosts:
         with self._lock:
             shell = self._shells.get(key)
             if shell is None:
-                shell = WinRMShell(host, self._targets(host), self.__password, self.scripts, self.timeout)
+                shell = WinRMShell(host, self._targets(host), self._password, self.scripts, self.timeout)
                 self._shells[key] = shell
             return shell
 
@@ -440,6 +456,22 @@ def _bound(wsman: WSMan, remaining: float) -> None:
     if transport is not None:
         transport.connection_timeout = min(remaining, _CONNECT_TIMEOUT_CAP)
         transport.read_timeout = remaining + 2
+
+
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _wire(value: Any) -> Any:
+    """A parameter value as pypsrp should serialize it: pypsrp tags every int as Int32, so wider ints go as Int64."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if _INT32[0] <= value <= _INT32[1] else TaggedValue("I64", int(value))
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wire(v) for v in value]
+    return value
 
 
 def _record_text(record: Any) -> str:

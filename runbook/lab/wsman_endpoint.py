@@ -642,7 +642,7 @@ class WSManEndpoint:
         while True:
             try:
                 event = pool.next_event()
-            except psrpcore.PSRPCoreError as err:
+            except Exception as err:  # malformed PSRP from the client
                 log.warning("%s: bad PSRP data: %s", self.host_name, err)
                 raise _Fault(ERROR_WSMAN_INVALID_RESOURCE_URI, "w:InternalError", f"Invalid PSRP data: {err}")
             if event is None:
@@ -708,7 +708,10 @@ class WSManEndpoint:
                 return  # stopped (ctrl_c / timeout) or shell gone: the result is dropped, as on Windows
             for reply in replies:
                 for item in reply.output:
-                    pipeline.write_output(to_psobject(item))
+                    if item is None:  # psrpcore would send an empty message, which pypsrp cannot parse
+                        pipeline.prepare_message(_NULL, message_type=PSRPMessageType.PipelineOutput)
+                    else:
+                        pipeline.write_output(to_psobject(item))
                 for message in reply.errors:
                     pipeline.write_error(
                         NETException(Message=str(message)),
@@ -741,6 +744,17 @@ class WSManEndpoint:
 
 class _Refused(Exception):
     """The endpoint refuses the pipeline (terminating error)."""
+
+
+class _NullOutput:
+    """Serializes to `<Nil />`: $null in the output stream, as PowerShell sends it."""
+
+    @classmethod
+    def ToPSObjectForRemoting(cls, instance: Any, **kwargs: Any) -> None:  # noqa: N802 - psrpcore's hook name
+        return None
+
+
+_NULL = _NullOutput()
 
 
 def _write_warning(pipeline: Any, message: str) -> None:
