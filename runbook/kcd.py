@@ -67,8 +67,8 @@ def prove_kcd(
 ) -> KcdResult:
     """Prove that `principal` (with its key in `keytab`) may delegate `user` to `target_spn`.
 
-    `user` is a sAMAccountName (`alice`) or a UPN (`alice@test.lan`, sent as an enterprise name
-    when its suffix is not the realm, the way TMG maps a certificate to a user). `kdc` is a host
+    `user` is a sAMAccountName (`alice`, sent as alice@REALM) or a UPN (`alice@test.lan`, sent as an
+    enterprise name, the way TMG maps a client certificate to a user). `kdc` is a host
     name or IP, optionally with `:port`. Never raises for a Kerberos failure: `ok` is False and
     `detail` carries the KDC's own error text.
     """
@@ -81,8 +81,8 @@ def prove_kcd(
 
     client = _qualify(principal, realm)
     service = _qualify(target_spn, realm)
-    if "@" in user and user.rsplit("@", 1)[1].upper() != realm:
-        user_args = ["-U", user]  # a UPN: enterprise name, the KDC looks it up
+    if "@" in user:
+        user_args = ["-U", user]  # a UPN: sent as an enterprise name, the KDC looks it up
         shown_user = user
     else:
         user_args = ["-I", _qualify(user, realm)]

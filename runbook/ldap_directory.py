@@ -119,6 +119,15 @@ _SIMILAR_LIMIT = 5000  # similar_accounts never reads more names than this
 _CURRENT_TIME = re.compile(r"^(\d{14})(?:\.\d+)?Z$")
 
 
+class _Hidden(str):
+    """A password that shows as stars in any repr (tracebacks, debuggers, pytest output)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'********'"
+
+
 def _seconds(timeout: float) -> int:
     """ldap3 wants whole seconds for SO_RCVTIMEO / time limits."""
     return max(1, int(math.ceil(timeout)))
@@ -187,6 +196,7 @@ class LdapDirectory:
             raise BadInput(f"no password for the directory bind as {settings.bind_user}")
         if settings.bind_user is None:
             _check_kerberos_ready(settings)
+        password = _Hidden(password) if password else None
 
         warnings: list[str] = []
         if settings.tls == "none":
@@ -589,7 +599,9 @@ def _open_and_bind(settings: DirectorySettings, port: int, password: str | None,
         except Exception as exc:
             raise _map_exception(exc, settings, port, timeout, what) from None
         finally:
-            conn.password = None  # never keep the password around (ldap3 holds a copy)
+            # Never keep the password around: ldap3 holds a copy, and the last request holds the bind.
+            conn.password = None
+            conn.request = None
         if not bound:
             raise _bind_error(conn.result or {}, settings, port, who)
     except BaseException:
@@ -660,7 +672,9 @@ def _map_exception(exc: BaseException, settings: DirectorySettings, port: int, t
         return DirectoryTimeout(f"{what}: no answer from {where} within {timeout:g} s (timeout)")
     if isinstance(exc, ssl.SSLError) or isinstance(exc, LDAPStartTLSError):
         return DirectoryTlsError(f"{what}: TLS with {where} failed ({reason}); CA file: {ca}")
-    if isinstance(exc, socket.gaierror) or "Name or service not known" in reason or "not resolve" in reason:
+    if isinstance(exc, socket.gaierror) or any(
+        text in reason for text in ("Name or service not known", "not resolve", "invalid server address")
+    ):
         return DirectoryUnreachable(f"{what}: cannot resolve {settings.server} ({reason}); check directory.server / DNS")
     if isinstance(exc, ConnectionRefusedError) or "refused" in reason.lower():
         return DirectoryUnreachable(f"{what}: cannot reach the DC at {where}: connection refused")

@@ -87,9 +87,18 @@ def _which(tool: str) -> str | None:
     return shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 
 
-def _random_password() -> str:
+class Secret(str):
+    """A password: a plain str everywhere, but shown as stars by repr (pytest's assertion and traceback output)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'********'"
+
+
+def _random_password() -> Secret:
     # Satisfies AD complexity (upper, lower, digit, symbol) whatever token_urlsafe returns.
-    return "Tq7!" + secrets.token_urlsafe(18)
+    return Secret("Tq7!" + secrets.token_urlsafe(18))
 
 
 def _b64_unicode_pwd(password: str) -> str:
