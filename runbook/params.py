@@ -282,12 +282,13 @@ def _server_list(raw: object, path: str, problems: _Problems, *, required: bool)
 
 
 def _unique_servers(servers: list[Server], problems: _Problems) -> None:
-    seen: dict[str, str] = {}
+    seen: set[str] = set()
     for server in servers:
-        for value in (server.computer, server.host):
-            if value in seen and seen[value] != server.computer:
-                problems.say("servers", f"{value!r} is used by two servers; each TMG, SEG and EAS is a distinct machine")
-            seen.setdefault(value, server.computer)
+        for value in {server.computer, server.host}:
+            if value in seen:
+                problems.say("servers", f"{value!r} is used by two servers; each TMG, SEG and EAS is a distinct "
+                             "machine")
+            seen.add(value)
 
 
 def _role_map(raw: object, path: str, problems: _Problems, validate: Any) -> dict[str, str]:

@@ -1,0 +1,138 @@
+"""One driver at a time, across real processes: refusal names the holder, dead or stale locks are taken over."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook import store
+from runbook.engine import Runbook
+from runbook.errors import LockHeld
+from runbook.lock import SessionLock, read_holder
+from runbook.states import State
+from steps import CATALOGUE
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from runbook.lock import SessionLock
+lock = SessionLock(Path(sys.argv[1]), "test holder").acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def no_ports(session, params):
+    raise AssertionError("no outside world here")
+
+
+@pytest.fixture
+def session(sessions_dir: Path, write_params) -> Path:
+    path = sessions_dir / "c.yaml"
+    Runbook.create(path, str(write_params()), CATALOGUE, no_ports)
+    return path
+
+
+def hold_in_other_process(lock_file: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_file)], stdout=subprocess.PIPE, text=True,
+                            env={"RUNBOOK_OPERATOR": "bob@jump2", "PYTHONPATH": str(Path.cwd()), "PATH": ""})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_second_driver_refused_with_holder_identity(session: Path) -> None:
+    proc = hold_in_other_process(store.lock_path(session))
+    try:
+        with pytest.raises(LockHeld) as caught:
+            Runbook.open(session, CATALOGUE, no_ports, drive=True)
+        assert "bob@jump2" in str(caught.value) and str(proc.pid) in str(caught.value)
+        with pytest.raises(LockHeld, match="alive"):
+            Runbook.open(session, CATALOGUE, no_ports, drive=True, takeover=True)
+        follower = Runbook.open(session, CATALOGUE, no_ports, drive=False)  # following is always allowed
+        assert follower.lock is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_dead_holder_on_this_host_is_taken_over_and_journaled(session: Path) -> None:
+    proc = hold_in_other_process(store.lock_path(session))
+    proc.kill()
+    proc.wait()
+    book = Runbook.open(session, CATALOGUE, no_ports, drive=True)
+    try:
+        last = book.journal.last()
+        assert last["action"] == "takeover" and "bob@jump2" in last["details"]["from"]
+    finally:
+        book.close()
+    assert not store.lock_path(session).exists()
+
+
+def test_lock_from_another_host_needs_takeover(session: Path) -> None:
+    lock = store.lock_path(session)
+    lock.write_text(json.dumps({"operator": "carol@jump3", "host": "jump3", "pid": 4242, "since": "2026-01-01T00:00:00Z",
+                                "heartbeat": "2026-01-01T00:00:00Z", "token": "abc", "purpose": "open"}))
+    with pytest.raises(LockHeld, match="carol@jump3"):
+        Runbook.open(session, CATALOGUE, no_ports, drive=True)
+    book = Runbook.open(session, CATALOGUE, no_ports, drive=True, takeover=True)
+    assert book.journal.last()["action"] == "takeover"
+    book.close()
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from runbook.errors import LockHeld
+from runbook.lock import SessionLock
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.0005)
+try:
+    SessionLock(Path(sys.argv[1])).acquire(takeover=True)
+    print("won", flush=True)
+    time.sleep(1)
+except LockHeld as exc:
+    print("lost: " + str(exc), flush=True)
+"""
+
+
+def test_racing_takeovers_exactly_one_wins(session: Path) -> None:
+    lock = store.lock_path(session)
+    for attempt in range(5):
+        lock.write_text(json.dumps({"operator": "carol@jump3", "host": "jump3", "pid": 4242, "since": "x",
+                                    "heartbeat": "2026-01-01T00:00:00Z", "token": "abc"}))
+        start = time.time() + 0.5
+        procs = [subprocess.Popen([sys.executable, "-c", RACE, str(lock), str(start)], stdout=subprocess.PIPE,
+                                  text=True, env={"PYTHONPATH": str(Path.cwd()), "PATH": ""}) for _ in range(2)]
+        outputs = [p.communicate(timeout=30)[0].strip() for p in procs]
+        assert sorted(o.split(":")[0] for o in outputs) == ["lost", "won"], outputs
+        loser = [o for o in outputs if o.startswith("lost")][0]
+        assert "took over" in loser or "being driven by" in loser, loser
+        lock.unlink(missing_ok=True)
+
+
+def test_running_step_of_dead_driver_comes_back_interrupted(session: Path) -> None:
+    data = store.load(session)
+    data.steps["3a"].state = State.RUNNING
+    data.steps["3a"].action = "execute"
+    store.save(data, session)
+    viewer = Runbook.open(session, CATALOGUE, no_ports, drive=False)
+    assert viewer.display_state("3a") == State.INTERRUPTED  # a follower already sees it in doubt
+    book = Runbook.open(session, CATALOGUE, no_ports, drive=True)
+    try:
+        assert book.record("3a").state == State.INTERRUPTED
+        assert book.journal.last()["action"] == "interrupt"
+    finally:
+        book.close()
+
+
+def test_release_removes_only_our_own_lock(session: Path) -> None:
+    lock = SessionLock(store.lock_path(session)).acquire()
+    holder = read_holder(store.lock_path(session))
+    assert holder and holder.token == lock.holder.token
+    lock.release()
+    assert not store.lock_path(session).exists()

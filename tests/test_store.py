@@ -1,0 +1,72 @@
+"""Session files: atomic writes, clear refusals, never overwriting what we cannot read."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from runbook import store
+from runbook.engine import Runbook
+from runbook.errors import SessionFileError
+from runbook.session import Session
+from runbook.states import State
+from steps import CATALOGUE
+
+
+def no_ports(session, params):
+    raise AssertionError("these tests never reach the outside world")
+
+
+def test_session_round_trips(sessions_dir: Path, write_params) -> None:
+    path = sessions_dir / "c.yaml"
+    book = Runbook.create(path, str(write_params()), CATALOGUE, no_ports)
+    again = store.load(path)
+    assert again.to_dict() == book.session.to_dict()
+    assert again.steps["6a"].state == State.NOT_APPLICABLE
+    assert path.read_text().startswith("# certauth-runbook session")
+
+
+def test_crash_mid_write_leaves_the_old_file_intact(sessions_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = sessions_dir / "c.yaml"
+    store.save(Session(name="c", params={"topology": "tmg-eas"}), path)
+    before = path.read_bytes()
+
+    def crash(fd: int) -> None:
+        raise OSError(5, "simulated power loss during fsync")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError):
+        store.save(Session(name="c", params={"topology": "tmg-seg-eas", "big": "x" * 100_000}), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in sessions_dir.iterdir()] == ["c.yaml"]  # the temp file is gone too
+
+
+def test_malformed_file_is_bad_input_and_untouched(sessions_dir: Path) -> None:
+    path = sessions_dir / "broken.yaml"
+    path.write_text("schema: 1\nparams: [not: closed\n")
+    before = path.read_bytes()
+    with pytest.raises(SessionFileError) as caught:
+        Runbook.open(path, CATALOGUE, no_ports, drive=True)
+    assert caught.value.exit_code == 2 and "not valid YAML" in str(caught.value)
+    assert path.read_bytes() == before
+    assert not store.lock_path(path).exists()
+
+
+def test_newer_schema_refused(sessions_dir: Path) -> None:
+    path = sessions_dir / "future.yaml"
+    path.write_text("schema: 99\nparams: {}\nsteps: {}\n")
+    with pytest.raises(SessionFileError, match="newer than this runbook"):
+        store.load(path)
+
+
+def test_unknown_state_named(sessions_dir: Path) -> None:
+    path = sessions_dir / "odd.yaml"
+    path.write_text("schema: 1\nparams: {}\nsteps: {'3a': {state: sleeping}}\n")
+    with pytest.raises(SessionFileError, match=r"steps.3a.state: 'sleeping' is not a known state"):
+        store.load(path)
+
+
+def test_bare_name_resolves_in_sessions_dir(sessions_dir: Path) -> None:
+    assert store.session_path("night2") == sessions_dir / "night2.yaml"
+    assert store.session_path("./x.yaml") == Path("./x.yaml")
