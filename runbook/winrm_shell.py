@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import re
 import socket
 import ssl as ssl_module
@@ -55,6 +54,7 @@ PS_DIR = Path(__file__).resolve().parent / "ps"
 ENCRYPTING_AUTHS = ("negotiate", "kerberos", "ntlm")
 SUPPORTED_AUTHS = ENCRYPTING_AUTHS + ("basic",)
 WSMAN_OPERATION_TIMEDOUT = 0x80338029
+WSMAN_INVALID_SELECTORS = 0x8033805B  # "the shell was not found on the server"
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$")
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -137,6 +137,25 @@ class _CallTimeout(Exception):
     pass
 
 
+class _NotStarted(Exception):
+    """The host answered the Command request with a refusal: the command did not run."""
+
+    def __init__(self, err: BaseException):
+        super().__init__(str(err))
+        self.err = err
+
+
+def _refused_before_running(err: BaseException) -> bool:
+    """Failures of a Command request that prove the command was not started (so sending it again is safe)."""
+    if isinstance(err, WSManFaultError):
+        return err.code == WSMAN_INVALID_SELECTORS  # the shell is unknown to the host
+    if isinstance(err, AuthenticationError):
+        return True  # HTTP 401
+    if isinstance(err, WinRMTransportError):
+        return err.code in (400, 401)  # e.g. a message sealed for an authentication the host no longer has
+    return False
+
+
 class _Secret:
     """Holds the password so that repr()/vars() of the objects around it never show it."""
 
@@ -196,20 +215,34 @@ class WinRMShell:
         with self._lock:
             deadline = time.monotonic() + timeout
             target = self._targets[endpoint]
-            try:
-                session = self._session(endpoint, deadline, timeout)
-                ps = PowerShell(session.pool)
-                ps.add_cmdlet(function)
-                for name, value in parameters.items():
-                    ps.add_parameter(name, _wire(value))
-                return self._run(session, ps, function, deadline, timeout, endpoint)
-            except HostError:
-                raise
-            except _CallTimeout:
-                raise HostError(self.host, f"{function} did not finish within {timeout:g} s; it was stopped") from None
-            except Exception as err:
-                self._discard(endpoint)
-                raise HostError(self.host, _describe(err, target, timeout)) from None
+            for attempt in (1, 2):
+                reused = endpoint in self._sessions
+                try:
+                    session = self._session(endpoint, deadline, timeout)
+                    ps = PowerShell(session.pool)
+                    ps.add_cmdlet(function)
+                    for name, value in parameters.items():
+                        ps.add_parameter(name, _wire(value))
+                    return self._run(session, ps, function, deadline, timeout, endpoint)
+                except HostError:
+                    raise
+                except _CallTimeout:
+                    raise HostError(
+                        self.host, f"{function} did not finish within {timeout:g} s; it was stopped"
+                    ) from None
+                except _NotStarted as refused:
+                    # The host refused the command before running it (its WinRM service restarted and
+                    # forgot our shell, or our connection's authentication is gone): with a pool that
+                    # served earlier calls, open a new one and send the command once more.
+                    self._discard(endpoint)
+                    if attempt == 1 and reused and _remaining(deadline) > 0:
+                        log.info("%s: WinRM shell lost (%s); opening a new one", self.host, type(refused.err).__name__)
+                        continue
+                    raise HostError(self.host, _describe(refused.err, target, timeout)) from None
+                except Exception as err:
+                    self._discard(endpoint)
+                    raise HostError(self.host, _describe(err, target, timeout)) from None
+            raise AssertionError("unreachable")
 
     def close(self) -> None:
         with self._lock:
@@ -277,7 +310,12 @@ class WinRMShell:
     ) -> HostReply:
         wsman = session.wsman
         _bound(wsman, _remaining(deadline))
-        ps.begin_invoke()
+        try:
+            ps.begin_invoke()
+        except Exception as err:
+            if _refused_before_running(err):
+                raise _NotStarted(err) from err
+            raise
         while ps.state == PSInvocationState.RUNNING:
             remaining = _remaining(deadline)
             if remaining <= 0:

@@ -73,6 +73,8 @@ def lab_dispatch(host: str, name: str, params: dict, endpoint: str) -> HostReply
         return HostReply(output=["done"], warnings=["a GPO owns SeTcbPrivilege", "second warning"])
     if name == "Invoke-LabThrow":
         raise RuntimeError(params.get("Message", "boom"))
+    if name == "Invoke-LabHang":
+        raise TimeoutError("the host does not answer")
     if name == "Start-LabSleep":
         time.sleep(float(params.get("Seconds", 1)))
         return HostReply(output=["slept"])
@@ -250,6 +252,15 @@ def test_slow_command_times_out_and_is_stopped(basic_hosts: WinRMHosts, basic_en
     assert shell.invoke("Get-LabEcho", {"After": "timeout"}).first["Parameters"] == {"After": "timeout"}
     assert time.monotonic() - started < 0.5
     assert len(basic_endpoint.shells_opened) == opened
+
+
+def test_hanging_host_times_out(basic_hosts: WinRMHosts):
+    shell = basic_hosts.shell(HOST)
+    started = time.monotonic()
+    with pytest.raises(HostError, match="Invoke-LabHang did not finish within 0.3 s"):
+        shell.invoke("Invoke-LabHang", timeout=0.3)
+    assert time.monotonic() - started < 1.2
+    assert shell.invoke("Get-LabEcho").first["Command"] == "Get-LabEcho"
 
 
 # ---------------------------------------------------------------- pools and scripts
@@ -496,3 +507,24 @@ def test_https_with_an_unknown_ca_is_refused(https_endpoint: WSManEndpoint, ps_d
     with pytest.raises(HostError, match="TLS certificate of https://127.0.0.1:.* could not be validated"):
         hosts.shell(HOST).invoke("Get-LabEcho")
     assert not https_endpoint.calls or https_endpoint.calls[-1] != ("Get-LabEcho", {})
+
+
+@pytest.mark.parametrize("auth", ["basic", "ntlm"])
+def test_winrm_service_restart_reopens_the_pool_once(auth: str, ps_dir: Path):
+    """The host's WinRM service restarts between two steps: the next call opens a new pool and runs once."""
+    first = WSManEndpoint(lab_dispatch, host_name=HOST, auth=auth, ps_dir=ps_dir)
+    first.start()
+    port = first.port
+    hosts = make_hosts(first, ps_dir)
+    try:
+        shell = hosts.shell(HOST)
+        shell.invoke("Get-LabEcho", {"Before": 1})
+        first.stop()
+        second = WSManEndpoint(lab_dispatch, host_name=HOST, auth=auth, ps_dir=ps_dir, port=port)
+        with second:
+            reply = shell.invoke("Get-LabEcho", {"After": 2})
+        assert reply.first["Parameters"] == {"After": 2}
+        assert second.calls == [("Get-LabEcho", {"After": 2})]  # ran exactly once
+        assert shell.pools_opened == 2
+    finally:
+        hosts.close()

@@ -16,7 +16,11 @@ its `runbook.ports.HostReply` comes back to the client as PowerShell streams:
 * `errors` as non-terminating ErrorRecords in the error stream;
 * `warnings` in the warning stream;
 * an exception raised by `dispatch` as a terminating error (pipeline state Failed) whose
-  message is the exception's text.
+  message is the exception's text; except `TimeoutError`, which means "the host hangs": the
+  pipeline never answers and the client's own timeout has to fire (it then stops it).
+
+A host that is down is an endpoint that is stopped (`stop()` closes the port and cuts open
+connections); a WinRM service restart is `stop()` then a new endpoint on the same port.
 
 Script commands (`AddScript`) are never executed. One is accepted only if its text is exactly
 one of the function-definition files shipped in `runbook/ps/*.ps1` (if that folder holds no
@@ -553,6 +557,11 @@ class WSManEndpoint:
         chunks: list[bytes] = []
         done = False
         with shell.cond:
+            if target is not None and target not in shell.outbox:
+                raise _Fault(
+                    ERROR_WSMAN_INVALID_SELECTORS, "w:InvalidSelectors",
+                    f"The request for the command {command_id} failed because the command was not found.",
+                )
             while True:
                 queue = shell.outbox.get(target)
                 if queue:
@@ -701,6 +710,8 @@ class WSManEndpoint:
                 replies.append(reply)
         except _Refused as refused:
             failure = str(refused)
+        except TimeoutError:
+            return  # the simulated host "hangs": no answer ever comes, the client's own timeout must fire
         except Exception as exc:  # the simulated host threw: a terminating error, as PowerShell's `throw`
             failure = str(exc) or type(exc).__name__
         with shell.cond:
