@@ -42,7 +42,6 @@ def _krb5_conf(realm: str, kdc: str) -> str:
         "  dns_lookup_realm = false\n"
         "  dns_canonicalize_hostname = false\n"
         "  rdns = false\n"
-        "  ignore_acceptor_hostname = true\n"
         "[realms]\n"
         f"  {realm} = {{\n"
         f"    kdc = {kdc}\n"
@@ -51,8 +50,24 @@ def _krb5_conf(realm: str, kdc: str) -> str:
 
 
 def _output(proc: subprocess.CompletedProcess) -> str:
-    text = "\n".join(part.strip() for part in (proc.stderr, proc.stdout) if part and part.strip())
+    """The tool's error text (stderr; stdout only if stderr is empty), on one line."""
+    text = proc.stderr if proc.stderr and proc.stderr.strip() else proc.stdout or ""
     return " / ".join(line.strip() for line in text.splitlines() if line.strip()) or f"exit status {proc.returncode}"
+
+
+def _hint(kdc_text: str, principal: str, user: str, target_spn: str) -> str:
+    text = kdc_text.lower()
+    account, spn = principal.split("@")[0], target_spn.split("@")[0]
+    if "client not found" in text:
+        return f" (the KDC knows no user {user}: check the test user's name or UPN)"
+    if "server not found" in text:
+        return f" (no account holds the SPN {spn}: register it, steps 4a/4b)"
+    if "constrained delegation" in text or "can't fulfill requested option" in text or "forwardable" in text:
+        return (
+            f" (check that msDS-AllowedToDelegateTo of {account} holds {spn} and that its userAccountControl "
+            "has TRUSTED_TO_AUTH_FOR_DELEGATION 0x1000000 for protocol transition, steps 3a/3b)"
+        )
+    return ""
 
 
 def prove_kcd(
@@ -118,12 +133,11 @@ def prove_kcd(
         if isinstance(got, KcdResult):
             return got
         if got.returncode != 0:
+            kdc_text = _output(got)
             return KcdResult(
                 False,
-                f"KDC {kdc} refused to let {client} delegate {shown_user} to {service}: {_output(got)} "
-                f"(check that msDS-AllowedToDelegateTo of {principal.split('@')[0]} holds "
-                f"{target_spn.split('@')[0]} and that userAccountControl has TRUSTED_TO_AUTH_FOR_DELEGATION "
-                "0x1000000 for protocol transition)",
+                f"KDC {kdc} refused to let {client} delegate {shown_user} to {service}: {kdc_text}"
+                + _hint(kdc_text, principal, shown_user, target_spn),
             )
         return KcdResult(
             True,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -74,7 +75,8 @@ def missing_prerequisites() -> str | None:
     """Why a DC cannot run here, or None when it can."""
     if os.geteuid() != 0:
         return "the Samba AD DC tests need root (provisioning and binding ports 88/389/636)"
-    missing = [tool for tool in ("samba", "samba-tool", "ldbadd", "ldbmodify", "ldbsearch") if not _which(tool)]
+    tools = ("samba", "samba-tool", "ldbadd", "ldbmodify", "ldbsearch", "kinit", "kvno")
+    missing = [tool for tool in tools if not _which(tool)]
     if missing:
         return (
             f"{', '.join(missing)} not installed: apt-get install -y --no-install-recommends samba "
@@ -557,6 +559,49 @@ class SambaDC:
             self._wait_port_free(636, timeout=STOP_TIMEOUT)
         except SambaError:
             pass
+
+    def descendants(self) -> list[int]:
+        """Pids of the DC's process tree (the recorded pid and its children), read from /proc by parent pid."""
+        if self.process is None or self.pid is None:
+            return []
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            # "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        tree, frontier = [self.pid], [self.pid]
+        while frontier:
+            children = [pid for pid, ppid in parents.items() if ppid in frontier and pid not in tree]
+            tree += children
+            frontier = children
+        return tree
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """SIGSTOP the whole DC (a hung DC: TCP still accepts, nothing answers); SIGCONT on exit."""
+        pids = self.descendants()
+        if not pids:
+            raise SambaError("the DC is not running")
+        stopped = []
+        try:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+                except ProcessLookupError:
+                    pass
+            yield
+        finally:
+            for pid in stopped:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
 
     def __enter__(self) -> SambaDC:
         self.start()

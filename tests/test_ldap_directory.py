@@ -25,7 +25,6 @@ from runbook.ldap_directory import (
 from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, DirectoryPort
 from tests.samba_dc import PLANTED_SPN, UNRELATED_DELEGATION
 
-pytest_plugins = ["tests.samba_fixtures"]
 pytestmark = pytest.mark.slow
 
 WORKSTATION = 4096
@@ -210,6 +209,24 @@ def test_silent_dc_times_out(samba_dc, silent_listener):
     assert f"127.0.0.1:{silent_listener}" in str(info.value)
     assert "timeout" in str(info.value)
     assert time.monotonic() - started < 10
+
+
+def test_hung_dc_times_out_per_call_and_the_connection_says_it_is_closed(samba_dc):
+    d = LdapDirectory.connect(samba_dc.settings(), samba_dc.admin_password)
+    try:
+        with samba_dc.frozen():
+            started = time.monotonic()
+            with pytest.raises(DirectoryTimeout) as info:
+                d.find_account("TMG01", timeout=1.5)
+            assert time.monotonic() - started < 6
+        assert "no answer from dc1.test.lan:636 within 1.5 s" in str(info.value)
+        with pytest.raises(DirectoryUnreachable, match="closed"):
+            d.find_account("TMG01")
+    finally:
+        d.close()
+    # The DC itself is fine again after SIGCONT.
+    with LdapDirectory.connect(samba_dc.settings(), samba_dc.admin_password) as again:
+        assert again.find_account("TMG01") is not None
 
 
 def test_kerberos_bind_without_ticket_says_what_to_do(samba_dc, tmp_path, monkeypatch):
