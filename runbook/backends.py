@@ -9,6 +9,7 @@ import getpass
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from runbook.context import Ports
 from runbook.errors import BadInput
@@ -38,11 +39,11 @@ def password(env: str, who: str | None, what: str, options: Options) -> str | No
 
 
 def ports_factory(options: Options):
-    def factory(session: Session, params: Params) -> Ports:
+    def factory(path: Path, session: Session, params: Params) -> Ports:
         if session.lab:
-            from runbook.lab.lab import lab_ports
+            from runbook.lab.lab import lab_ports_factory
 
-            return lab_ports(session)
+            return lab_ports_factory(path, session, params)
         return real_ports(params, options)
     return factory
 

@@ -218,7 +218,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from runbook.lab import lab
 
-    path = lab.prepare_demo(args.scenario, init=args.init, resume=args.resume, latency_ms=args.latency,
+    path = lab.prepare_demo(args.scenario, catalogue(), init=args.init, resume=args.resume, latency_ms=args.latency,
                             fail=args.fail, seed=args.seed)
     if args.init:
         print(f"created rehearsal session {path} (scenario {args.scenario}); try: runbook status {path}")

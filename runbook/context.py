@@ -16,6 +16,7 @@ class Ports:
 
     open_directory: Callable[[], DirectoryPort]
     open_hosts: Callable[[], HostsPort]
+    on_manual_done: Callable[[str], None] = lambda key: None  # the lab mirrors console clicks; real hosts need nothing
     _directory: DirectoryPort | None = None
     _hosts: HostsPort | None = None
 

@@ -21,7 +21,7 @@ from runbook.params import Params, load_params_file, parse_params
 from runbook.session import Session, StepRecord, now_iso, operator
 from runbook.states import IN_PLACE, SETTLED, Event, State, next_state
 
-PortsFactory = Callable[[Session, Params], Ports]
+PortsFactory = Callable[[Path, Session, Params], Ports]
 Confirm = Callable[[str, list[str]], bool]  # (question, lines shown) -> go ahead?
 
 
@@ -101,7 +101,7 @@ class Runbook:
     @property
     def ports(self) -> Ports:
         if self._ports is None:
-            self._ports = self._ports_factory(self.session, self.params)
+            self._ports = self._ports_factory(self.path, self.session, self.params)
         return self._ports
 
     def record(self, key: str) -> StepRecord:
@@ -300,6 +300,8 @@ class Runbook:
         if self.instance(key).not_applicable and how != "reopen":
             raise Refused(f"{key} does not apply: {self.instance(key).not_applicable}")
         new = self._transition(key, event, note=note)
+        if new == State.MANUAL_DONE:
+            self.ports.on_manual_done(key)
         return f"{key}: {new.value}"
 
     def tick(self, key: str, index: int, ticked: bool = True) -> None:

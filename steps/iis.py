@@ -84,7 +84,9 @@ class CertificateAuth(hc.HostUndo):
     def apply(self, ctx: StepContext, plan: Plan) -> None:
         for change in plan.changes:
             if change.kind == "web-config" and hc.same(hc.read(ctx, change), change.after):
-                continue  # the Exchange cmdlet already wrote it
+                # Written by the Exchange cmdlet, or now inherited from the server level set just before.
+                ctx.say(f"{change.describe()}: already in effect, not written")
+                continue
             hc.apply(ctx, change)
 
     def verify(self, ctx: StepContext) -> Verification:

@@ -26,7 +26,7 @@ time.sleep(60)
 """
 
 
-def no_ports(session, params):
+def no_ports(path, session, params):
     raise AssertionError("no outside world here")
 
 

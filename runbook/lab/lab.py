@@ -1,0 +1,248 @@
+"""The rehearsal lab: a simulated domain and Windows hosts behind the same ports as the real clients.
+
+A lab lives in a YAML file beside its session (`<name>.lab.yaml`) and is saved after
+every change, so `runbook demo --resume` (or any CLI command on the session) carries on
+exactly where the rehearsal stopped. Steps run unchanged against it: the only lab
+awareness is here, in how the ports are built.
+"""
+from __future__ import annotations
+
+import random
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook import store
+from runbook.catalogue import StepSpec
+from runbook import topology as topo
+from runbook.context import Ports
+from runbook.errors import BadInput, HostError
+from runbook.lab.directory import LabDirectory
+from runbook.lab.windows_host import SimHosts, SimShell, SimWindowsHost
+from runbook.lab.windows_state import tmg_listener, tmg_rule
+from runbook.params import Params, parse_params
+from runbook.ports import DEFAULT_TIMEOUT, HostReply
+from runbook.session import Session
+
+SCENARIOS = ("tmg-eas", "tmg-seg-eas", "add-seg", "broken")
+WRITE_VERB = re.compile(r"^(Set|Grant|Revoke|Add|Remove|Invoke)-")
+
+
+def scenario(name: str) -> dict[str, Any]:
+    if name not in SCENARIOS:
+        raise BadInput(f"--scenario: {name!r} is not a scenario (choose from {', '.join(SCENARIOS)})")
+    text = resources.files("runbook.lab").joinpath("scenarios", f"{name}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def lab_file(session_path: Path) -> Path:
+    return session_path.with_name(session_path.stem + ".lab.yaml")
+
+
+# -- building a lab from a scenario ---------------------------------------------------------------------------
+def build_state(name: str, params: Params) -> dict[str, Any]:
+    setup = scenario(name).get("lab") or {}
+    directory = LabDirectory(params.domain, [])
+    for server in params.all_servers():
+        directory.add_computer(server.computer, server.host)
+    for user in setup.get("users", []):
+        directory.add_user(user["sam"], user.get("spns"))
+    for sam, values in (setup.get("delegate") or {}).items():
+        directory.accounts[sam.lower()].delegate_to.extend(values)
+    for sam, uac in (setup.get("uac") or {}).items():
+        directory.accounts[sam.lower()].uac = int(uac)
+    hosts: dict[str, Any] = {}
+    for role in ("tmg", "seg", "eas"):
+        for server in params.servers(role):
+            sim = SimWindowsHost(role, server.host)
+            offset = (setup.get("clock_offsets") or {}).get(server.host)
+            if offset:
+                sim.set_clock_offset(float(offset))
+            for feature in (setup.get("features") or {}).get(server.host) or []:
+                sim.install_feature(feature)
+            for location in (setup.get("locations") or {}).get(server.host) or []:
+                sim.add_iis_location(location)
+            for right, holders in ((setup.get("rights") or {}).get(server.host) or {}).items():
+                sim.set_user_right(right, holders)
+            for right, gpo in ((setup.get("gpo_rights") or {}).get(server.host) or {}).items():
+                sim.own_right_by_gpo(right, gpo["holders"], gpo["gpo_name"])
+            for location, providers in ((setup.get("providers") or {}).get(server.host) or {}).items():
+                sim.add_iis_location(location)
+                sim.iis.set_providers(location, providers)
+            if role == "tmg" and setup.get("tmg_policy"):
+                policy = setup["tmg_policy"]
+                sim.set_tmg_policy(policy.get("listeners", []), policy.get("rules", []))
+            hosts[server.host] = sim.to_dict()
+    return {"scenario": name, "directory": directory.to_dict(), "hosts": hosts, "faults": {}}
+
+
+def fault_for(step: str, params: Params) -> dict[str, Any]:
+    """Where `--fail STEP` strikes: after the first change of that step, so the lab is left half-changed."""
+    step_id, _, label = step.partition("@")
+    role = {"3a": "tmg", "3b": "seg", "4a": "eas", "4b": "seg", "5a": "tmg", "5b": "seg", "6a": "eas",
+            "6b": "seg"}.get(step_id)
+    if role is None:
+        raise BadInput(f"--fail: {step!r} is not a step that changes anything (3a, 3b, 4a, 4b, 5a, 5b, 6a, 6b)")
+    servers = params.servers(role)
+    chosen = next((s for s in servers if s.computer.lower() == label.lower()), servers[0]) if servers else None
+    if chosen is None:
+        raise BadInput(f"--fail: {step} does not apply to this topology")
+    if step_id.startswith(("3", "4")):
+        return {"directory": {chosen.sam.lower(): 1}}
+    return {"hosts": {chosen.host: 2 if step_id.startswith("6") else 1}}
+
+
+# -- the ports --------------------------------------------------------------------------------------------------
+class _LabShell:
+    """A SimShell that saves the lab after each call and can fail mid-step like a real host dropping off."""
+
+    def __init__(self, lab: Lab, shell: SimShell):
+        self._lab, self._shell, self.host = lab, shell, shell.host
+
+    def invoke(self, function: str, parameters: dict[str, Any] | None = None, *, endpoint: str = "default",
+               timeout: float = DEFAULT_TIMEOUT) -> HostReply:
+        if WRITE_VERB.match(function):
+            self._lab.count_host_write(self.host)
+        try:
+            return self._shell.invoke(function, parameters, endpoint=endpoint, timeout=timeout)
+        finally:
+            if WRITE_VERB.match(function):
+                self._lab.save()
+
+    def close(self) -> None:
+        self._shell.close()
+
+
+class _LabHosts:
+    def __init__(self, lab: Lab):
+        self._lab = lab
+
+    def shell(self, host: str) -> _LabShell:
+        return _LabShell(self._lab, self._lab.sim_hosts.shell(host))
+
+    def close(self) -> None:
+        self._lab.save()
+
+
+class Lab:
+    def __init__(self, path: Path, state: dict[str, Any], *, latency_ms: float = 0.0, seed: int | None = None):
+        self.path = path
+        self.state = state
+        jitter = random.Random(seed)
+        faults = state.get("faults") or {}
+        self.host_faults: dict[str, int] = dict(faults.get("hosts") or {})
+        self.directory = LabDirectory.from_dict(state["directory"], latency_ms=latency_ms,
+                                                fail_after_writes=faults.get("directory"), on_write=self.save)
+        sims = {}
+        for host, data in state["hosts"].items():
+            sim = SimWindowsHost.from_dict(data)
+            sim.latency_ms = int(latency_ms * (0.8 + 0.4 * jitter.random())) if latency_ms else sim.latency_ms
+            sims[host] = sim
+        self.sim_hosts = SimHosts(sims)
+
+    @classmethod
+    def load(cls, path: Path, **knobs: Any) -> Lab:
+        try:
+            state = yaml.load(path.read_text(encoding="utf-8"), Loader=store.Loader)
+        except FileNotFoundError:
+            raise BadInput(f"the rehearsal lab state {path} is missing; start a new one with `runbook demo`") from None
+        if not isinstance(state, dict) or "directory" not in state or "hosts" not in state:
+            raise BadInput(f"{path}: not a rehearsal lab state file")
+        return cls(path, state, **knobs)
+
+    def save(self) -> None:
+        self.state["directory"] = self.directory.to_dict()
+        self.state["hosts"] = {name: sim.to_dict() for name, sim in self.sim_hosts.hosts.items()}
+        self.state["faults"] = {"directory": self.directory.fail_after_writes, "hosts": self.host_faults}
+        store.write_atomic(self.path, store.dump_yaml(self.state))
+
+    def count_host_write(self, host: str) -> None:
+        key = next((k for k in self.host_faults if k.lower() == host.lower()), None)
+        if key is None:
+            return
+        if self.host_faults[key] <= 0:
+            del self.host_faults[key]
+            self.save()
+            raise HostError(host, "lab: injected failure: the WinRM connection dropped in the middle of the step "
+                                  "(operation timed out after 30 s)")
+        self.host_faults[key] -= 1
+
+    def ports(self, params: Params) -> Ports:
+        return Ports(open_directory=lambda: self.directory, open_hosts=lambda: _LabHosts(self),
+                     on_manual_done=lambda key: self.perform_manual(key, params))
+
+    def perform_manual(self, key: str, params: Params) -> None:
+        """What the operator's console clicks would have done on TMG, so the rehearsal's verify sees them."""
+        sim = self.sim_hosts.find(params.tmg.host)
+        if sim is None or key not in ("1", "2"):
+            return
+        policy = sim.tmg_policy or {"Listeners": [], "Rules": []}
+        if key == "1":
+            listener = tmg_listener(params.listener, [params.listener_ip] if params.listener_ip else [],
+                                    params.listener_certificate, client_cert_auth=params.cert_validation == "tmg")
+            rest = [item for item in policy["Listeners"] if item["Name"] != params.listener]
+            sim.set_tmg_policy(rest + [listener], policy["Rules"])
+        else:
+            rule = tmg_rule(params.publishing_rule, params.listener, topo.internal_site_name(params),
+                            [params.public_name], spn=topo.rule_spn(params))
+            rest = [item for item in policy["Rules"] if item["Name"] != params.publishing_rule]
+            sim.set_tmg_policy(policy["Listeners"], rest + [rule])
+        self.save()
+
+
+def lab_ports_factory(session_path: Path, session: Session, params: Params) -> Ports:
+    meta = session.lab or {}
+    lab = Lab.load(session_path.with_name(meta.get("state_file", "")),
+                   latency_ms=float(meta.get("latency_ms", 0)), seed=meta.get("seed"))
+    return lab.ports(params)
+
+
+# -- demo sessions ------------------------------------------------------------------------------------------------
+def _latest_demo() -> Path:
+    folder = store.sessions_dir()
+    candidates = sorted((p for p in folder.glob("demo-*.yaml") if not p.name.endswith(".lab.yaml")),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+    if not candidates:
+        raise BadInput(f"--resume: no demo session in {folder}; start one with `runbook demo`")
+    return candidates[0]
+
+
+def _fresh_demo_path(name: str) -> Path:
+    folder = store.sessions_dir()
+    for number in range(1, 1000):
+        path = folder / f"demo-{name}-{number}.yaml"
+        if not path.exists():
+            return path
+    raise BadInput(f"too many demo sessions in {folder}; remove old demo-* files")
+
+
+def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms: float = 0.0,
+                fail: str | None = None, seed: int | None = None) -> Path:
+    from runbook.engine import Runbook
+
+    if path.exists():
+        raise BadInput(f"SESSION: {path} already exists; choose another name or use --resume")
+    data = scenario(name)
+    params = parse_params(data["params"])
+    state = build_state(name, params)
+    if fail:
+        state["faults"] = fault_for(fail, params)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    params_file = path.with_name(path.stem + ".params.yaml")
+    params_file.write_text(store.dump_yaml(data["params"]), encoding="utf-8")
+    store.write_atomic(lab_file(path), store.dump_yaml(state))
+    meta = {"scenario": name, "state_file": lab_file(path).name, "latency_ms": latency_ms, "seed": seed,
+            "fail": fail, "description": " ".join(str(data.get("description", "")).split())}
+    Runbook.create(path, str(params_file), catalogue, lab_ports_factory, lab=meta)
+    return path
+
+
+def prepare_demo(name: str, catalogue: list[StepSpec], *, init: str | None, resume: bool, latency_ms: float,
+                 fail: str | None, seed: int | None) -> Path:
+    if resume:
+        return _latest_demo()
+    path = store.session_path(init) if init else _fresh_demo_path(name)
+    return create_demo(path, name, catalogue, latency_ms=latency_ms, fail=fail, seed=seed)
