@@ -131,10 +131,11 @@ class _WSMan(WSMan):
 class _Session:
     wsman: _WSMan
     pool: RunspacePool
+    broken: bool = False  # its transport failed: never use it again
 
 
 class _CallTimeout(Exception):
-    pass
+    """A call ran past its deadline (and was stopped on the host); the message says what was running."""
 
 
 class _NotStarted(Exception):
@@ -223,13 +224,11 @@ class WinRMShell:
                     ps.add_cmdlet(function)
                     for name, value in parameters.items():
                         ps.add_parameter(name, _wire(value))
-                    return self._run(session, ps, function, deadline, timeout, endpoint)
+                    return self._run(session, ps, function, deadline)
                 except HostError:
                     raise
-                except _CallTimeout:
-                    raise HostError(
-                        self.host, f"{function} did not finish within {timeout:g} s; it was stopped"
-                    ) from None
+                except _CallTimeout as late:
+                    raise HostError(self.host, f"{late} did not finish within {timeout:g} s; it was stopped") from None
                 except _NotStarted as refused:
                     # The host refused the command before running it (its WinRM service restarted and
                     # forgot our shell, or our connection's authentication is gone): with a pool that
@@ -247,14 +246,7 @@ class WinRMShell:
     def close(self) -> None:
         with self._lock:
             for endpoint in list(self._sessions):
-                session = self._sessions.pop(endpoint)
-                _bound(session.wsman, _CLEANUP_TIMEOUT)
-                try:
-                    session.pool.close()
-                except Exception as err:  # closing is best effort: the host may already be gone
-                    log.debug("%s: closing the %s pool failed: %s", self.host, endpoint, type(err).__name__)
-                finally:
-                    session.wsman.close()
+                _close_quietly(self._sessions.pop(endpoint))  # best effort: the host may already be gone
 
     # ------------------------------------------------------------ internals
     def _session(self, endpoint: str, deadline: float, timeout: float) -> _Session:
@@ -282,32 +274,32 @@ class WinRMShell:
             **kwargs,
         )
         pool = RunspacePool(wsman, configuration_name=target.configuration_name, min_runspaces=1, max_runspaces=1)
+        session = _Session(wsman, pool)
         _bound(wsman, _remaining(deadline))
         try:
             pool.open()
+            self.pools_opened += 1
+            if endpoint == "default" and self._scripts:
+                self._load_functions(session, deadline)
         except BaseException:
-            wsman.close()
+            # A pool without the functions is no use: never keep it.
+            _close_quietly(session)
             raise
-        session = _Session(wsman, pool)
+        if session.broken:
+            raise WinRMError("the connection failed right after the runbook/ps functions were loaded")
         self._sessions[endpoint] = session
-        self.pools_opened += 1
-        if endpoint == "default" and self._scripts:
-            self._load_functions(session, deadline, timeout)
         return session
 
-    def _load_functions(self, session: _Session, deadline: float, timeout: float) -> None:
+    def _load_functions(self, session: _Session, deadline: float) -> None:
         ps = PowerShell(session.pool)
         for _name, text in self._scripts:
             ps.add_script(text, use_local_scope=False).add_statement()
         try:
-            self._run(session, ps, "loading runbook/ps functions", deadline, timeout, "default")
-        except HostError:
-            self._discard("default")
-            raise
+            self._run(session, ps, "loading the runbook/ps functions", deadline)
+        except _NotStarted as refused:
+            raise refused.err from None  # a fresh pool: nothing to retry
 
-    def _run(
-        self, session: _Session, ps: PowerShell, what: str, deadline: float, timeout: float, endpoint: str
-    ) -> HostReply:
+    def _run(self, session: _Session, ps: PowerShell, what: str, deadline: float) -> HostReply:
         wsman = session.wsman
         _bound(wsman, _remaining(deadline))
         try:
@@ -319,12 +311,17 @@ class WinRMShell:
         while ps.state == PSInvocationState.RUNNING:
             remaining = _remaining(deadline)
             if remaining <= 0:
-                self._stop(endpoint, ps)
-                raise _CallTimeout()
+                self._stop(session, ps)
+                raise _CallTimeout(what)
             _bound(wsman, remaining)
             ps.poll_invoke(timeout=_op_timeout(remaining))  # type: ignore[arg-type]  # float is fine on the wire
         _bound(wsman, _CLEANUP_TIMEOUT)
-        ps.close()  # Signal Terminate: the host frees the command
+        try:
+            ps.close()  # Signal Terminate: the host frees the command
+        except Exception as err:  # the answer is in; only the clean-up failed: use a new pool next time
+            log.info("%s: freeing a finished command failed (%s); the pool will be reopened",
+                     self.host, type(err).__name__)
+            self._forget(session)
 
         errors = [_record_text(record) for record in ps.streams.error]
         if ps.had_errors and not errors:
@@ -336,27 +333,28 @@ class WinRMShell:
         warnings = [str(getattr(w, "message", None) or w) for w in ps.streams.warning]
         return HostReply(output=[_plain(item) for item in ps.output], errors=[], warnings=warnings)
 
-    def _stop(self, endpoint: str, ps: PowerShell) -> None:
+    def _stop(self, session: _Session, ps: PowerShell) -> None:
         """Stop a command that ran past its deadline; if the host does not cooperate, drop the pool."""
-        session = self._sessions.get(endpoint)
-        if session is None:
-            return
         _bound(session.wsman, _CLEANUP_TIMEOUT)
         try:
             ps.stop()
             ps.close()
         except Exception as err:
             log.debug("%s: stopping a timed-out command failed: %s", self.host, type(err).__name__)
-            self._discard(endpoint)
+            self._forget(session)
+
+    def _forget(self, session: _Session) -> None:
+        session.broken = True
+        for endpoint, known in list(self._sessions.items()):
+            if known is session:
+                self._discard(endpoint)
+        _close_quietly(session, delete=False)
 
     def _discard(self, endpoint: str) -> None:
         """Forget a pool whose transport failed; the next call opens a new one (and reloads the functions)."""
         session = self._sessions.pop(endpoint, None)
         if session is not None:
-            try:
-                session.wsman.close()
-            except Exception:
-                pass
+            _close_quietly(session, delete=False)
 
 
 class WinRMHosts:
@@ -477,6 +475,21 @@ class WinRMHosts:
 
 
 # ---------------------------------------------------------------- helpers
+def _close_quietly(session: _Session, *, delete: bool = True) -> None:
+    """Release a pool: with `delete`, ask the host to drop the shell (bounded, best effort); always close HTTP."""
+    try:
+        if delete and session.pool.shell.opened:
+            _bound(session.wsman, _CLEANUP_TIMEOUT)
+            session.pool.close()
+    except Exception as err:
+        log.debug("closing a runspace pool failed: %s", type(err).__name__)
+    finally:
+        try:
+            session.wsman.close()
+        except Exception:
+            pass
+
+
 def _remaining(deadline: float) -> float:
     return deadline - time.monotonic()
 

@@ -355,8 +355,11 @@ def test_endpoint_with_the_shipped_ps_folder(basic_endpoint: WSManEndpoint):
             assert hosts.shell("seg01.test.lan").invoke("Get-LabEcho", {"A": 1}).first["Parameters"] == {"A": 1}
         finally:
             hosts.close()
-    shipped = sorted(p.read_text(encoding="utf-8") for p in PS_DIR.glob("*.ps1"))
-    assert sorted(endpoint.scripts_seen) == shipped
+    # Client and endpoint read the same folder (compared with what the endpoint read at start, so an edit
+    # of runbook/ps while the suite runs cannot make this flaky).
+    assert len(endpoint.allowed_scripts) == len(list(PS_DIR.glob("*.ps1")))
+    assert set(endpoint.scripts_seen) == endpoint.allowed_scripts
+    assert len(endpoint.scripts_seen) == len(endpoint.allowed_scripts)
 
 
 # ---------------------------------------------------------------- parallel hosts
@@ -528,3 +531,20 @@ def test_winrm_service_restart_reopens_the_pool_once(auth: str, ps_dir: Path):
         assert shell.pools_opened == 2
     finally:
         hosts.close()
+
+
+def test_refused_function_files_fail_the_call_and_are_retried_next_time(basic_endpoint, tmp_path: Path):
+    other = tmp_path / "ps"
+    other.mkdir()
+    (other / "Changed.ps1").write_text("function Get-LabEcho {\n    'not the shipped text'\n}\n", encoding="utf-8")
+    hosts = make_hosts(basic_endpoint, other)
+    calls_before = len(basic_endpoint.calls)
+    try:
+        shell = hosts.shell(HOST)
+        for expected_pools in (1, 2):
+            with pytest.raises(HostError, match="loading the runbook/ps functions: script text refused"):
+                shell.invoke("Get-LabEcho")
+            assert shell.pools_opened == expected_pools  # a pool without the functions is never kept
+    finally:
+        hosts.close()
+    assert len(basic_endpoint.calls) == calls_before  # the command itself never ran

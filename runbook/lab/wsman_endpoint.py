@@ -328,6 +328,11 @@ class WSManEndpoint:
         return (self.bind, self.port)
 
     @property
+    def allowed_scripts(self) -> frozenset[str]:
+        """The function-file texts this endpoint accepts (read from `ps_dir` at start)."""
+        return self._allowed_scripts
+
+    @property
     def running(self) -> bool:
         return self._server is not None
 
