@@ -312,7 +312,7 @@ def _run(args: list[str], *, secrets_: list[str], timeout: float = 120.0, input_
             args, input=input_, capture_output=True, text=True, timeout=timeout,
             env=env, stdin=None if input_ is not None else subprocess.DEVNULL,
         )
-    except subprocess.TimeoutExpired as exc:
+    except subprocess.TimeoutExpired:
         raise SambaError(f"{_redact(' '.join(args), secrets_)}: no answer after {timeout:.0f} s") from None
     if proc.returncode != 0:
         output = _redact((proc.stdout + proc.stderr).strip(), secrets_)
