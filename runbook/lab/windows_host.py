@@ -1,0 +1,526 @@
+"""A simulated Windows host (TMG, SEG or Exchange) that answers the runbook's PowerShell calls.
+
+This mocks what cannot exist here, a Windows host's internals (LSA user rights, IIS's
+applicationHost.config, Exchange's virtual directory, TMG's COM policy), and it is the ONLY
+mocked layer: the rehearsal lab hands it the calls a real client would send, and the tests
+reach it through the real pypsrp client and a real WinRM endpoint on loopback
+(`runbook.lab.wsman_endpoint`, whose `dispatch` is `SimHosts.dispatch`).
+
+`SimWindowsHost.invoke(function, parameters, endpoint)` answers each function of
+`runbook/ps/*.ps1` (and, on the `exchange` endpoint of an Exchange server, the two Exchange
+cmdlets) with the same names, parameter binding, output shapes and errors as the real ones
+(`runbook.lab.windows_contract`; `tests/test_ps_scripts.py` keeps it equal to the scripts).
+How a failure comes back mirrors PowerShell remoting:
+
+* a terminating error (unknown command, parameter binding, a `throw` in the function, an
+  injected `fail_next`) raises `SimCommandError`;
+* a non-terminating error (`nonterminating_next`) comes back in `HostReply.errors`, after the
+  function has done its work, as `Write-Error` would;
+* an unreachable host (`down`) or endpoint (the Exchange endpoint of a host that is not
+  Exchange) raises `SimConnectionError`; a call slower than its timeout raises `SimTimeout`.
+
+`SimHosts` is `runbook.ports.HostsPort` over several simulated hosts: its shells raise
+`runbook.errors.HostError` exactly where the real WinRM client does.
+
+State is plain data (`to_dict` / `from_dict`, YAML-safe) so the lab can persist a host; the
+mutators are what lab scenarios use to set a host up or to change it "behind the runbook's
+back" (drift). Everything is guarded by one lock per host: steps may run on several hosts in
+parallel, and a scenario may change a host while a step reads it.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from runbook.errors import HostError
+from runbook.lab import windows_contract as contract
+from runbook.lab.iis_sim import IisConfig, IisConfigError
+from runbook.lab.windows_state import (
+    ACCESS,
+    BASIC_AUTH,
+    EAS_VDIR,
+    FEATURE_CATALOGUE,
+    ROLES,
+    SSL_FLAGS_FOR,
+    TmgPolicyMixin,
+    default_state,
+    identity_of,
+)
+from runbook.ports import DEFAULT_TIMEOUT, HostReply
+
+
+class SimCommandError(RuntimeError):
+    """A terminating PowerShell error; the text is what PowerShell would report."""
+
+
+class SimConnectionError(ConnectionError):
+    """The host or the requested endpoint cannot be reached."""
+
+
+class SimTimeout(TimeoutError):
+    """The call did not finish within its timeout."""
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+_VDIR_IDENTITY = re.compile(r"^(?:(?P<server>[^\\]+)\\)?Microsoft-Server-ActiveSync \((?P<site>[^()]+)\)$",
+                            re.IGNORECASE)
+
+
+class SimWindowsHost(TmgPolicyMixin):
+    """One simulated Windows host. See the module docstring; state attributes are documented in `to_dict`."""
+
+    def __init__(
+        self,
+        role: str,
+        fqdn: str,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ):
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        self.role = role
+        self.fqdn = fqdn.lower()
+        self._clock = clock or _utc_now
+        self._sleep = sleep or time.sleep
+        self._lock = threading.RLock()
+        # fault knobs
+        self.latency_ms = 0
+        self.down = False
+        self.fail_next: dict[str, str] = {}  # function → message: the next call raises it (terminating)
+        self.nonterminating_next: dict[str, str] = {}  # function → message: next call does its work AND errs
+        # what the host has been asked, in order: (endpoint, function, parameters); not persisted
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self._load(default_state(role, fqdn))
+
+    # ------------------------------------------------------------------------------ state
+    def _load(self, state: dict[str, Any]) -> None:
+        self.clock_offset = float(state["clock_offset"])
+        self.rights: dict[str, list[str]] = {r: list(h) for r, h in state["rights"].items()}
+        self.gpo_rights: dict[str, dict[str, Any]] = copy.deepcopy(state["gpo_rights"])
+        self.app_pools: dict[str, dict[str, Any]] = copy.deepcopy(state["app_pools"])
+        self.features: set[str] = set(state["features"])
+        self.iis = IisConfig.from_dict(state["iis"])
+        self.activesync_vdirs: dict[str, dict[str, Any]] = copy.deepcopy(state["activesync_vdirs"])
+        self.iisreset_count = int(state["iisreset"]["count"])
+        self.last_iisreset: str | None = state["iisreset"]["last"]
+        self.tmg_policy: dict[str, list[dict[str, Any]]] | None = copy.deepcopy(state["tmg_policy"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The host as YAML-safe plain data (round-trips through `from_dict`)."""
+        with self._lock:
+            return copy.deepcopy({
+                "role": self.role,
+                "fqdn": self.fqdn,
+                "clock_offset": self.clock_offset,  # seconds added to the lab clock (skew faults)
+                "latency_ms": self.latency_ms,
+                "down": self.down,
+                "fail_next": self.fail_next,
+                "nonterminating_next": self.nonterminating_next,
+                "rights": self.rights,  # local policy: right → SIDs
+                "gpo_rights": self.gpo_rights,  # right → {holders, gpo_name}: what a domain GPO enforces
+                "app_pools": self.app_pools,  # name → {IdentityType, UserName, Sid}
+                "features": sorted(self.features),
+                "iis": self.iis.to_dict(),
+                "activesync_vdirs": self.activesync_vdirs,  # site → {ClientCertAuth, BasicAuthEnabled} (AD side)
+                "iisreset": {"count": self.iisreset_count, "last": self.last_iisreset},
+                "tmg_policy": self.tmg_policy,
+            })
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> SimWindowsHost:
+        """A host from plain data; each key given replaces that part of the role's defaults, the rest stays."""
+        host = cls(data["role"], data["fqdn"], clock=clock, sleep=sleep)
+        state = default_state(host.role, host.fqdn) | {k: v for k, v in data.items() if k not in ("role", "fqdn")}
+        host._load(state)
+        host.latency_ms = int(state.get("latency_ms", 0))
+        host.down = bool(state.get("down", False))
+        host.fail_next = dict(state.get("fail_next") or {})
+        host.nonterminating_next = dict(state.get("nonterminating_next") or {})
+        return host
+
+    # ------------------------------------------------------------------------------ mutators
+    @property
+    def computer(self) -> str:
+        """NetBIOS name, as Exchange and $env:COMPUTERNAME spell it."""
+        return self.fqdn.split(".")[0].upper()
+
+    def now(self) -> dt.datetime:
+        return self._clock() + dt.timedelta(seconds=self.clock_offset)
+
+    def set_clock_offset(self, seconds: float) -> None:
+        with self._lock:
+            self.clock_offset = float(seconds)
+
+    def set_user_right(self, right: str, holders: Iterable[str]) -> None:
+        """Replace the local holders of a right (drift: someone edited local policy)."""
+        with self._lock:
+            self.rights[self._right(right)] = list(holders)
+
+    def own_right_by_gpo(self, right: str, holders: Iterable[str], gpo_name: str) -> None:
+        """A domain GPO defines this right: reads show its list, local grants do not stick."""
+        with self._lock:
+            self.gpo_rights[self._right(right)] = {"holders": list(holders), "gpo_name": gpo_name}
+
+    def release_right_from_gpo(self, right: str) -> None:
+        with self._lock:
+            self.gpo_rights.pop(self._right(right), None)
+
+    def set_app_pool(self, name: str, identity_type: str, user_name: str | None = None,
+                     sid: str | None = None) -> None:
+        """Create or change an IIS app pool's identity (SpecificUser needs user_name and sid)."""
+        with self._lock:
+            self.app_pools[name] = identity_of(name, identity_type, user_name, sid)
+
+    def remove_app_pool(self, name: str) -> None:
+        with self._lock:
+            self.app_pools.pop(self._pool_name(name) or name, None)
+
+    def install_feature(self, name: str) -> None:
+        with self._lock:
+            self.features.add(name)
+
+    def uninstall_feature(self, name: str) -> None:
+        with self._lock:
+            self.features.discard(name)
+
+    def add_iis_location(self, location: str) -> None:
+        """A site or application that exists in IIS (e.g. 'Contoso Web/Microsoft-Server-ActiveSync')."""
+        with self._lock:
+            self.iis.add_location(location)
+
+    def set_web_config(self, location: str, filter_: str, name: str, value: Any) -> None:
+        """Write an IIS value directly (drift, or a pre-configured server)."""
+        with self._lock:
+            self.iis.add_location(location)
+            self.iis.write(location, filter_, name, value)
+
+    def set_activesync_vdir(self, site: str = "Default Web Site", *, client_cert_auth: str | None = None,
+                            basic_auth_enabled: bool | None = None) -> None:
+        """Change Exchange's (AD-side) view of the ActiveSync vdir only, as a stale or manual change would."""
+        with self._lock:
+            vdir = self.activesync_vdirs.setdefault(site, {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True})
+            if client_cert_auth is not None:
+                vdir["ClientCertAuth"] = client_cert_auth
+            if basic_auth_enabled is not None:
+                vdir["BasicAuthEnabled"] = basic_auth_enabled
+
+    def fail_once(self, function: str, message: str) -> None:
+        with self._lock:
+            self.fail_next[function] = message
+
+    def error_once(self, function: str, message: str) -> None:
+        """The next call to `function` does its work and also reports a non-terminating error."""
+        with self._lock:
+            self.nonterminating_next[function] = message
+
+    # ------------------------------------------------------------------------------ calls
+    def functions(self, endpoint: str = contract.DEFAULT_ENDPOINT) -> dict[str, tuple[contract.Param, ...]]:
+        """The commands this host answers on an endpoint, with their parameters."""
+        return dict(contract.ENDPOINTS[endpoint])
+
+    def invoke(self, function: str, parameters: dict[str, Any] | None = None,
+               endpoint: str = contract.DEFAULT_ENDPOINT, *, timeout: float | None = None) -> HostReply:
+        """Run one function as the real host would. Raises SimCommandError/SimConnectionError/SimTimeout."""
+        if self.down:
+            raise SimConnectionError(f"connection refused by {self.fqdn} (the host is down)")
+        if endpoint not in contract.ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r} (use 'default' or 'exchange')")
+        if endpoint == contract.EXCHANGE_ENDPOINT and self.role != "eas":
+            raise SimConnectionError(f"no WinRM endpoint at http://{self.fqdn}/PowerShell (HTTP 404): "
+                                     f"{self.fqdn} is not an Exchange server")
+        delay = max(0, self.latency_ms) / 1000.0
+        if timeout is not None and delay > timeout:
+            self._sleep(timeout)
+            raise SimTimeout(f"{function} did not finish within {timeout:g} s")
+        if delay:
+            self._sleep(delay)
+        with self._lock:
+            self.calls.append((endpoint, function, copy.deepcopy(dict(parameters or {}))))
+            table = contract.ENDPOINTS[endpoint]
+            name = contract.resolve(table, function)
+            if name is None:
+                raise SimCommandError(contract.not_recognized(function))
+            injected = self._pop(self.fail_next, name)
+            if injected is not None:
+                raise SimCommandError(injected)
+            try:
+                bound = contract.bind(table[name], parameters)
+                output = self._handlers()[name](**bound)
+            except contract.BindingError as refused:
+                raise SimCommandError(str(refused)) from None
+            except IisConfigError as refused:
+                raise SimCommandError(str(refused)) from None
+            errors = []
+            soft = self._pop(self.nonterminating_next, name)
+            if soft is not None:
+                errors.append(soft)
+            return HostReply(output=copy.deepcopy(output), errors=errors, warnings=[])
+
+    @staticmethod
+    def _pop(knobs: dict[str, str], name: str) -> str | None:
+        for key in list(knobs):
+            if key.lower() == name.lower():
+                return knobs.pop(key)
+        return None
+
+    def _handlers(self) -> dict[str, Callable[..., list[Any]]]:
+        return {
+            "Get-CertAuthClock": self._get_clock,
+            "Get-CertAuthUserRight": self._get_user_right,
+            "Grant-CertAuthUserRight": self._grant_user_right,
+            "Revoke-CertAuthUserRight": self._revoke_user_right,
+            "Get-CertAuthWindowsFeature": self._get_windows_feature,
+            "Get-CertAuthAppPoolIdentity": self._get_app_pool_identity,
+            "Get-CertAuthWebConfig": self._get_web_config,
+            "Set-CertAuthWebConfig": self._set_web_config,
+            "Get-CertAuthAuthProviders": self._get_auth_providers,
+            "Add-CertAuthAuthProvider": self._add_auth_provider,
+            "Remove-CertAuthAuthProvider": self._remove_auth_provider,
+            "Invoke-CertAuthIisReset": self._iis_reset,
+            "Get-CertAuthTmgPolicy": self._get_tmg_policy,
+            "Get-ActiveSyncVirtualDirectory": self._get_activesync_vdir,
+            "Set-ActiveSyncVirtualDirectory": self._set_activesync_vdir,
+        }
+
+    # ------------------------------------------------------------------------------ clock, rights
+    def _get_clock(self) -> list[Any]:
+        return [{"UtcNow": _iso(self.now())}]
+
+    @staticmethod
+    def _right(right: str) -> str:
+        for known in contract.RIGHTS:
+            if known.lower() == right.lower():
+                return known
+        raise ValueError(f"unknown user right {right!r} (known: {', '.join(contract.RIGHTS)})")
+
+    def _effective(self, right: str) -> list[str]:
+        # What secedit /export shows: a GPO's list wins over local policy once the GPO has applied.
+        if right in self.gpo_rights:
+            return list(self.gpo_rights[right]["holders"])
+        return list(self.rights.get(right, []))
+
+    def _get_user_right(self, Right: str) -> list[Any]:
+        gpo = self.gpo_rights.get(Right)
+        return [{"Right": Right, "Holders": self._effective(Right), "GpoOwned": gpo is not None,
+                 "GpoName": gpo["gpo_name"] if gpo else None}]
+
+    def _change_right(self, right: str, sid: str, add: bool) -> list[Any]:
+        before = self._effective(right)
+        local = self.rights.setdefault(right, [])
+        present = sid.lower() in {h.lower() for h in before}
+        if add and not present:
+            if sid.lower() not in {h.lower() for h in local}:
+                local.append(sid)
+        elif not add and present:
+            local[:] = [h for h in local if h.lower() != sid.lower()]
+        return [{"Right": right, "Before": before, "After": self._effective(right)}]
+
+    def _grant_user_right(self, Right: str, Sid: str) -> list[Any]:
+        return self._change_right(Right, Sid.upper(), add=True)
+
+    def _revoke_user_right(self, Right: str, Sid: str) -> list[Any]:
+        return self._change_right(Right, Sid.upper(), add=False)
+
+    # ------------------------------------------------------------------------------ features, app pools
+    def _get_windows_feature(self, Name: str) -> list[Any]:
+        for known in FEATURE_CATALOGUE:
+            if known.lower() == Name.lower():
+                return [{"Name": known, "Installed": known in self.features}]
+        raise SimCommandError(f"Windows feature {Name} is not known on {self.computer}")
+
+    def _require_iis(self) -> None:
+        if not {"Web-Server", "Web-Scripting-Tools"} <= self.features:
+            raise SimCommandError("The specified module 'WebAdministration' was not loaded because no valid module "
+                                  "file was found in any module directory.")
+
+    def _pool_name(self, name: str) -> str | None:
+        for pool in self.app_pools:
+            if pool.lower() == name.lower():
+                return pool
+        return None
+
+    def _get_app_pool_identity(self, Name: str) -> list[Any]:
+        self._require_iis()
+        pool = self._pool_name(Name)
+        if pool is None:
+            raise SimCommandError(f"application pool {Name} does not exist on {self.computer}")
+        return [{"Name": Name} | self.app_pools[pool]]
+
+    # ------------------------------------------------------------------------------ IIS
+    def _require_location(self, location: str) -> None:
+        self._require_iis()
+        if not self.iis.has_location(location):
+            raise SimCommandError(f"IIS location {location} does not exist on {self.computer}")
+
+    def _get_web_config(self, Location: str, Filter: str, Name: str) -> list[Any]:
+        self._require_location(Location)
+        return [{"Location": Location, "Filter": Filter, "Name": Name,
+                 "Value": self.iis.read(Location, Filter, Name)}]
+
+    def _set_web_config(self, Location: str, Filter: str, Name: str, Value: Any) -> list[Any]:
+        self._require_location(Location)
+        before = self.iis.read(Location, Filter, Name)
+        self.iis.write(Location, Filter, Name, Value)
+        return [{"Location": Location, "Filter": Filter, "Name": Name, "Before": before,
+                 "After": self.iis.read(Location, Filter, Name)}]
+
+    def _get_auth_providers(self, Location: str) -> list[Any]:
+        self._require_location(Location)
+        return [{"Location": Location, "Providers": self.iis.providers(Location)}]
+
+    def _change_provider(self, location: str, provider: str, add: bool) -> list[Any]:
+        self._require_location(location)
+        before = self.iis.providers(location)
+        present = provider.lower() in {p.lower() for p in before}
+        if add and not present:
+            self.iis.set_providers(location, before + [provider])
+        elif not add and present:
+            self.iis.set_providers(location, [p for p in before if p.lower() != provider.lower()])
+        return [{"Location": location, "Before": before, "After": self.iis.providers(location)}]
+
+    def _add_auth_provider(self, Location: str, Provider: str) -> list[Any]:
+        return self._change_provider(Location, Provider, add=True)
+
+    def _remove_auth_provider(self, Location: str, Provider: str) -> list[Any]:
+        return self._change_provider(Location, Provider, add=False)
+
+    def _iis_reset(self) -> list[Any]:
+        if "Web-Server" not in self.features:
+            raise SimCommandError(f"IIS is not installed on {self.computer}: iisreset.exe was not found")
+        self.iisreset_count += 1
+        self.last_iisreset = _iso(self.now())
+        return [{"Restarted": True, "At": self.last_iisreset}]
+
+    # ------------------------------------------------------------------------------ TMG
+    def _get_tmg_policy(self) -> list[Any]:
+        if self.role != "tmg" or self.tmg_policy is None:
+            raise SimCommandError(f"Forefront TMG is not installed on {self.computer} "
+                                  "(COM class FPC.Root is not registered)")
+        return [self.tmg_policy]
+
+    # ------------------------------------------------------------------------------ Exchange
+    def _vdir_site(self, identity: str) -> str:
+        match = _VDIR_IDENTITY.match(identity.strip())
+        server = (match.group("server") or self.computer) if match else ""
+        if match and server.upper() in (self.computer, self.fqdn.upper()):
+            for site in self.activesync_vdirs:
+                if site.lower() == match.group("site").strip().lower():
+                    return site
+        raise SimCommandError(f"The operation couldn't be performed because object '{identity}' couldn't be "
+                              f"found on '{self.fqdn}'.")
+
+    def _vdir_view(self, site: str) -> dict[str, Any]:
+        return {"Identity": f"{self.computer}\\{EAS_VDIR} ({site})", "Server": self.computer,
+                **self.activesync_vdirs[site]}
+
+    def _get_activesync_vdir(self, Identity: str | None = None, Server: str | None = None) -> list[Any]:
+        if Server is not None and Server.upper() not in (self.computer, self.fqdn.upper()):
+            raise SimCommandError(f"The Exchange server '{Server}' couldn't be found.")
+        sites = [self._vdir_site(Identity)] if Identity is not None else list(self.activesync_vdirs)
+        return [self._vdir_view(site) for site in sites]
+
+    def _set_activesync_vdir(self, Identity: str, ClientCertAuth: str | None = None,
+                             BasicAuthEnabled: bool | None = None) -> list[Any]:
+        site = self._vdir_site(Identity)
+        vdir = self.activesync_vdirs[site]
+        location = f"{site}/{EAS_VDIR}"
+        self.iis.add_location(location)
+        # As on real Exchange, the cmdlet writes the vdir's IIS settings itself, besides its AD object.
+        if ClientCertAuth is not None:
+            vdir["ClientCertAuth"] = ClientCertAuth
+            self.iis.write(location, ACCESS, "sslFlags", SSL_FLAGS_FOR[ClientCertAuth])
+        if BasicAuthEnabled is not None:
+            vdir["BasicAuthEnabled"] = BasicAuthEnabled
+            self.iis.write(location, BASIC_AUTH, "enabled", BasicAuthEnabled)
+        return []
+
+
+class SimShell:
+    """`runbook.ports.HostShell` on one simulated host, failing with HostError where the WinRM client does."""
+
+    def __init__(self, host: str, sim: SimWindowsHost | None, known: list[str]):
+        self.host = host
+        self._sim = sim
+        self._known = known
+        self.closed = False
+
+    def invoke(self, function: str, parameters: dict[str, Any] | None = None, *,
+               endpoint: str = "default", timeout: float = DEFAULT_TIMEOUT) -> HostReply:
+        if endpoint not in contract.ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r} (use 'default' or 'exchange')")
+        if self._sim is None:
+            raise HostError(self.host, f"cannot connect: cannot resolve the host name {self.host} (DNS; the lab "
+                                       f"has {', '.join(self._known) or 'no hosts'})")
+        timeout = float(timeout if timeout and timeout > 0 else DEFAULT_TIMEOUT)
+        try:
+            reply = self._sim.invoke(function, parameters, endpoint, timeout=timeout)
+        except SimConnectionError as err:
+            raise HostError(self.host, f"cannot connect: {err}") from None
+        except SimTimeout:
+            raise HostError(self.host, f"{function} did not finish within {timeout:g} s; it was stopped") from None
+        except SimCommandError as err:
+            raise HostError(self.host, f"{function}: {err}") from None
+        if reply.errors:
+            raise HostError(self.host, f"{function}: " + "; ".join(reply.errors))
+        return reply
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class SimHosts:
+    """`runbook.ports.HostsPort` over simulated hosts, keyed by FQDN (short names match too)."""
+
+    def __init__(self, hosts: Mapping[str, SimWindowsHost] | Iterable[SimWindowsHost]):
+        items = hosts.items() if isinstance(hosts, Mapping) else ((h.fqdn, h) for h in hosts)
+        self.hosts: dict[str, SimWindowsHost] = {name.lower(): sim for name, sim in items}
+        self._shells: dict[str, SimShell] = {}
+        self._lock = threading.Lock()
+
+    def find(self, host: str) -> SimWindowsHost | None:
+        wanted = host.strip().lower()
+        if wanted in self.hosts:
+            return self.hosts[wanted]
+        for sim in self.hosts.values():
+            if wanted in (sim.fqdn, sim.computer.lower()):
+                return sim
+        return None
+
+    def shell(self, host: str) -> SimShell:
+        with self._lock:
+            key = host.strip().lower()
+            if key not in self._shells or self._shells[key].closed:
+                self._shells[key] = SimShell(host, self.find(host), sorted(self.hosts))
+            return self._shells[key]
+
+    def dispatch(self, host_name: str, command: str, parameters: dict[str, Any], endpoint: str) -> HostReply:
+        """The loopback WinRM endpoint's hook: one pipeline command on one host (exceptions are terminating)."""
+        sim = self.find(host_name)
+        if sim is None:
+            raise SimConnectionError(f"no simulated host {host_name}")
+        return sim.invoke(command, parameters, endpoint)
+
+    def close(self) -> None:
+        with self._lock:
+            for shell in self._shells.values():
+                shell.close()
+            self._shells.clear()
