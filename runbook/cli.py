@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "plan":
             driving(p)
     p = command("check", "the guide's troubleshooting checks")
-    p.add_argument("name", nargs="?", choices=["clock", "cert", "scep", "providers", "kcd"])
+    p.add_argument("name", nargs="?", choices=["clock", "cert", "scep", "providers", "kcd", "spn", "gpo"])
     p.add_argument("--file", help="user certificate (PEM or DER) for `cert`")
     p.add_argument("--keytab", help="keytab of the TMG/SEG account for `kcd`")
     p.add_argument("--user", help="test user for `kcd`")

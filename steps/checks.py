@@ -141,6 +141,43 @@ def check_kcd(ctx: CheckContext) -> CheckResult:
     return result
 
 
+def check_spn(ctx: CheckContext) -> CheckResult:
+    from steps.spn import wanted_spns, _targets
+
+    result = CheckResult("spn")
+    for role in ("eas", "seg") if ctx.params.has_seg else ("eas",):
+        for target in _targets(role)(ctx.params):
+            holder = target.server.sam if target.server else str(target.account)
+            for spn in wanted_spns(ctx.params, role, target):
+                others = [o for o in ctx.ports.directory.spn_owners(spn) if o.lower() != holder.lower()]
+                if others:
+                    result.fault(f"{spn} is registered on {', '.join(others)}, but belongs on {holder}: a duplicate "
+                                 "SPN makes Kerberos fail (KRB_AP_ERR_MODIFIED); remove it with "
+                                 f"setspn -D {spn} {others[0].rstrip('$')}")
+                else:
+                    result.info(f"{spn}: no other account holds it")
+    return result
+
+
+def check_gpo(ctx: CheckContext) -> CheckResult:
+    from steps.rights import RIGHTS
+
+    result = CheckResult("gpo")
+    for server in [ctx.params.tmg, *ctx.params.seg]:
+        for right, label in RIGHTS.items():
+            try:
+                reply = ctx.ports.hosts.shell(server.host).invoke("Get-CertAuthUserRight", {"Right": right}).first
+            except RunbookError as exc:
+                result.fault(f"{server.host}: could not read {right} ({exc})")
+                continue
+            if reply.get("GpoOwned"):
+                result.fault(f"{server.host} “{label}” ({right}) is defined by GPO {reply.get('GpoName') or '?'}: "
+                             "a local grant (step 5) will not stick; add the account in that GPO")
+            else:
+                result.info(f"{server.host} {right}: local policy")
+    return result
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     name: str
@@ -153,6 +190,8 @@ CHECKS = [
     CheckSpec("clock", "Clock skew between the DC, this host and every server (≤ 5 min)", False, check_clock),
     CheckSpec("scep", "SCEP server and challenge URLs end with /", False, check_scep),
     CheckSpec("providers", "Negotiate and NTLM providers on EAS (the 401 fix)", False, check_providers),
+    CheckSpec("spn", "No wanted SPN is registered on another account", False, check_spn),
+    CheckSpec("gpo", "No domain GPO owns the rights step 5 grants", False, check_gpo),
     CheckSpec("cert", "User certificate: SAN e-mail + UPN, Client Authentication EKU", True, check_cert),
     CheckSpec("kcd", "KCD end to end: S4U2Self + S4U2Proxy with the TMG keytab", True, check_kcd),
 ]
