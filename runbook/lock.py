@@ -117,6 +117,16 @@ class SessionLock:
         except FileNotFoundError:
             raise LockHeld("another process took over this session at the same moment; try again to see who") \
                 from None
+        moved = read_holder(aside)
+        if moved is None or moved.token != current.token:
+            # Between our look and our rename another process took over: give its fresh lock back.
+            try:
+                os.link(aside, self.path)
+            except FileExistsError:
+                pass
+            os.unlink(aside)
+            raise LockHeld("another process took over this session first: "
+                           + (moved.describe() if moved else "(unknown)"))
         os.unlink(aside)
         if not self._create(mine):
             winner = read_holder(self.path)
