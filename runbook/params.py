@@ -99,7 +99,10 @@ class _Problems:
 
     def add(self, path: str, value: object, expected: str) -> None:
         shown = "(missing)" if value is None else repr(value)
-        self.items.append(f"{path}: {shown} is not {expected}" if value is not None else f"{path}: missing, expected {expected}")
+        if value is None:
+            self.items.append(f"{path}: missing, expected {expected}")
+        else:
+            self.items.append(f"{path}: {shown} is not {expected}")
 
     def say(self, path: str, message: str) -> None:
         self.items.append(f"{path}: {message}")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from runbook import store
 from runbook import topology as topo
 from runbook.changes import Verification
 from runbook.engine import Runbook
 from runbook.lock import read_holder
 from runbook.states import SETTLED, State
-from runbook import store
 
 GLYPHS = {
     State.PENDING: "[ ]", State.RUNNING: "[~]", State.DONE: "[x]", State.FAILED: "[!]", State.SKIPPED: "[-]",

@@ -45,7 +45,8 @@ class CheckContext:
 def _skew(result: CheckResult, who: str, theirs: dt.datetime, reference: dt.datetime, ref_name: str) -> None:
     delta = theirs - reference
     size = abs(delta)
-    text = f"{who} is {size.total_seconds() / 60:.1f} min {'ahead of' if delta > dt.timedelta(0) else 'behind'} {ref_name}"
+    direction = "ahead of" if delta > dt.timedelta(0) else "behind"
+    text = f"{who} is {size.total_seconds() / 60:.1f} min {direction} {ref_name}"
     if size > SKEW_FAIL:
         result.fault(text + " (Kerberos allows 5 min: tickets will be refused; fix NTP)")
     elif size >= SKEW_WARN:
@@ -142,7 +143,7 @@ def check_kcd(ctx: CheckContext) -> CheckResult:
 
 
 def check_spn(ctx: CheckContext) -> CheckResult:
-    from steps.spn import wanted_spns, _targets
+    from steps.spn import _targets, wanted_spns
 
     result = CheckResult("spn")
     for role in ("eas", "seg") if ctx.params.has_seg else ("eas",):

@@ -88,7 +88,8 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
                        command=f"Import-Module WebAdministration; (Get-ItemProperty IIS:\\AppPools\\{SEG_POOL} "
                                "-Name processModel).identityType"),
         ]
-    identity_name = params.app_pool_identity if target.server == params.tmg else "NETWORK SERVICE (or the pool's account)"
+    identity_name = (params.app_pool_identity if target.server == params.tmg
+                     else "NETWORK SERVICE (or the pool's account)")
     items += [
         ManualItem(f"On {host}: Start → Run → secpol.msc → Security Settings → Local Policies → User Rights "
                    "Assignment."),

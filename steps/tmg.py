@@ -178,5 +178,6 @@ RULE = StepSpec(
         "on the user's behalf.",
     track="common", role="tmg", modes=("manual", "verify"), per_server=False,
     manual=_rule_manual, targets=_tmg_target, depends_on=_rule_depends, verify_only=RuleCheck(),
-    detail=lambda params: [f"publishes {params.public_name} to {topo.internal_site_name(params)}; rule SPN: {topo.rule_spn(params)}"],
+    detail=lambda params: [f"publishes {params.public_name} to {topo.internal_site_name(params)}; "
+                           f"rule SPN: {topo.rule_spn(params)}"],
 )

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from runbook import store
-from runbook.catalogue import StepSpec
 from runbook import topology as topo
+from runbook.catalogue import StepSpec
 from runbook.context import Ports
 from runbook.errors import BadInput, HostError
 from runbook.lab.directory import LabDirectory
