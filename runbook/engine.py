@@ -261,7 +261,8 @@ class Runbook:
         except BaseException:
             self._transition(key, Event.INTERRUPT, note="interrupted by the operator; verify before running again")
             raise
-        self._transition(key, Event.SUCCEED if result == "done" else Event.UNDO_SUCCEED)
+        self._transition(key, Event.SUCCEED if result == "done" else Event.UNDO_SUCCEED,
+                         details={"log": ctx.log} if ctx.log else None)
         return Outcome(key, result, [c["attribute"] for c in self.record(key).changes])
 
     def verify(self, key: str) -> Verification:
@@ -329,7 +330,7 @@ class Runbook:
 def _automation(instance: StepInstance) -> Any:
     if instance.spec.automation is None:
         raise NotAvailable(f"{instance.key} has no automatic execution: it is done by hand "
-                           f"(runbook manual SESSION {instance.key}), then recorded with "
+                           f"(`runbook manual SESSION {instance.key}`), then recorded with "
                            f"`runbook mark SESSION {instance.key} --done`")
     return instance.spec.automation
 
