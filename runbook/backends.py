@@ -56,9 +56,10 @@ def real_ports(params: Params, options: Options) -> Ports:
         return LdapDirectory.connect(params.directory, secret, insecure=options.insecure)
 
     def open_hosts():
-        from runbook.winrm_shell import WinRMHosts
+        from runbook.winrm_shell import ExchangeEndpoint, WinRMHosts
 
         secret = password(WINRM_PASSWORD_ENV, params.winrm.user, "WinRM", options)
-        return WinRMHosts(params.winrm, secret, insecure=options.insecure)
+        return WinRMHosts(params.winrm, secret, insecure=options.insecure,
+                          exchange=ExchangeEndpoint(port=params.winrm.exchange_port))
 
     return Ports(open_directory=open_directory, open_hosts=open_hosts)

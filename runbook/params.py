@@ -327,7 +327,7 @@ def _winrm(raw: object, base_dir: Path | None, check_files: bool, problems: _Pro
     if raw is None:
         return WinRMSettings()
     if not isinstance(raw, dict):
-        problems.add("winrm", raw, "a mapping {transport, port, auth, user, ca_file}")
+        problems.add("winrm", raw, "a mapping {transport, port, auth, user, ca_file, exchange_port, exchange_auth}")
         return WinRMSettings()
     transport = raw.get("transport", "https")
     auth = raw.get("auth", "negotiate")
@@ -343,7 +343,14 @@ def _winrm(raw: object, base_dir: Path | None, check_files: bool, problems: _Pro
         ca_file = _resolve(str(ca_file), base_dir)
         if check_files and not Path(ca_file).is_file():
             problems.say("winrm.ca_file", f"{ca_file!r} does not exist (expected a PEM CA bundle)")
-    return WinRMSettings(transport=str(transport), port=port, auth=str(auth), user=raw.get("user"), ca_file=ca_file)
+    exchange_auth = raw.get("exchange_auth", "kerberos")
+    if exchange_auth not in WINRM_AUTHS:
+        problems.add("winrm.exchange_auth", exchange_auth, "one of " + " | ".join(WINRM_AUTHS))
+    exchange_port = raw.get("exchange_port", 80)
+    if (why := check.port(exchange_port)):
+        problems.add("winrm.exchange_port", exchange_port, why)
+    return WinRMSettings(transport=str(transport), port=port, auth=str(auth), user=raw.get("user"), ca_file=ca_file,
+                         exchange_auth=str(exchange_auth), exchange_port=exchange_port)
 
 
 def _normalise(data: dict[str, Any], directory: DirectorySettings, winrm: WinRMSettings, iis_site: str,

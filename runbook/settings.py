@@ -31,6 +31,7 @@ class WinRMSettings:
     user: str | None = None  # None with kerberos: the operator's ticket cache
     ca_file: str | None = None  # absolute path; None: system trust store
     exchange_auth: str = "kerberos"  # auth for the Exchange management endpoint (http://<fqdn>/PowerShell)
+    exchange_port: int = 80  # port of that endpoint (Exchange serves it from IIS on plain HTTP)
 
     def effective_port(self) -> int:
         return self.port or (5986 if self.transport == "https" else 5985)
