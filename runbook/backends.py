@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from runbook.context import Ports
 from runbook.errors import BadInput
@@ -24,6 +25,9 @@ WINRM_PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
 class Options:
     insecure: bool = False
     interactive: bool = True  # may we prompt for a password on the terminal?
+    # A UI's own no-echo prompt ("LDAP bind password for X" -> the password, or None when the operator cancels).
+    # Used instead of the terminal prompt, which a full-screen UI owns; the environment still comes first.
+    prompt: Callable[[str], str | None] | None = None
 
 
 def password(env: str, who: str | None, what: str, options: Options) -> str | None:
@@ -33,6 +37,11 @@ def password(env: str, who: str | None, what: str, options: Options) -> str | No
     value = os.environ.get(env)
     if value:
         return value
+    if options.prompt is not None:
+        given = options.prompt(f"{what} password for {who}")
+        if given:
+            return given
+        raise BadInput(f"{env}: no password given for {who} ({what}); nothing was done")
     if options.interactive and sys.stdin.isatty():
         return getpass.getpass(f"{what} password for {who}: ")
     raise BadInput(f"{env}: no password for {who} ({what}); set {env} or run from a terminal to be prompted")
