@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytest_plugins = ["tests.samba_fixtures"]
+pytest_plugins = ["tests.samba_fixtures", "tests.winrm_fixtures"]
 
 BASE_PARAMS = {
     "topology": "tmg-seg-eas",
