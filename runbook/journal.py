@@ -2,6 +2,9 @@
 
 Appending never rewrites the file, so a 5,000-entry journal costs the same per
 event as an empty one; `check()` re-walks the chain and says where it breaks.
+A chain alone cannot show that entries were cut from its end (or that the last
+one was rewritten with a fresh hash), so every append also replaces a small head
+anchor beside the journal (`<session>.journal.head`: the last seq and hash).
 """
 from __future__ import annotations
 
@@ -29,9 +32,14 @@ class JournalProblem:
     message: str
 
 
+def head_anchor_path(path: Path) -> Path:
+    return path.with_suffix(".head")
+
+
 class Journal:
     def __init__(self, path: Path):
         self.path = path
+        self.anchor_path = head_anchor_path(path)
 
     def entries(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
@@ -79,22 +87,45 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._write_anchor(entry)
         return entry
 
+    def _write_anchor(self, entry: dict[str, Any]) -> None:
+        tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n", encoding="utf-8")
+        os.replace(tmp, self.anchor_path)
+
+    def anchor(self) -> dict[str, Any] | None:
+        """The head anchor ({seq, hash}), or None for a journal written before anchors existed."""
+        try:
+            data = json.loads(self.anchor_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return {"seq": None, "hash": None}
+        return data if isinstance(data, dict) else {"seq": None, "hash": None}
+
     def check(self) -> list[JournalProblem]:
-        """Every place where the chain is broken: an edited, removed, inserted or reordered entry."""
+        """Every place where the chain is broken: an edited, removed, inserted, reordered or cut-off entry."""
         problems: list[JournalProblem] = []
         previous_hash, expected_seq = GENESIS, 1
+        hashes: dict[int, tuple[int, str]] = {}  # seq -> (line, hash), for the head anchor
+        last_line, last_seq = 0, 0
+        anchor = self.anchor()
         if not self.path.exists():
+            if anchor and anchor.get("seq"):
+                problems.append(JournalProblem(1, f"the journal is missing, but its head anchor says {anchor['seq']} "
+                                                  "entries were written"))
             return problems
         with self.path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
+                last_line = number
                 if not line.strip():
                     continue
                 try:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
-                    problems.append(JournalProblem(number, "not valid JSON (edited by hand?)"))
+                    problems.append(JournalProblem(number, "not valid JSON (edited by hand, or cut off mid-line)"))
                     continue
                 seq = entry.get("seq")
                 if seq != expected_seq:
@@ -106,9 +137,34 @@ class Journal:
                     problems.append(JournalProblem(number, f"entry seq {seq} was modified after it was written "
                                                            "(its hash does not match its content)"))
                 previous_hash = entry.get("hash", "")
+                if isinstance(seq, int):
+                    hashes.setdefault(seq, (number, previous_hash))
+                    last_seq = seq
                 expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
+        if anchor is not None:
+            problems.extend(_anchor_problems(anchor, hashes, last_line, last_seq))
         return problems
 
     def head(self) -> str:
         last = self.last()
         return last["hash"] if last else GENESIS
+
+
+def _anchor_problems(anchor: dict[str, Any], hashes: dict[int, tuple[int, str]], last_line: int,
+                     last_seq: int) -> list[JournalProblem]:
+    seq, digest = anchor.get("seq"), anchor.get("hash")
+    if not isinstance(seq, int):
+        return [JournalProblem(last_line + 1, "the head anchor is unreadable (edited by hand?)")]
+    if seq > last_seq:
+        missing = seq - last_seq
+        return [JournalProblem(last_line + 1, f"the journal ends at seq {last_seq}, but seq {seq} was written: "
+                                              f"{missing} entr{'y' if missing == 1 else 'ies'} cut from the end")]
+    line, found = hashes.get(seq, (last_line + 1, ""))
+    if found != digest:
+        return [JournalProblem(line, f"entry seq {seq} is not the entry that was written last time it was the head "
+                                     "(rewritten with a fresh hash)")]
+    if seq < last_seq:
+        after = hashes.get(seq + 1, (line + 1, ""))[0]
+        return [JournalProblem(after, f"entries after seq {seq} are not covered by the head anchor (appended "
+                                      "outside runbook, or it stopped between an entry and its anchor)")]
+    return []
