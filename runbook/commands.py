@@ -151,17 +151,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
             others = [i.key for i in book.instances if i not in chosen]
             if others:
                 print("not checked (never run or marked done): " + ", ".join(others))
-        for instance in chosen:
-            try:
-                result = book.verify(instance.key)
-            except NotAvailable as exc:
-                print(f"{instance.key}: not verifiable automatically ({exc})")
+        for key, result in book.verify_many([i.key for i in chosen]).items():  # hosts in parallel
+            if isinstance(result, NotAvailable):
+                print(f"{key}: not verifiable automatically ({result})")
                 continue
-            except RunbookError as exc:
-                print(f"{instance.key}: could not verify: {exc}")
+            if isinstance(result, RunbookError):
+                print(f"{key}: could not verify: {result}")
                 failed = True
                 continue
-            print(render.verification_text(instance.key, result))
+            print(render.verification_text(key, result))
             failed = failed or not result.ok
     return EXIT_FAILED if failed else EXIT_OK
 

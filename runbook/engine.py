@@ -6,6 +6,7 @@ atomically and journaled before the method returns.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -267,18 +268,64 @@ class Runbook:
 
     def verify(self, key: str) -> Verification:
         instance = self.instance(key)
-        if instance.not_applicable:
-            raise Refused(f"{key} does not apply: {instance.not_applicable}")
-        checker = instance.spec.automation or instance.spec.verify_only
-        if checker is None:
-            raise NotAvailable(f"{key} has no automatic verification: check it by hand (runbook manual)")
-        result = checker.verify(self._context(instance, False))
+        result = _checker(instance).verify(self._context(instance, False))
+        self._settle_verification(key, result)
+        return result
+
+    def verify_many(self, keys: list[str], *, max_workers: int = 16) -> dict[str, Verification | RunbookError]:
+        """Verify several instances at once: one worker per Windows host (a farm in parallel), and one for the
+        directory; the instances of one host run in order on its worker.
+
+        Each key's result is its Verification, or the RunbookError that stopped it (the others still run). Step
+        code runs on the workers; the ports are opened before, and the session and journal written after, here on
+        the calling thread (a password prompt, the lock and the journal stay where they always were).
+        """
+        results: dict[str, Verification | RunbookError] = {}
+        groups: dict[str, list[tuple[StepContext, Any]]] = {}
+        for key in dict.fromkeys(keys):
+            instance = self.instance(key)
+            try:
+                checker = _checker(instance)
+            except RunbookError as exc:
+                results[key] = exc
+                continue
+            groups.setdefault(_verified_on(instance), []).append((self._context(instance, False), checker))
+        for where in list(groups):
+            try:
+                self._open_port(where)
+            except RunbookError as exc:
+                results.update({ctx.instance.key: exc for ctx, _ in groups.pop(where)})
+
+        def work(group: list[tuple[StepContext, Any]]) -> list[tuple[str, Verification | RunbookError]]:
+            done: list[tuple[str, Verification | RunbookError]] = []
+            for ctx, checker in group:
+                try:
+                    done.append((ctx.instance.key, checker.verify(ctx)))
+                except RunbookError as exc:
+                    done.append((ctx.instance.key, exc))
+            return done
+
+        if groups:
+            with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(groups))),
+                                    thread_name_prefix="verify") as pool:
+                futures = [pool.submit(work, group) for group in groups.values()]
+            for future in futures:
+                results.update(future.result())
+        ordered = {key: results[key] for key in dict.fromkeys(keys)}
+        for key, result in ordered.items():
+            if isinstance(result, Verification):
+                self._settle_verification(key, result)
+        return ordered
+
+    def _open_port(self, where: str) -> object:
+        return self.ports.directory if where == _DIRECTORY else self.ports.hosts
+
+    def _settle_verification(self, key: str, result: Verification) -> None:
         if self.lock is not None and self.lock.still_mine():
             self._store_verification(key, result)
             if self.record(key).state == State.INTERRUPTED:
                 self._transition(key, Event.VERIFY_OK if result.ok else Event.VERIFY_MISMATCH,
                                  error=None if result.ok else "verified after interruption: not in place")
-        return result
 
     def _store_verification(self, key: str, result: Verification) -> None:
         self.record(key).verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
@@ -325,6 +372,24 @@ class Runbook:
             self.record(key).note = text
             self.save()
         self.journal.append(step=key, action="note", outcome="noted", note=text)
+
+
+_DIRECTORY = "(directory)"
+
+
+def _checker(instance: StepInstance) -> Any:
+    if instance.not_applicable:
+        raise Refused(f"{instance.key} does not apply: {instance.not_applicable}")
+    checker = instance.spec.automation or instance.spec.verify_only
+    if checker is None:
+        raise NotAvailable(f"{instance.key} has no automatic verification: check it by hand (runbook manual)")
+    return checker
+
+
+def _verified_on(instance: StepInstance) -> str:
+    """Whom an instance's verification talks to: its Windows host (by name), or the directory."""
+    server = instance.target.server
+    return server.host.lower() if instance.spec.role in ("tmg", "seg", "eas") and server else _DIRECTORY
 
 
 def _automation(instance: StepInstance) -> Any:
