@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "plan":
             driving(p)
     p = command("check", "the guide's troubleshooting checks")
-    p.add_argument("name", nargs="?", choices=["clock", "cert", "scep", "providers", "kcd", "spn", "gpo"])
+    p.add_argument("name", nargs="?", choices=["directory", "clock", "cert", "scep", "providers", "kcd",
+                                                   "spn", "gpo"])
     p.add_argument("--file", help="user certificate (PEM or DER) for `cert`")
     p.add_argument("--keytab", help="keytab of the TMG/SEG account for `kcd`")
     p.add_argument("--user", help="test user for `kcd`")
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     connecting(p)
     p = command("journal", "the session's journal")
     p.add_argument("--check", action="store_true", help="verify the hash chain")
+    _record_commands(command, driving)
     p = command("open", "open a session in the TUI")
     driving(p)
     p = command("demo", "rehearse on the built-in lab (no servers needed)", session=False)
@@ -89,6 +91,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _record_commands(command, driving) -> None:  # type: ignore[no-untyped-def]
+    """Pair work and the change record (runbook.commands_record)."""
+    p = command("watch", "follow a session live, read-only (another operator drives)")
+    p.add_argument("--until-settled", action="store_true", help="exit 0 once every step is settled")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--ack", action="store_true", help="allow typing `ack` to acknowledge a waiting point of no "
+                                                      "return (two-person confirm); writes only the ack file")
+    p = command("ack", "acknowledge, as the second operator, the plan a driver waits on (two-person confirm)")
+    p.add_argument("step", metavar="STEP", nargs="?")
+    p.add_argument("--plan", metavar="HASH", help="the plan hash shown by `runbook watch` (needed without a "
+                                                  "terminal): acknowledges that exact plan only")
+    p = command("handover", "hand the session over with a note for the next driver (journaled; releases the lock)")
+    p.add_argument("--note", required=True)
+    driving(p)
+    p = command("settings", "show or change per-session settings")
+    p.add_argument("--two-person", choices=["on", "off"], help="points of no return need a second operator's "
+                                                               "acknowledgement")
+    p.add_argument("--ack-wait", type=float, metavar="S", help="how long a run waits for it (default 300)")
+    driving(p)
+    for name, text, formats in (("report", "the change record", ["md", "html"]),
+                                ("backout", "the back-out plan: the undo of every change still in force, newest "
+                                            "first", ["text", "md"])):
+        p = command(name, text)
+        p.add_argument("--format", choices=formats, default=formats[0])
+        p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -96,8 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from runbook import commands
         return commands.start_screen(args)
     try:
-        from runbook import commands
-        return int(getattr(commands, "cmd_" + args.command)(args) or 0)
+        from runbook import commands, commands_record
+        if getattr(args, "takeover", None) is not None and getattr(args, "session", None):
+            commands_record.before_driving(args)
+        handler = getattr(commands_record, "cmd_" + args.command, None) or getattr(commands, "cmd_" + args.command)
+        return int(handler(args) or 0)
     except RunbookError as exc:
         print(f"runbook {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -8,8 +8,9 @@
   logged, never kept on this object (ldap3's copy is cleared after the bind).
 * One connection to the DC, reused; a second one to the Global Catalog for forest-wide SPN searches
   (falls back to the domain with a note in `warnings` when the GC port does not answer).
-* Every failure becomes a `DirectoryError` (subclasses below) with a message an operator can act on;
-  ldap3 exceptions never escape.
+* Every failure becomes a `DirectoryError` (the subclasses live in `runbook.errors`, shared with the
+  rehearsal lab, and are re-exported here) with a message an operator can act on; ldap3 exceptions
+  never escape.
 """
 from __future__ import annotations
 
@@ -26,13 +27,25 @@ import subprocess
 from contextlib import contextmanager
 from typing import Iterator
 
-from runbook.errors import BadInput, DirectoryError, DriftError
-from runbook.ports import (
-    DEFAULT_TIMEOUT,
-    UAC_TRUSTED_FOR_DELEGATION,
-    UAC_TRUSTED_TO_AUTH_FOR_DELEGATION,
-    Account,
+from runbook.errors import (
+    DELEGATION_ATTRIBUTES,
+    BadInput,
+    DirectoryAccessDenied,
+    DirectoryBindError,
+    DirectoryCaFileError,
+    DirectoryError,
+    DirectoryTimeout,
+    DirectoryTlsError,
+    DirectoryUnreachable,
+    DriftError,
+    DuplicateSpn,
+    NoSuchObject,
+    ValueAlreadyPresent,
+    ValueNotPresent,
+    uac_drift_message,
+    write_access_hint,
 )
+from runbook.ports import DEFAULT_TIMEOUT, Account
 from runbook.settings import DirectorySettings
 
 log = logging.getLogger(__name__)
@@ -51,49 +64,6 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- errors
-
-
-class DirectoryUnreachable(DirectoryError):
-    """The DC could not be reached (name does not resolve, refused, no route) or the connection was lost."""
-
-
-class DirectoryTlsError(DirectoryError):
-    """The DC's certificate did not validate against the configured CA (or the TLS handshake failed)."""
-
-
-class DirectoryTimeout(DirectoryError):
-    """The DC did not answer within the timeout."""
-
-
-class DirectoryBindError(DirectoryError):
-    """The DC refused the bind (credentials, account state, missing Kerberos ticket, TLS required)."""
-
-
-class DirectoryAccessDenied(DirectoryError):
-    """The bind account may not make this change (insufficientAccessRights, or a privilege is missing)."""
-
-
-class DuplicateSpn(DirectoryError):
-    """AD refused an SPN that another account already holds (constraintViolation)."""
-
-    def __init__(self, message: str, spns: list[str], holders: list[str]):
-        self.spns, self.holders = spns, holders
-        super().__init__(message)
-
-
-class ValueAlreadyPresent(DirectoryError):
-    """attributeOrValueExists: a value we were asked to add is already there."""
-
-
-class ValueNotPresent(DirectoryError):
-    """noSuchAttribute: a value we were asked to remove is not there (anymore)."""
-
-
-class NoSuchObject(DirectoryError):
-    """noSuchObject: the DN does not exist (renamed, moved or deleted?)."""
-
-
 # AD's "data xxx" codes in a failed bind's diagnostic message.
 _BIND_DATA_CODES = {
     "525": "no such user",
@@ -107,7 +77,6 @@ _BIND_DATA_CODES = {
     "775": "account locked out",
 }
 
-_DELEGATION_ATTRIBUTES = {"msds-allowedtodelegateto", "useraccountcontrol"}
 _ACCOUNT_ATTRIBUTES = [
     "sAMAccountName",
     "userAccountControl",
@@ -296,20 +265,10 @@ class LdapDirectory:
         values = values or []
         shown = ", ".join(values)
         if code == "insufficientAccessRights" or (
-            code == "constraintViolation" and attribute.lower() in _DELEGATION_ATTRIBUTES
+            code == "constraintViolation" and attribute.lower() in DELEGATION_ATTRIBUTES
         ):
             who = self.settings.bind_user or "the Kerberos bind account"
-            if attribute.lower() in _DELEGATION_ATTRIBUTES:
-                why = (
-                    "writing delegation settings (msDS-AllowedToDelegateTo, the delegation bits of "
-                    "userAccountControl) needs SeEnableDelegationPrivilege on the domain controllers, which "
-                    "Domain Admins have by default; bind as a member of Domain Admins or have the privilege granted"
-                )
-            else:
-                why = (
-                    f"the account needs write access to {attribute or 'this object'} on {dn} "
-                    "(for SPNs: 'Validated write to service principal name' or Domain Admins)"
-                )
+            why = write_access_hint([attribute] if attribute else [], dn)
             return DirectoryAccessDenied(f"{what}: {who} may not change {attribute or dn} on {dn} ({server}); {why}")
         if code == "constraintViolation" and attribute.lower() == "serviceprincipalname":
             holders = []
@@ -327,7 +286,8 @@ class LdapDirectory:
                 holders,
             )
         if code == "attributeOrValueExists":
-            return ValueAlreadyPresent(f"{what}: {attribute} of {dn} already holds {shown} ({server})")
+            present = self._present_values(dn, attribute, values)
+            return ValueAlreadyPresent(f"{what}: {attribute} of {dn} already holds {', '.join(present)} ({server})")
         if code == "noSuchAttribute":
             return ValueNotPresent(f"{what}: {attribute} of {dn} does not hold {shown} ({server})")
         if code == "noSuchObject":
@@ -341,6 +301,18 @@ class LdapDirectory:
         if code == "constraintViolation":
             return DirectoryError(f"{what}: AD refused {attribute} {shown} on {dn} ({server})")
         return DirectoryError(f"{what}: {self._where()} answered {server}")
+
+    def _present_values(self, dn: str, attribute: str, values: list[str]) -> list[str]:
+        """Which of `values` the attribute already holds (AD's own message gives only a value number)."""
+        try:
+            entries = self._search(dn, "(objectClass=*)", [attribute], scope="base", timeout=10,
+                                   what=f"reading {attribute} of {dn}")
+        except DirectoryError:
+            return values
+        live = set(_texts(entries[0]["raw_attributes"].get(attribute))) if entries else set()
+        present = [value for value in values if value in live]
+        repeated = [value for index, value in enumerate(values) if value in values[:index]]
+        return present + [f"{value} (given twice)" for value in repeated if value not in present] or values
 
     # ------------------------------------------------------------------ DirectoryPort
 
@@ -517,21 +489,7 @@ class LdapDirectory:
 
 
 def _uac_drift(dn: str, live: int | None, expected: int, concurrent: bool = False) -> str:
-    def show(value: int | None) -> str:
-        if value is None:
-            return "unreadable"
-        flags = []
-        if value & UAC_TRUSTED_FOR_DELEGATION:
-            flags.append("TRUSTED_FOR_DELEGATION")
-        if value & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION:
-            flags.append("TRUSTED_TO_AUTH_FOR_DELEGATION")
-        return f"{value:#x} ({value}{', ' + ', '.join(flags) if flags else ''})"
-
-    when = "changed while we were writing it" if concurrent else "is not what this session recorded"
-    return (
-        f"userAccountControl of {dn} {when}: live value {show(live)}, expected {show(expected)}; "
-        "someone else changed it, nothing was written"
-    )
+    return uac_drift_message(dn, live, expected, concurrent=concurrent)
 
 
 def _check_kerberos_ready(settings: DirectorySettings) -> None:
@@ -560,11 +518,26 @@ def _tls_config(settings: DirectorySettings):
 
     if settings.tls == "none":
         return None
+    if settings.ca_file:
+        try:  # a file that is there but is no CA bundle would otherwise fail later as a vague TLS error
+            ssl.create_default_context(cafile=settings.ca_file)
+        except ssl.SSLError:
+            raise DirectoryCaFileError(
+                f"directory.ca_file: {settings.ca_file} holds no PEM CA certificate; expected the certificate of "
+                f"the CA that signed {settings.server}'s certificate"
+            ) from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise DirectoryCaFileError(
+                f"directory.ca_file: {settings.ca_file} cannot be read as a PEM CA bundle ({reason}); expected "
+                f"the certificate of the CA that signed {settings.server}'s certificate"
+            ) from None
     try:
         return Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file)
     except LDAPSSLConfigurationError:
-        raise DirectoryTlsError(
-            f"CA file {settings.ca_file} for {settings.server} cannot be read (directory.ca_file)"
+        raise DirectoryCaFileError(
+            f"directory.ca_file: {settings.ca_file} cannot be read (expected a PEM CA bundle that signed "
+            f"the certificate of {settings.server})"
         ) from None
 
 
@@ -638,8 +611,9 @@ def _root_dse(conn, settings: DirectorySettings, port: int, attributes: list[str
         conn.search("", "(objectClass=*)", search_scope=BASE, attributes=attributes, time_limit=_seconds(timeout))
     except Exception as exc:
         raise _map_exception(exc, settings, port, timeout, what) from None
-    if (conn.result or {}).get("description") != "success" or not conn.response:
-        raise DirectoryError(f"{what}: {(conn.result or {}).get('description')} {(conn.result or {}).get('message', '')}")
+    result = conn.result or {}
+    if result.get("description") != "success" or not conn.response:
+        raise DirectoryError(f"{what}: {result.get('description')} {result.get('message', '')}")
     return conn.response[0].get("raw_attributes", {})
 
 
@@ -675,7 +649,9 @@ def _map_exception(exc: BaseException, settings: DirectorySettings, port: int, t
     if isinstance(exc, socket.gaierror) or any(
         text in reason for text in ("Name or service not known", "not resolve", "invalid server address")
     ):
-        return DirectoryUnreachable(f"{what}: cannot resolve {settings.server} ({reason}); check directory.server / DNS")
+        return DirectoryUnreachable(
+            f"{what}: cannot resolve {settings.server} ({reason}); check directory.server / DNS"
+        )
     if isinstance(exc, ConnectionRefusedError) or "refused" in reason.lower():
         return DirectoryUnreachable(f"{what}: cannot reach the DC at {where}: connection refused")
     if isinstance(exc, OSError) or isinstance(exc, LDAPSocketReceiveError):

@@ -66,6 +66,14 @@ class DirectoryPort(Protocol):
         """The DC's clock (rootDSE currentTime), timezone-aware UTC."""
         ...
 
+    def can_write(self, dn: str, attributes: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, bool]:
+        """Whether the bind account may write each attribute on `dn` (AD: allowedAttributesEffective).
+
+        A pre-flight answer: a write can still be refused (delegation attributes also need
+        SeEnableDelegationPrivilege, which the list does not show). NoSuchObject when `dn` is gone.
+        """
+        ...
+
     def close(self) -> None: ...
 
 

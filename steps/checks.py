@@ -179,6 +179,53 @@ def check_gpo(ctx: CheckContext) -> CheckResult:
     return result
 
 
+DELEGATION_WRITES = ["msDS-AllowedToDelegateTo", "userAccountControl"]
+SPN_WRITES = ["servicePrincipalName"]
+
+
+def directory_accounts(params: Params) -> list[tuple[str, list[str], list[str]]]:
+    """Every account steps 3a/3b/4a/4b write: (sAMAccountName, attributes written there, step keys)."""
+    from steps.spn import _targets
+
+    needs: dict[str, tuple[str, list[str], list[str]]] = {}
+
+    def need(sam: str, attributes: list[str], step: str) -> None:
+        _, attrs, steps = needs.setdefault(sam.lower(), (sam, [], []))
+        attrs.extend(a for a in attributes if a not in attrs)
+        steps.append(step)
+
+    need(params.tmg.sam, DELEGATION_WRITES, "3a")
+    for server in params.seg if params.has_seg else ():
+        need(server.sam, DELEGATION_WRITES, f"3b@{server.computer}")
+    for role, step in (("eas", "4a"), ("seg", "4b")) if params.has_seg else (("eas", "4a"),):
+        for target in _targets(role)(params):
+            need(target.server.sam if target.server else str(target.account), SPN_WRITES, f"{step}@{target.label}")
+    return list(needs.values())
+
+
+def check_directory(ctx: CheckContext) -> CheckResult:
+    """Pre-flight for the AD steps: the accounts exist, the bind account may write them, the DC's clock is close."""
+    from steps import directory_changes as dc
+
+    result = CheckResult("directory")
+    directory = ctx.ports.directory
+    for warning in getattr(directory, "warnings", None) or []:
+        result.warn(warning)
+    _skew(result, "this jump host", ctx.now(), directory.current_time(), f"the DC {ctx.params.directory.server}")
+    for sam, attributes, steps in directory_accounts(ctx.params):
+        account = directory.find_account(sam)
+        if account is None:
+            result.fault(f"{', '.join(steps)}: {dc.missing_account_message(directory, sam, ctx.params.domain)}")
+            continue
+        denied = dc.denied_attributes(directory, account, attributes)
+        if denied:
+            result.fault(f"{', '.join(steps)}: {dc.write_denied_message(ctx.params, account, denied)}")
+        else:
+            result.info(f"{account.sam_account_name} found; {dc.bind_identity(ctx.params)} may write "
+                        f"{', '.join(attributes)} ({', '.join(steps)})")
+    return result
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     name: str
@@ -188,6 +235,8 @@ class CheckSpec:
 
 
 CHECKS = [
+    CheckSpec("directory", "AD pre-flight: accounts exist, the bind may write them, clock vs the DC", False,
+              check_directory),
     CheckSpec("clock", "Clock skew between the DC, this host and every server (≤ 5 min)", False, check_clock),
     CheckSpec("scep", "SCEP server and challenge URLs end with /", False, check_scep),
     CheckSpec("providers", "Negotiate and NTLM providers on EAS (the 401 fix)", False, check_providers),

@@ -37,6 +37,7 @@ class Delegation(dc.DirectoryUndo):
         others = [v for v in account.allowed_to_delegate_to if v.lower() not in {w.lower() for w in wanted}]
         if others:
             plan.notes.append(f"kept as they are (other services already delegated): {', '.join(others)}")
+        dc.require_write(ctx, account, [change.attribute for change in plan.changes])
         return plan
 
     def apply(self, ctx: StepContext, plan: Plan) -> None:
@@ -86,7 +87,8 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
         ManualItem("The list must now hold: " + ", ".join(spns) + ". Leave entries for other services in place."),
         ManualItem("Click OK. Equivalent in PowerShell (ActiveDirectory module):",
                    command=(f"Set-ADAccountControl -Identity '{computer}$' -TrustedToAuthForDelegation $true; "
-                            f"Set-ADComputer -Identity '{computer}' -Add @{{'msDS-AllowedToDelegateTo'=@({add_values})}}")),
+                            f"Set-ADComputer -Identity '{computer}' "
+                            f"-Add @{{'msDS-AllowedToDelegateTo'=@({add_values})}}")),
         ManualItem("Check it:", command=f"Get-ADComputer {computer} -Properties msDS-AllowedToDelegateTo,"
                                          "TrustedToAuthForDelegation,TrustedForDelegation"),
     ]

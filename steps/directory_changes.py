@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from runbook.changes import Change
 from runbook.context import StepContext
-from runbook.errors import DirectoryError, DriftError, StepFailed
-from runbook.ports import Account
+from runbook.errors import (
+    DirectoryAccessDenied,
+    DirectoryError,
+    DriftError,
+    StepFailed,
+    ValueNotPresent,
+    write_access_hint,
+)
+from runbook.params import Params
+from runbook.ports import Account, DirectoryPort
 
 UAC_FLAGS = {
     0x1000000: "TRUSTED_TO_AUTH_FOR_DELEGATION",
@@ -21,13 +29,45 @@ def lower_set(values: tuple[str, ...] | list[str]) -> set[str]:
     return {value.lower() for value in values}
 
 
+def missing_account_message(directory: DirectoryPort, sam: str, domain: str) -> str:
+    """What `run` and the `directory` pre-flight check both say when an account is not in the domain."""
+    close = directory.similar_accounts(sam)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return (f"account {sam} was not found in {domain}.{hint} Check the computer names in the params "
+            "(a computer's account is its NetBIOS name with a trailing $).")
+
+
 def account_or_fail(ctx: StepContext, sam: str) -> Account:
     account = ctx.directory.find_account(sam)
     if account is None:
-        close = ctx.directory.similar_accounts(sam)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise StepFailed(f"account {sam} was not found in {ctx.params.domain}.{hint}")
+        raise StepFailed(missing_account_message(ctx.directory, sam, ctx.params.domain))
     return account
+
+
+def bind_identity(params: Params) -> str:
+    return params.directory.bind_user or "your Kerberos identity"
+
+
+def write_denied_message(params: Params, account: Account, denied: list[str]) -> str:
+    """What `run` and the `directory` pre-flight check both say when the bind account may not write."""
+    return (f"{bind_identity(params)} may not write {', '.join(denied)} on {account.sam_account_name} "
+            f"({account.dn}): the DC does not list {'it' if len(denied) == 1 else 'them'} in "
+            f"allowedAttributesEffective for this bind; {write_access_hint(denied, account.dn)}")
+
+
+def denied_attributes(directory: DirectoryPort, account: Account, attributes: list[str]) -> list[str]:
+    allowed = directory.can_write(account.dn, attributes)
+    return [attribute for attribute in attributes if not allowed.get(attribute, False)]
+
+
+def require_write(ctx: StepContext, account: Account, attributes: list[str]) -> None:
+    """Pre-flight inside `run`/`plan`: refuse before the first write when the DC says the bind may not write."""
+    wanted = list(dict.fromkeys(attributes))
+    if not wanted:
+        return
+    denied = denied_attributes(ctx.directory, account, wanted)
+    if denied:
+        raise DirectoryAccessDenied(write_denied_message(ctx.params, account, denied) + "; nothing was changed")
 
 
 def uac_note(before: int, after: int) -> str:
@@ -105,10 +145,21 @@ def revert(ctx: StepContext, change: Change) -> None:
         raise StepFailed(f"cannot undo {change.kind}/{change.op}")
     try:
         apply(ctx, reverse)
-    except DriftError:
-        raise
+    except DriftError as exc:
+        raise DriftError(_undo_drift(ctx, str(exc))) from exc
+    except ValueNotPresent as exc:
+        # Gone already: someone removed it outside this session (or an earlier undo wrote it and was cut off
+        # before recording). Either way the live state is not what this session recorded: drift, not a crash.
+        raise DriftError(_undo_drift(ctx, f"{change.target} {change.attribute}: {', '.join(change.values)} is "
+                                          "already gone (removed outside this session since it was added, "
+                                          "the DC answered noSuchAttribute); nothing was removed")) from exc
     except DirectoryError as exc:
         raise StepFailed(f"undo of {change.describe()} failed: {exc}") from exc
+
+
+def _undo_drift(ctx: StepContext, problem: str) -> str:
+    return (f"{ctx.instance.key}: refusing to undo, the live state moved since this session changed it:\n  "
+            f"{problem}\n  See what is there now with `runbook verify SESSION {ctx.instance.key}`.")
 
 
 class DirectoryUndo:

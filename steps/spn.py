@@ -65,6 +65,7 @@ class ServicePrincipalNames(dc.DirectoryUndo):
                 missing.append(spn)
         if missing:
             plan.changes.append(dc.add_values_change(account, ATTRIBUTE, account.service_principal_names, missing))
+        dc.require_write(ctx, account, [change.attribute for change in plan.changes])
         return plan
 
     def apply(self, ctx: StepContext, plan: Plan) -> None:
