@@ -9,7 +9,7 @@ from typing import Any
 
 from runbook.changes import Change
 from runbook.context import StepContext
-from runbook.errors import StepFailed
+from runbook.errors import HostError, RunbookError, StepFailed
 
 EXCHANGE = "exchange"
 
@@ -40,6 +40,32 @@ def read(ctx: StepContext, change: Change) -> Any:
 
 
 def apply(ctx: StepContext, change: Change) -> None:
+    """Make one change and record it. A write that fails is recorded anyway when a read-back shows it took
+    (a non-terminating error after the work, a reply lost on the way back), so undo still knows about it."""
+    try:
+        _write(ctx, change)
+    except HostError:
+        if _took(ctx, change):
+            ctx.record(change)
+        raise
+    ctx.record(change)
+
+
+def _took(ctx: StepContext, change: Change) -> bool:
+    if change.kind == "iisreset":
+        return False
+    try:
+        live = read(ctx, change)
+    except RunbookError:
+        return False
+    if change.kind in ("user-right", "auth-provider"):
+        present = {str(v).lower() for v in live}
+        wanted = [str(v).lower() for v in (change.values or [change.locator.get("sid")])]
+        return all((v in present) == (change.op == "add") for v in wanted)
+    return same(live, change.after)
+
+
+def _write(ctx: StepContext, change: Change) -> None:
     loc = change.locator
     shell = ctx.hosts.shell(loc["host"])
     if change.kind == "user-right":
@@ -62,7 +88,6 @@ def apply(ctx: StepContext, change: Change) -> None:
         shell.invoke("Invoke-CertAuthIisReset", {}, timeout=300)
     else:
         raise StepFailed(f"unknown host change kind {change.kind}")
-    ctx.record(change)
 
 
 def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:

@@ -8,9 +8,10 @@ from runbook import topology as topo
 from runbook.catalogue import ManualItem, StepSpec, Target
 from runbook.changes import Change, Plan, Verification
 from runbook.context import StepContext
-from runbook.errors import StepFailed
+from runbook.errors import Refused, StepFailed
 from runbook.params import Params
 from steps import host_changes as hc
+from steps import tmg
 
 VDIR = "Microsoft-Server-ActiveSync"
 CERT_MAPPING = "system.webServer/security/authentication/clientCertificateMappingAuthentication"
@@ -61,6 +62,12 @@ class CertificateAuth(hc.HostUndo):
     def plan(self, ctx: StepContext) -> Plan:
         server = ctx.target.server
         assert server is not None
+        if ctx.instance.id == "6b" and ctx.params.topology == "add-seg":
+            blockers = tmg.seg_takeover_blockers(ctx)
+            if blockers:
+                raise Refused(f"{server.host}: not yet: on {ctx.params.tmg.host} the " + "; the ".join(blockers) +
+                              ". Two certificate validators break the chain: finish steps 1 and 2 on TMG first "
+                              "(runbook manual SESSION 1 / 2), then run this again")
         shell = ctx.hosts.shell(server.host)
         feature = shell.invoke("Get-CertAuthWindowsFeature", {"Name": FEATURE}).first
         if not feature["Installed"]:

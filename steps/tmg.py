@@ -154,11 +154,34 @@ class RuleCheck:
                       topo.rule_spn(params).lower())
         result.expect("applies to All Authenticated Users", True, "All Authenticated Users" in rule["UserSets"])
         if params.has_seg:
-            eas_hosts = {s.host for s in params.eas} | ({params.internal_names["eas"]} if "eas" in
-                                                         params.internal_names else set())
-            still = [r["Name"] for r in rules if r["Enabled"] and str(r["InternalSiteName"]).lower() in eas_hosts]
-            result.expect("no enabled rule still publishes straight to EAS", [], still)
+            result.expect("no enabled rule still publishes straight to EAS", [], rules_to_eas(params, rules))
         return result
+
+
+def rules_to_eas(params: Params, rules: list[dict]) -> list[str]:
+    """Enabled rules whose internal site is an EAS server or the EAS alias (by FQDN or short name)."""
+    names = [s.host for s in params.eas] + ([params.internal_names["eas"]] if "eas" in params.internal_names else [])
+    eas_sites = {n.lower() for n in names} | {topo.short_name(n).lower() for n in names}
+    return [r["Name"] for r in rules if r["Enabled"] and str(r["InternalSiteName"]).lower() in eas_sites]
+
+
+def seg_takeover_blockers(ctx: StepContext) -> list[str]:
+    """add-seg: what TMG still does that the SEG takes over, read live (one read-only call) before 6b.
+
+    Recorded states say the operator did steps 1 and 2; this says whether TMG agrees: certificate auth still on
+    the listener, or a rule still publishing straight to EAS, and the SEG must not start validating certificates.
+    """
+    params = ctx.params
+    policy = _policy(ctx)
+    rules = policy["Rules"]
+    used = {params.listener} | {r["Listener"] for r in rules if r["Enabled"] and params.public_name in r["PublicNames"]}
+    blockers = [f"listener “{item['Name']}” still asks for the client certificate (step 1)"
+                for item in policy["Listeners"] if item["Name"] in used and item["ClientCertAuth"]]
+    still = rules_to_eas(params, rules)
+    if still:
+        blockers.append("rule " + ", ".join(f"“{name}”" for name in still) + " still publishes straight to EAS "
+                        "(step 2)")
+    return blockers
 
 
 LISTENER = StepSpec(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,9 @@ class HostLab:
     # -- endpoints -----------------------------------------------------------------------------------------
     def _start(self, latency_ms: float) -> int:
         for _attempt in range(10):
-            port = 0
+            with socket.socket() as probe:  # a port free on the first IP; every endpoint asks for it by number,
+                probe.bind((HOST_IPS[self.hosts[0]], 0))  # so `up()` after `down()` gets it back
+                port = probe.getsockname()[1]
             try:
                 for host in self.hosts:
                     endpoint = WSManEndpoint(self._dispatch, host_name=host, auth=self.auth, username=USER,
@@ -104,9 +107,8 @@ class HostLab:
                                              latency_ms=latency_ms)
                     endpoint.start()
                     self.endpoints[host] = endpoint
-                    port = endpoint.port
                 return port
-            except OSError:  # the port chosen on the first IP is taken on another: choose again
+            except OSError:  # taken on one of the IPs meanwhile: choose again
                 self.stop()
         raise RuntimeError("could not find one free port on every host's loopback IP")
 
