@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from runbook import store
+from runbook import store, two_person
 from runbook.catalogue import StepInstance, StepSpec, expand, select
 from runbook.changes import Change, Plan, Verification
 from runbook.context import Ports, StepContext
@@ -213,6 +213,8 @@ class Runbook:
                           "(CLI: --allow-restart; --yes alone does not cover it)")
         if not confirm(f"Apply these changes for {key}?", plan.lines()):
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
+        if plan.point_of_no_return:
+            two_person.require_ack(self, key, "run", plan.lines())
         record.action = "execute"
         self._transition(key, Event.START, details={"plan": plan.lines()})
         return self._finish(key, instance, ctx, lambda: automation.apply(ctx, plan), "done")
@@ -239,6 +241,8 @@ class Runbook:
         lines = ["revert " + change.describe() for change in reversed(changes)]
         if not confirm(f"Undo {key}?", lines):
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
+        if any(change.kind == "iisreset" for change in changes):
+            two_person.require_ack(self, key, "undo", lines)
         record.action = "undo"
         self._transition(key, Event.START_UNDO, details={"revert": lines})
         return self._finish(key, instance, ctx, lambda: automation.undo(ctx, changes), "undone")
