@@ -45,8 +45,8 @@ def build(book: Runbook) -> tuple[list[Item], list[str]]:
         record, state = book.record(key), book.display_state(key)
         mine = [entry for entry in entries if entry.get("step") == key]
         base = dict(key=key, title=instance.spec.title, state=state.value, by=record.by, when=record.updated)
-        if record.changes:
-            changes = [Change.from_dict(change) for change in record.changes]
+        changes = [Change.from_dict(change) for change in record.changes]
+        if any(change.op != "action" for change in changes):  # an iisreset left behind alone changes nothing
             applied = [e["seq"] for e in mine if e.get("action") == "change" and e.get("details") in record.changes]
             restart = any(change.kind == "iisreset" for change in changes)
             item = Item(**base, order=max(applied or [e["seq"] for e in mine] or [0]),

@@ -228,11 +228,13 @@ def before_driving(args: argparse.Namespace) -> None:
     if view.verdict == "gone":
         _warn(*view.lines(), "taking over (journaled)")
         return
+    if view.verdict == "live":
+        if args.takeover and not view.same_host:
+            _warn(*view.lines(), "--takeover: taking over although its heartbeat is fresh (journaled)")
+        return  # otherwise the lock refuses with its own message
     if args.takeover:
         _warn(*view.lines(), "--takeover: taking over (journaled)")
         return
-    if view.verdict != "stale":
-        return  # a live holder: the lock refuses with its own message
     if not sys.stdin.isatty():
         _warn(*view.lines(), "no terminal to confirm on: pass --takeover to take the session over (journaled)")
         return

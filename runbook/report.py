@@ -141,7 +141,8 @@ def _step(book: Runbook, instance: Any, state: State, entries: list[dict[str, An
         if still:
             in_force.remove(change)
         history.append({"time": entry["time"], "operator": entry["operator"], "text": _change_text(change),
-                        "status": "revert" if reverted else ("in force" if still else "reverted since")})
+                        "status": "revert" if reverted else "done" if change.get("op") == "action" else
+                        "in force" if still else "reverted since"})
     for change in in_force:  # recorded in the session but missing from the journal: show it, flagged
         history.append({"time": "?", "operator": "?", "text": _change_text(change),
                         "status": "in force (no journal entry)"})
