@@ -73,8 +73,11 @@ def _write(ctx: StepContext, change: Change) -> None:
         reply = shell.invoke(function, {"Right": loc["right"], "Sid": loc["sid"]}).first
         change.before, change.after = reply["Before"], reply["After"]
     elif change.kind == "web-config":
-        reply = shell.invoke("Set-CertAuthWebConfig", {"Location": loc["location"], "Filter": loc["filter"],
-                                                       "Name": loc["name"], "Value": change.after}).first
+        where = {"Location": loc["location"], "Filter": loc["filter"], "Name": loc["name"]}
+        if change.op == "clear":  # the location's own value goes: it inherits again
+            reply = shell.invoke("Clear-CertAuthWebConfig", where).first
+        else:
+            reply = shell.invoke("Set-CertAuthWebConfig", {**where, "Value": change.after}).first
         change.before, change.after = reply["Before"], reply["After"]
     elif change.kind == "exchange-vdir":
         shell.invoke("Set-ActiveSyncVirtualDirectory", {"Identity": loc["identity"], change.attribute: change.after},
@@ -110,6 +113,8 @@ def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
 
 def revert(ctx: StepContext, change: Change) -> None:
     opposite = {"add": "remove", "remove": "add"}.get(change.op, change.op)
+    if change.kind == "web-config" and change.locator.get("inherited"):
+        opposite = "clear"  # inherited before this session set it: inherit again
     reverse = Change(kind=change.kind, target=change.target, attribute=change.attribute, op=opposite,
                      values=change.values, before=change.after, after=change.before, locator=change.locator,
                      note="undo")

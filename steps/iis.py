@@ -75,13 +75,16 @@ class CertificateAuth(hc.HostUndo):
                              f"is not installed; install it first: Install-WindowsFeature {FEATURE}")
         plan = Plan(changes=self._exchange_changes(ctx))
         for location, section, name, value in wanted_settings(ctx.params):
-            live = shell.invoke("Get-CertAuthWebConfig", {"Location": location, "Filter": section,
-                                                          "Name": name}).first["Value"]
+            reply = shell.invoke("Get-CertAuthWebConfig", {"Location": location, "Filter": section,
+                                                           "Name": name}).first
+            live = reply["Value"]
             if not hc.same(live, value):
+                # An inherited value is restored on undo by inheriting again, not by writing it here.
                 plan.changes.append(Change(
                     kind="web-config", target=server.host, attribute=f"{section.rsplit('/', 1)[-1]}.{name} "
                     f"@ {_where(location)}", op="set", before=live, after=value,
-                    locator={"host": server.host, "location": location, "filter": section, "name": name}))
+                    locator={"host": server.host, "location": location, "filter": section, "name": name,
+                             **({} if reply["Local"] else {"inherited": True})}))
         if plan.changes:
             plan.changes.append(Change(kind="iisreset", target=server.host, attribute="iisreset", op="action",
                                        locator={"host": server.host}, note="restarts IIS"))

@@ -111,6 +111,25 @@ def test_web_config_inherits_from_parent_locations_and_reports_before_after():
     assert web(host, "", RUNTIME, "uploadReadAheadSize") == 10485760
 
 
+def test_web_config_reports_local_values_and_clear_makes_them_inherit_again():
+    host = make("eas")
+    untouched = host.to_dict()["iis"]
+    assert first(host, "Get-CertAuthWebConfig", Location="Default Web Site", Filter=RUNTIME,
+                 Name="uploadReadAheadSize")["Local"] is False
+    first(host, "Set-CertAuthWebConfig", Location="", Filter=RUNTIME, Name="uploadReadAheadSize", Value=10485760)
+    first(host, "Set-CertAuthWebConfig", Location="Default Web Site", Filter=RUNTIME, Name="uploadReadAheadSize",
+          Value=65536)
+    assert first(host, "Get-CertAuthWebConfig", Location="Default Web Site", Filter=RUNTIME,
+                 Name="uploadReadAheadSize")["Local"] is True
+    cleared = first(host, "Clear-CertAuthWebConfig", Location="Default Web Site", Filter=RUNTIME,
+                    Name="uploadReadAheadSize")
+    assert (cleared["Before"], cleared["After"]) == (65536, 10485760)  # inherited from the server level again
+    first(host, "Clear-CertAuthWebConfig", Location="", Filter=RUNTIME, Name="uploadReadAheadSize")
+    again = first(host, "Clear-CertAuthWebConfig", Location="", Filter=RUNTIME, Name="uploadReadAheadSize")
+    assert (again["Before"], again["After"]) == (49152, 49152)  # nothing of its own left: a no-op
+    assert host.to_dict()["iis"] == untouched
+
+
 def test_web_config_converts_values_as_iis_does():
     host = make("eas")
     assert web(host, "", CERT_MAPPING, "enabled") is False
@@ -264,6 +283,7 @@ SAMPLE_CALLS = [
     ("seg", "default", "Get-CertAuthWebConfig", {"Location": "", "Filter": RUNTIME, "Name": "uploadReadAheadSize"}),
     ("seg", "default", "Set-CertAuthWebConfig", {"Location": "", "Filter": RUNTIME, "Name": "uploadReadAheadSize",
                                                  "Value": 10485760}),
+    ("seg", "default", "Clear-CertAuthWebConfig", {"Location": "", "Filter": RUNTIME, "Name": "uploadReadAheadSize"}),
     ("seg", "default", "Get-CertAuthAuthProviders", {"Location": "Default Web Site"}),
     ("seg", "default", "Add-CertAuthAuthProvider", {"Location": "Default Web Site", "Provider": "NTLM"}),
     ("seg", "default", "Remove-CertAuthAuthProvider", {"Location": "Default Web Site", "Provider": "NTLM"}),

@@ -160,6 +160,20 @@ class IisConfig:
         self._values.setdefault(key, {})[(attr.filter, attr.name)] = stored
         return stored
 
+    def is_local(self, location: str, filter_: str, name: str) -> bool:
+        """Whether `location` sets the value itself (rather than inheriting it)."""
+        attr = attribute(filter_, name)
+        return (attr.filter, attr.name) in self._values.get(self._require(location), {})
+
+    def clear(self, location: str, filter_: str, name: str) -> None:
+        """Remove the location's own value: it inherits again (Clear-WebConfiguration on the attribute)."""
+        attr = attribute(filter_, name)
+        key = self._require(location)
+        own = self._values.get(key, {})
+        own.pop((attr.filter, attr.name), None)
+        if not own:
+            self._values.pop(key, None)
+
     # -- Windows Authentication providers --------------------------------------------------------
     def providers(self, location: str) -> list[str]:
         self._require(location)

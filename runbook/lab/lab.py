@@ -28,7 +28,7 @@ from runbook.ports import DEFAULT_TIMEOUT, HostReply
 from runbook.session import Session
 
 SCENARIOS = ("tmg-eas", "tmg-seg-eas", "add-seg", "broken")
-WRITE_VERB = re.compile(r"^(Set|Grant|Revoke|Add|Remove|Invoke)-")
+WRITE_VERB = re.compile(r"^(Set|Clear|Grant|Revoke|Add|Remove|Invoke)-")
 
 
 def scenario(name: str) -> dict[str, Any]:

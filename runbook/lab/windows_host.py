@@ -292,6 +292,7 @@ class SimWindowsHost(TmgPolicyMixin):
             "Get-CertAuthAppPoolIdentity": self._get_app_pool_identity,
             "Get-CertAuthWebConfig": self._get_web_config,
             "Set-CertAuthWebConfig": self._set_web_config,
+            "Clear-CertAuthWebConfig": self._clear_web_config,
             "Get-CertAuthAuthProviders": self._get_auth_providers,
             "Add-CertAuthAuthProvider": self._add_auth_provider,
             "Remove-CertAuthAuthProvider": self._remove_auth_provider,
@@ -374,12 +375,19 @@ class SimWindowsHost(TmgPolicyMixin):
     def _get_web_config(self, Location: str, Filter: str, Name: str) -> list[Any]:
         self._require_location(Location)
         return [{"Location": Location, "Filter": Filter, "Name": Name,
-                 "Value": self.iis.read(Location, Filter, Name)}]
+                 "Value": self.iis.read(Location, Filter, Name), "Local": self.iis.is_local(Location, Filter, Name)}]
 
     def _set_web_config(self, Location: str, Filter: str, Name: str, Value: Any) -> list[Any]:
         self._require_location(Location)
         before = self.iis.read(Location, Filter, Name)
         self.iis.write(Location, Filter, Name, Value)
+        return [{"Location": Location, "Filter": Filter, "Name": Name, "Before": before,
+                 "After": self.iis.read(Location, Filter, Name)}]
+
+    def _clear_web_config(self, Location: str, Filter: str, Name: str) -> list[Any]:
+        self._require_location(Location)
+        before = self.iis.read(Location, Filter, Name)
+        self.iis.clear(Location, Filter, Name)
         return [{"Location": Location, "Filter": Filter, "Name": Name, "Before": before,
                  "After": self.iis.read(Location, Filter, Name)}]
 

@@ -74,10 +74,59 @@ function Read-CertAuthConfigValue {
     $raw
 }
 
+function Test-CertAuthConfigLocal {
+    param(
+        [string]$Location,
+        [string]$Filter,
+        [string]$Name
+    )
+
+    $ErrorActionPreference = 'Stop'
+    # Whether applicationHost.config sets the attribute at exactly this location, rather than the value
+    # being inherited from a parent location or IIS's schema default. Undo needs it: a value that was
+    # inherited is restored by removing the location's own value, not by writing the old value there.
+    # The file is read as XML and walked by element names (no XPath is built from the parameters).
+    $file = Join-Path -Path $env:windir -ChildPath 'System32\inetsrv\config\applicationHost.config'
+    $document = New-Object -TypeName System.Xml.XmlDocument
+    $document.Load($file)
+    $wanted = $Location.Trim('/')
+    # A typed list: `+=` on an array would enumerate an XmlElement's children instead of adding it.
+    $roots = New-Object -TypeName 'System.Collections.Generic.List[System.Xml.XmlElement]'
+    if (-not $wanted) {
+        $roots.Add($document.DocumentElement)
+    }
+    foreach ($node in $document.DocumentElement.ChildNodes) {
+        if ($node.LocalName -eq 'location' -and $node.GetAttribute('path').Trim('/') -eq $wanted) {
+            $roots.Add($node)
+        }
+    }
+    foreach ($root in $roots) {
+        $element = $root
+        foreach ($part in $Filter.Split('/')) {
+            $next = $null
+            foreach ($child in $element.ChildNodes) {
+                if ($child.LocalName -eq $part) {
+                    $next = $child
+                    break
+                }
+            }
+            $element = $next
+            if ($null -eq $element) {
+                break
+            }
+        }
+        if ($null -ne $element -and $element.HasAttribute($Name)) {
+            return $true
+        }
+    }
+    $false
+}
+
 function Get-CertAuthWebConfig {
     <#
     .SYNOPSIS
-    One IIS configuration value as IIS resolves it at a location (inherited values included).
+    One IIS configuration value as IIS resolves it at a location (inherited values included), and
+    whether the location sets it itself.
     #>
     [CmdletBinding()]
     param(
@@ -102,6 +151,7 @@ function Get-CertAuthWebConfig {
         Filter = $Filter
         Name = $Name
         Value = Read-CertAuthConfigValue -Location $Location -Filter $Filter -Name $Name
+        Local = Test-CertAuthConfigLocal -Location $Location -Filter $Filter -Name $Name
     }
 }
 
@@ -137,6 +187,48 @@ function Set-CertAuthWebConfig {
     $query = New-CertAuthConfigQuery -Location $Location -Filter $Filter
     # Set-WebConfigurationProperty commits at once (no delayed-commit session is open here).
     Set-WebConfigurationProperty @query -Name $Name -Value $Value
+    $after = Read-CertAuthConfigValue -Location $Location -Filter $Filter -Name $Name
+    [pscustomobject]@{
+        Location = $Location
+        Filter = $Filter
+        Name = $Name
+        Before = $before
+        After = $after
+    }
+}
+
+function Clear-CertAuthWebConfig {
+    <#
+    .SYNOPSIS
+    Remove a location's own value of one IIS configuration attribute, so that it inherits again from
+    the parent location or IIS's default (undo of a Set-CertAuthWebConfig where the value was
+    inherited before); returns the value in effect before and after.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)]
+        [AllowEmptyString()]
+        [string]$Location,
+
+        [Parameter(Mandatory = $true)]
+        [ValidatePattern('^system\.webServer(/[A-Za-z]+)+$')]
+        [string]$Filter,
+
+        [Parameter(Mandatory = $true)]
+        [ValidatePattern('^[A-Za-z][A-Za-z0-9]*$')]
+        [string]$Name
+    )
+
+    $ErrorActionPreference = 'Stop'
+    Import-CertAuthWebAdministration
+    Assert-CertAuthIisLocation -Location $Location
+    $before = Read-CertAuthConfigValue -Location $Location -Filter $Filter -Name $Name
+    if (Test-CertAuthConfigLocal -Location $Location -Filter $Filter -Name $Name) {
+        $query = New-CertAuthConfigQuery -Location $Location -Filter $Filter
+        # An attribute path (section/@name) clears just that attribute at this location.
+        $query.Filter = $Filter + '/@' + $Name
+        Clear-WebConfiguration @query
+    }
     $after = Read-CertAuthConfigValue -Location $Location -Filter $Filter -Name $Name
     [pscustomobject]@{
         Location = $Location
