@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -85,6 +87,55 @@ class Follower:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(timeout=10)
+
+
+class Terminal:
+    """A `runbook` process on a pseudo-terminal, as an operator at a keyboard runs it."""
+
+    def __init__(self, sessions: Path, *args: str, operator: str = BOB):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([sys.executable, "-m", "runbook", *args], cwd=ROOT,
+                                     env=environment(sessions, operator), stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True)
+        os.close(slave)
+        self.seen = ""
+
+    def read_until(self, needle: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while needle not in self.seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not seen within {timeout} s; the terminal showed:\n{self.seen}")
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:  # the process ended and the terminal closed
+                    chunk = b""
+                if not chunk and self.proc.poll() is not None:
+                    raise AssertionError(f"{needle!r} never came; the process ended; it showed:\n{self.seen}")
+                self.seen += chunk.decode(errors="replace").replace("\r\n", "\n")
+        return self.seen
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode() + b"\n")
+
+    def finish(self, timeout: float = 20.0) -> tuple[int, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            chunk = b""
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:
+                    chunk = b""
+                self.seen += chunk.decode(errors="replace").replace("\r\n", "\n")
+            if not chunk and self.proc.poll() is not None:
+                break
+        os.close(self.master)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=10), self.seen
 
 
 def iso(seconds_ago: float) -> str:
