@@ -9,6 +9,7 @@ from __future__ import annotations
 from runbook.catalogue import ManualItem, StepSpec, Target
 from runbook.changes import Change, Plan, Verification
 from runbook.context import StepContext
+from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import host_changes as hc
 
@@ -43,17 +44,28 @@ class UserRights(hc.HostUndo):
         sid, name, notes = identity(ctx)
         plan = Plan(notes=list(notes))
         shell = ctx.hosts.shell(_host(ctx))
+        owned_without = []
         for right, label in RIGHTS.items():
             reply = shell.invoke("Get-CertAuthUserRight", {"Right": right}).first
             holders = list(reply["Holders"])
+            missing = sid.lower() not in {h.lower() for h in holders}
             if reply.get("GpoOwned"):
-                plan.notes.append(f"{right} is set by GPO {reply.get('GpoName') or '(unnamed)'}: a local grant is "
-                                  "overwritten at the next policy refresh; add the account in that GPO instead")
-            if sid.lower() not in {h.lower() for h in holders}:
+                gpo = reply.get("GpoName") or "(unnamed)"
+                plan.notes.append(f"{right} is set by GPO {gpo}: a local grant is overwritten at the next policy "
+                                  "refresh; add the account in that GPO instead")
+                if missing:
+                    owned_without.append(f"“{label}” ({right}) is defined by GPO {gpo} without {name}")
+                continue
+            if missing:
                 plan.changes.append(Change(
                     kind="user-right", target=_host(ctx), attribute=right, op="add", values=[sid],
                     before=holders, after=holders + [sid], note=f"{label}: + {name}",
                     locator={"host": _host(ctx), "right": right, "sid": sid}))
+        if owned_without:
+            # A local grant would not stick (and could not be told apart from the GPO's list to undo it).
+            raise StepFailed(f"{_host(ctx)}: " + "; ".join(owned_without) + ". A local grant would be overwritten "
+                             f"at the next policy refresh, so nothing was changed: add {name} ({sid}) to that right "
+                             f"in the GPO, run gpupdate /force on {_host(ctx)}, then run {ctx.instance.key} again")
         return plan
 
     def apply(self, ctx: StepContext, plan: Plan) -> None:

@@ -314,18 +314,29 @@ def test_gpo_owned_right_is_reported_by_plan_run_verify_and_check(host_lab, sess
     lab = host_lab("tmg-seg-eas", auth="basic", eas=2)
     lab.gpo_owns("tmg01.test.lan", "SeTcbPrivilege", ["S-1-5-32-544"], "Servers Hardening")
     new_session(lab, tmp_path)
-    plan = cli(lab, "plan", "s", "5a")
-    assert "SeTcbPrivilege is set by GPO Servers Hardening: a local grant is overwritten" in plan.stdout
+    before = lab.snapshot("tmg01.test.lan")
     check = cli(lab, "check", "s", "gpo")
     assert check.returncode == 1
     assert "tmg01.test.lan “Act as part of the operating system” (SeTcbPrivilege) is defined by GPO Servers " \
            "Hardening" in check.stdout
+    refusal = ("tmg01.test.lan: “Act as part of the operating system” (SeTcbPrivilege) is defined by GPO Servers "
+               "Hardening without NETWORK SERVICE. A local grant would be overwritten at the next policy refresh, "
+               "so nothing was changed: add NETWORK SERVICE (S-1-5-20) to that right in the GPO, run gpupdate "
+               "/force on tmg01.test.lan, then run 5a again")
+    plan = cli(lab, "plan", "s", "5a")
+    assert plan.returncode == 1 and refusal in plan.stderr
     run = cli(lab, "run", "s", "5a", "--yes")
-    assert run.returncode == 1, run
-    assert "holds NETWORK SERVICE: wanted present, seen absent" in run.stderr
-    assert states("s")["5a"] == "failed"
+    assert run.returncode == 1 and refusal in run.stderr, run
+    assert states("s")["5a"] == "failed" and writes(lab, "tmg01.test.lan") == []
+    assert lab.snapshot("tmg01.test.lan") == before
     verify = cli(lab, "verify", "s", "5a")
     assert verify.returncode == 1 and "note: SeTcbPrivilege is owned by GPO Servers Hardening" in verify.stdout
+    # The GPO's owner adds Network Service there; the step then finds it in place.
+    lab.gpo_owns("tmg01.test.lan", "SeTcbPrivilege", ["S-1-5-32-544", "S-1-5-20"], "Servers Hardening")
+    assert "SeTcbPrivilege is set by GPO Servers Hardening" in cli(lab, "plan", "s", "5a").stdout
+    again = cli(lab, "run", "s", "5a", "--yes")
+    assert again.returncode == 0 and "already in place" in again.stdout, again
+    assert states("s")["5a"] == "done"
 
 
 # ---------------------------------------------------------------------------------------------- failures
