@@ -63,7 +63,7 @@ def build(book: Runbook) -> tuple[list[Item], list[str]]:
             mark = marks[-1] if marks else 0
             steps = list(enumerate(instance.manual(book.params), 1))
             item = Item(**base, order=mark, manual=[f"{n}. {m.text}" for n, m in reversed(steps)],
-                        before=_before_values(mine, mark))
+                        before=before_values(mine, mark))
             if instance.spec.automation is not None:
                 item.warning = "done by hand, so `runbook undo` cannot revert it: reverse it by hand"
             items.append(item)
@@ -107,7 +107,7 @@ def _revert(change: Change) -> str:
     return line
 
 
-def _before_values(mine: list[dict[str, Any]], mark: int) -> list[str]:
+def before_values(mine: list[dict[str, Any]], mark: int) -> list[str]:
     """What the newest verify before the mark saw differ: the values as they were before the manual change."""
     verifies = [e for e in mine if e.get("action") == "verify" and e["seq"] < mark]
     if not verifies:

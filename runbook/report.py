@@ -156,9 +156,15 @@ def _step(book: Runbook, instance: Any, state: State, entries: list[dict[str, An
     log = [line for e in mine for line in (e.get("details") or {}).get("log", [])]
     acks = [{"time": e["time"], "by": e["details"].get("by", "?"), "plan": e["details"].get("plan_hash", "")[:12]}
             for e in mine if e.get("action") == two_person.ACKED and e.get("details")]
+    before: list[str] = []
+    if state == State.MANUAL_DONE:
+        from runbook.backout import before_values
+
+        marks = [e["seq"] for e in mine if e.get("action") == "mark_done"]
+        before = before_values(mine, marks[-1]) if marks else []
     verified = record.verified or None
     return {"key": instance.key, "title": instance.spec.title, "why": instance.spec.why, "state": state.value,
-            "by": record.by, "when": record.updated, "not_applicable": instance.not_applicable,
+            "before": before, "by": record.by, "when": record.updated, "not_applicable": instance.not_applicable,
             "error": record.error, "note": record.note, "history": history, "log": log, "acks": acks,
             "verified": verified, "manual": manual, "notes": notes}
 
@@ -268,6 +274,9 @@ def _md_step(step: dict[str, Any]) -> list[str]:
         out.append("- What changed (before → after):")
         out += [f"  - {_md(h['time'])} {_md(h['operator'])}: {_code(h['text'])} — {_md(h['status'])}"
                 for h in step["history"]]
+    if step["before"]:
+        out.append("- Before it was done by hand:")
+        out += [f"  - {_md(line)}" for line in step["before"]]
     out += [f"- Left alone: {_md(line)}" for line in step["log"]]
     out += [f"- Point of no return acknowledged by {_md(a['by'])} at {_md(a['time'])} (plan {_code(a['plan'])})"
             for a in step["acks"]]

@@ -109,6 +109,10 @@ def _step(step: dict[str, Any]) -> str:
         out += [f"<li>{_h(h['time'])} {_h(h['operator'])}: <code>{_h(h['text'])}</code> — {_h(h['status'])}</li>"
                 for h in step["history"]]
         out.append("</ul></li>")
+    if step["before"]:
+        out.append("<li>Before it was done by hand:<ul>")
+        out += [f"<li>{_h(line)}</li>" for line in step["before"]]
+        out.append("</ul></li>")
     out += [f"<li>Left alone: {_h(line)}</li>" for line in step["log"]]
     out += [f"<li>Point of no return acknowledged by {_h(a['by'])} at {_h(a['time'])} "
             f"(plan <code>{_h(a['plan'])}</code>)</li>" for a in step["acks"]]

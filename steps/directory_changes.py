@@ -140,7 +140,7 @@ def revert(ctx: StepContext, change: Change) -> None:
     elif change.kind == "ldap-uac":
         reverse = Change(kind=change.kind, target=change.target, attribute=change.attribute, op="set",
                          before=change.after, after=change.before, locator=change.locator,
-                         note=uac_note(int(change.after), int(change.before)))
+                         note="undo")  # the engine files a change noted "undo" as a revert of the original
     else:
         raise StepFailed(f"cannot undo {change.kind}/{change.op}")
     try:
