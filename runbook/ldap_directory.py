@@ -86,6 +86,7 @@ _ACCOUNT_ATTRIBUTES = [
 ]
 _SIMILAR_LIMIT = 5000  # similar_accounts never reads more names than this
 _CURRENT_TIME = re.compile(r"^(\d{14})(?:\.\d+)?Z$")
+_VERIFY_FAILED = re.compile(r"certificate verify failed: ([^'\"()]+)")
 
 
 class _Hidden(str):
@@ -638,9 +639,10 @@ def _map_exception(exc: BaseException, settings: DirectorySettings, port: int, t
             f"{settings.server}; check directory.server"
         )
     if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        detail = _VERIFY_FAILED.search(str(exc))
         return DirectoryTlsError(
             f"{what}: TLS validation of {where} failed: the certificate of {settings.server} is not signed by a "
-            f"CA in {ca} ({reason}); check directory.ca_file"
+            f"CA in {ca} ({detail.group(1).strip() if detail else reason}); check directory.ca_file"
         )
     if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in reason.lower():
         return DirectoryTimeout(f"{what}: no answer from {where} within {timeout:g} s (timeout)")
