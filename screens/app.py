@@ -1,0 +1,121 @@
+"""The Textual application: one factory for the CLI and the tests, and the entry point `run_app`."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from runbook.backends import Options, ports_factory
+from runbook.engine import PortsFactory, Runbook
+from runbook.errors import BadInput
+from runbook.lock import HEARTBEAT_SECONDS
+from screens.asking import Asker
+from screens.modals import ConfirmModal
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _catalogue() -> list[Any]:
+    from steps import CATALOGUE
+
+    return CATALOGUE
+
+
+@dataclass
+class AppConfig:
+    path: Path | None = None  # None: the start screen
+    takeover: bool = False
+    catalogue: list[Any] = field(default_factory=_catalogue)
+    clock: Callable[[], dt.datetime] = _utc_now  # "3 min ago" on the start screen; tests fix it
+    theme: str = "textual-dark"
+    poll_seconds: float = 0.4  # follow mode notices another operator's change within this
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    insecure: bool = False
+
+
+class RunbookApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "certauth-runbook"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, key_display="^q")]
+
+    def __init__(self, config: AppConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.theme = config.theme
+        self.asker = Asker(self)
+        self._books: list[Runbook] = []
+
+    def ports_factory(self) -> PortsFactory:
+        """Lab sessions use the lab; real ones ask for a password in a modal when the environment has none."""
+        return ports_factory(Options(insecure=self.config.insecure, interactive=False, prompt=self.asker.password))
+
+    def on_mount(self) -> None:
+        from screens.runbook_screen import RunbookScreen
+        from screens.start_screen import StartScreen
+
+        if self.config.path is not None:
+            self.push_screen(RunbookScreen(self.config.path, takeover=self.config.takeover))
+        else:
+            self.push_screen(StartScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        palette = getattr(screen, "palette_commands", None)
+        if palette is not None:
+            yield from palette()
+
+    # -- sessions held open (their locks are released on every way out) -------------------------------------
+    def remember_book(self, book: Runbook) -> None:
+        if book not in self._books:
+            self._books.append(book)
+
+    def forget_book(self, book: Runbook) -> None:
+        if book in self._books:
+            self._books.remove(book)
+
+    def release_all(self) -> None:
+        self.asker.close()
+        for book in list(self._books):
+            book.close()
+        self._books.clear()
+
+    def on_unmount(self) -> None:
+        self.release_all()
+
+    async def action_quit(self) -> None:
+        busy = getattr(self.screen, "busy", None)
+        if busy:
+            self.push_screen(ConfirmModal(f"Quit while {busy}?", [
+                "The step goes on until its current remote call returns or times out;",
+                "if the process ends first, the step is shown as interrupted next time (verify it then)."],
+                yes="Quit anyway", no="Stay", title="Quit"), lambda yes: self._quit() if yes else None)
+            return
+        self._quit()
+
+    def _quit(self) -> None:
+        self.release_all()
+        self.exit(0)
+
+
+def make_app(path: Path | None = None, *, takeover: bool = False, **settings: Any) -> RunbookApp:
+    """The one way to build the app, for the CLI and the tests alike."""
+    return RunbookApp(AppConfig(path=path, takeover=takeover, **settings))
+
+
+def run_app(path: Path | None, *, takeover: bool) -> int:
+    if path is not None and not path.exists():
+        raise BadInput(f"SESSION: {path} does not exist (create it with `runbook new {path.stem} --params FILE` "
+                       "or run `runbook` to pick one)")
+    app = make_app(path, takeover=takeover)
+    try:
+        result = app.run()
+    finally:
+        app.release_all()
+    return int(result or 0)

@@ -1,0 +1,482 @@
+"""The runbook screen: the step list on the left, the selected step on the right, every action on a key."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterable
+
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from runbook import store
+from runbook import topology as topo
+from runbook.engine import Runbook
+from runbook.states import IN_PLACE, Event, State
+from screens import view
+from screens.help import help_content
+from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
+from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal
+from screens.runbook_work import EngineWork, driver_left
+from screens.widgets.step_detail import PlanView, StepDetail
+from screens.widgets.step_list import StepList
+
+DRIVING_ACTIONS = {"run", "undo", "done", "skip", "reopen", "note"}
+ENGINE_ACTIONS = DRIVING_ACTIONS | {"verify", "plan", "verify_all"}
+ACTION_TITLES = {
+    "run": ("Run the selected step", "show the exact change, confirm, apply, then verify"),
+    "verify": ("Verify the selected step", "compare the live state with what the step wants (read-only)"),
+    "plan": ("Plan the selected step", "what running it would change now (read-only)"),
+    "undo": ("Undo the selected step", "revert exactly what this session changed"),
+    "done": ("Mark the selected step done by hand", "after following its checklist"),
+    "skip": ("Skip the selected step", "with a reason, journaled"),
+    "reopen": ("Reopen the selected step", "back to pending (skipped, interrupted or done by hand)"),
+    "note": ("Add a note to the selected step", "journaled with your name"),
+    "copy": ("Copy the command (OSC 52)", "the highlighted checklist command, or the step's first command"),
+    "next": ("Go to the next pending step", "the first step that is not settled"),
+    "verify_all": ("Verify every done step", "re-check everything done so far; flags drift"),
+    "drive": ("Drive this session", "when the operator you follow has left"),
+    "help": ("Help", "keys, glyphs and the order of work"),
+}
+
+
+class RunbookScreen(EngineWork, Screen[None]):
+    BINDINGS = [
+        Binding("r", "run", "Run", id="step.run", tooltip=ACTION_TITLES["run"][1]),
+        Binding("v", "verify", "Verify", id="step.verify", tooltip=ACTION_TITLES["verify"][1]),
+        Binding("p", "plan", "Plan", id="step.plan", tooltip=ACTION_TITLES["plan"][1]),
+        Binding("u", "undo", "Undo", id="step.undo", tooltip=ACTION_TITLES["undo"][1]),
+        Binding("d", "done", "Done", id="step.done", tooltip=ACTION_TITLES["done"][1]),
+        Binding("s", "skip", "Skip", id="step.skip", tooltip=ACTION_TITLES["skip"][1]),
+        Binding("a", "note", "Note", id="step.note", tooltip=ACTION_TITLES["note"][1]),
+        Binding("c", "copy", "Copy", id="step.copy", tooltip=ACTION_TITLES["copy"][1]),
+        Binding("n", "next", "Next", id="step.next", tooltip=ACTION_TITLES["next"][1]),
+        Binding("t", "drive", "Drive", id="session.drive", tooltip=ACTION_TITLES["drive"][1]),
+        Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?"),
+        Binding("o", "reopen", "Reopen", id="step.reopen", show=False),
+        Binding("V", "verify_all", "Verify all", id="session.verify_all", show=False),
+        Binding("escape", "back", "Sessions", id="session.back", show=False),
+    ]
+
+    def __init__(self, path: Path, *, takeover: bool = False, from_start: bool = False) -> None:
+        super().__init__()
+        self.path, self.takeover, self.from_start = path, takeover, from_start
+        self.book: Runbook | None = None
+        self.following: str | None = None
+        self.entries: list[dict] = []
+        self.plans: dict[str, PlanView] = {}
+        self.busy: str | None = None
+        self.live_plan = False
+        self.engine_lock = threading.Lock()
+        self._stamps: tuple = ()
+        self._plan_timer = None
+        self._offered_resume = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Static("", id="chain")
+                yield StepList(id="steps")
+            yield StepDetail(id="detail")
+        yield Static("", id="statusbar")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.open_session()
+        self.set_interval(self.app.config.poll_seconds, self._poll)
+
+    def on_unmount(self) -> None:
+        self.app.asker.cancel_pending()
+        self.close_book()
+
+    def close_book(self) -> None:
+        if self.book is not None:
+            self.app.forget_book(self.book)
+            self.book.close()
+
+    # -- the selected step ---------------------------------------------------------------------------------
+    @property
+    def driving(self) -> bool:
+        return self.book is not None and self.book.lock is not None
+
+    @property
+    def selected(self) -> str | None:
+        return self.query_one(StepList).selected_key
+
+    def refresh_view(self) -> None:
+        book = self.book
+        if book is None:
+            return
+        settled, total = view.progress(book)
+        mode = "driving" if self.driving else "READ-ONLY"
+        rehearsal = " (lab)" if book.session.lab else ""
+        done = " · COMPLETE" if settled == total else ""
+        self.query_one("#topbar", Static).update(Content.assemble(
+            (self.path.stem, "bold"), f" · {book.params.topology}{rehearsal} · {settled}/{total} settled · ",
+            (mode, "bold $success" if self.driving else "bold $warning"), (done, "bold $success")))
+        self.query_one("#chain", Static).update(Content(topo.CHAINS[book.params.topology]))
+        self.query_one(StepList).show(view.step_rows(book))
+        self._refresh_detail()
+        self._refresh_status()
+        self.refresh_bindings()
+
+    def _refresh_detail(self) -> None:
+        if self.book is None or (key := self.selected) is None:
+            return
+        instance = self.book.instance(key)
+        self.query_one(StepDetail).show(self.book, instance, self.plans.get(key, PlanView()), self.entries,
+                                        driving=self.driving)
+
+    def _refresh_status(self) -> None:
+        if self.busy:
+            text = Content.assemble(("working: ", "bold $accent"), self.busy,
+                                    ("  (every remote call has a timeout; the journal records the outcome)",
+                                     "$text-muted"))
+        elif self.following is not None:
+            left = driver_left(self.path)
+            text = Content.assemble(("read-only: ", "bold $warning"),
+                                    ("the driver has left; t takes the wheel" if left else
+                                     f"driven by {self.following}"))
+        elif self.book is not None and view.progress(self.book)[0] == view.progress(self.book)[1]:
+            text = Content.assemble(("Complete: every step is settled. ", "bold $success"),
+                                    "V re-verifies every done step; ctrl+q quits and releases the session.")
+        elif self.book is not None and (key := self.selected) is not None:
+            text = Content.assemble(("What now: ", "bold $accent"),
+                                    view.hint(self.book, self.book.instance(key), driving=self.driving))
+        else:
+            text = Content("? help · ctrl+p every action by name · ctrl+q quits and releases the session")
+        self.query_one("#statusbar", Static).update(text)
+
+    def on_step_list_step_highlighted(self, event: StepList.StepHighlighted) -> None:
+        self._refresh_detail()
+        self._refresh_status()
+        self.refresh_bindings()
+        self._schedule_plan(event.key)
+
+    def _schedule_plan(self, key: str) -> None:
+        if self._plan_timer is not None:
+            self._plan_timer.stop()
+        if self.live_plan and key not in self.plans and self._plannable(key):
+            self._plan_timer = self.set_timer(0.25, lambda: self._start_plan(key))
+
+    def _plannable(self, key: str) -> bool:
+        if self.book is None:
+            return False
+        instance = self.book.instance(key)
+        return instance.spec.automation is not None and not instance.not_applicable
+
+    def _start_plan(self, key: str) -> None:
+        if self.book is None or self.selected != key:
+            return
+        self.plans[key] = PlanView(computing=True)
+        self._refresh_detail()
+        self.plan_step(key)
+
+    # -- which actions apply now ---------------------------------------------------------------------------
+    def why_not(self, action: str) -> str | None:
+        """None when `action` can run now, else the reason (shown when it is asked for anyway)."""
+        book, key = self.book, self.selected
+        if action in ("help", "back"):
+            return None
+        if book is None:
+            return "the session is still opening"
+        if action == "drive":
+            return None if self.following is not None and driver_left(self.path) else "only when the driver left"
+        if action in ENGINE_ACTIONS and self.busy:
+            return f"wait: {self.busy}"
+        if action in DRIVING_ACTIONS and not self.driving:
+            return "this view is read-only: another operator drives the session"
+        if action in ("next", "verify_all"):
+            return None
+        if key is None:
+            return "no step selected"
+        instance = book.instance(key)
+        record = book.record(key)
+        state = book.display_state(key)
+        if action == "copy":
+            return None if instance.manual(book.params) else "this step has nothing to copy"
+        if action == "note":
+            return None
+        if instance.not_applicable:
+            return f"{key} does not apply: {instance.not_applicable}"
+        if action in ("run", "plan") and instance.spec.automation is None:
+            return f"{key} is done by hand: follow its checklist, then d records it"
+        if action == "run":
+            if not view.can(book, key, Event.START):
+                return f"{key} is {state.value}" + (": verify it first" if state == State.INTERRUPTED else "")
+            if (waits := book.waiting_for(instance)):
+                return f"{key} waits for {', '.join(waits)}"
+        if action == "verify" and instance.spec.automation is None and instance.spec.verify_only is None:
+            return f"{key} can only be checked by hand"
+        if action == "undo" and (not record.changes or not view.can(book, key, Event.START_UNDO)):
+            return f"{key}: nothing recorded to undo" if not record.changes else f"{key} is {state.value}"
+        event = {"done": Event.MARK_DONE, "skip": Event.SKIP, "reopen": Event.REOPEN}.get(action)
+        if event is not None and not view.can(book, key, event):
+            return f"{key} is {state.value}"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "drive":
+            return True if self.why_not(action) is None else False
+        if action == "back":
+            return self.from_start
+        if action not in ACTION_TITLES:
+            return True
+        return True if self.why_not(action) is None else None
+
+    def attempt(self, action: str) -> None:
+        """From the command palette: run the action, or say why it cannot run now."""
+        reason = self.why_not(action)
+        if reason:
+            self.notify(reason, title=ACTION_TITLES[action][0], severity="warning", markup=False)
+            return
+        getattr(self, f"action_{action}")()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        key = self.selected or "-"
+        for action, (title, help_text) in ACTION_TITLES.items():
+            yield SystemCommand(f"{title} ({key})" if "selected" in title else title, help_text,
+                                lambda action=action: self.attempt(action))
+        if self.book is not None:
+            for instance in self.book.instances:
+                yield SystemCommand(f"Go to step {instance.key}", instance.spec.title,
+                                    lambda key=instance.key: self.query_one(StepList).select_key(key), False)
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def _start(self, text: str) -> None:
+        self.busy = text
+        self._refresh_status()
+        self.refresh_bindings()
+
+    def action_run(self) -> None:
+        if (key := self.selected) and not self.why_not("run"):
+            self._start(f"running {key}")
+            self.run_step(key)
+
+    def action_verify(self) -> None:
+        if (key := self.selected) and not self.why_not("verify"):
+            self._start(f"verifying {key}")
+            self.verify_step(key)
+
+    def action_verify_all(self) -> None:
+        if not self.why_not("verify_all"):
+            self._start("verifying every done step")
+            self.verify_all()
+
+    def action_plan(self) -> None:
+        if (key := self.selected) and not self.why_not("plan"):
+            self.live_plan = True
+            self.plans.pop(key, None)
+            self._start_plan(key)
+
+    def action_undo(self) -> None:
+        if (key := self.selected) and not self.why_not("undo"):
+            self._start(f"undoing {key}")
+            self.undo_step(key)
+
+    def action_done(self) -> None:
+        if (key := self.selected) and not self.why_not("done"):
+            self._ask_text(f"Record {key} as done by hand", "Optional note (what you did, a ticket number); "
+                           "enter records it", lambda note: self._mark(key, "done", note or None))
+
+    def action_skip(self) -> None:
+        if (key := self.selected) and not self.why_not("skip"):
+            self._ask_text(f"Skip {key}", "Why is it skipped? (journaled with your name)",
+                           lambda note: self._mark(key, "skip", note), allow_empty=False)
+
+    def action_reopen(self) -> None:
+        if (key := self.selected) and not self.why_not("reopen"):
+            self._ask_text(f"Reopen {key}", "Back to pending. Why? (journaled)",
+                           lambda note: self._mark(key, "reopen", note or None))
+
+    def _mark(self, key: str, how: str, note: str | None) -> None:
+        self._start(f"recording {key} {how}")
+        self.mark_step(key, how, note)
+
+    def action_note(self) -> None:
+        key = self.selected
+        if not self.why_not("note"):
+            self._ask_text(f"Note on {key}" if key else "Note", "A note for the journal (and the step)",
+                           lambda text: self.note_step(key, text) if text else None, allow_empty=False)
+
+    def _ask_text(self, title: str, prompt: str, then, *, allow_empty: bool = True) -> None:
+        self.app.push_screen(TextModal(title, prompt, allow_empty=allow_empty),
+                             lambda text: then(text) if text is not None else None)
+
+    def action_copy(self) -> None:
+        text = self.query_one(StepDetail).copy_text()
+        if text:
+            self.app.copy_to_clipboard(text)
+            shown = text if len(text) <= 60 else text[:57] + "…"
+            self.notify(shown, title="copied to the clipboard (OSC 52)", markup=False)
+
+    def action_next(self) -> None:
+        if self.book is None:
+            return
+        instance = self.book.next_pending()
+        if instance is None:
+            self.notify("every step is settled: the change is complete", title="next pending")
+            return
+        self.query_one(StepList).select_key(instance.key)
+        self.query_one(StepList).focus()
+
+    def action_help(self) -> None:
+        self.app.push_screen(InfoModal("Help", help_content()))
+
+    def action_drive(self) -> None:
+        if self.why_not("drive"):
+            return
+        self.app.push_screen(ConfirmModal("Drive this session from here?", [
+            "The driver you followed has left (or their lock went stale).",
+            "Taking the wheel is journaled with your name.",
+        ], yes="Drive", title="Take the wheel"), self._drive_answer)
+
+    def _drive_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.open_session(drive=True, takeover=True, reloaded=True)
+
+    def action_back(self) -> None:
+        if self.from_start and not self.busy:
+            self.close_book()
+            self.app.pop_screen()
+
+    # -- worker results --------------------------------------------------------------------------------------
+    def on_session_opened(self, message: SessionOpened) -> None:
+        previous, self.book = self.book, message.book
+        if previous is not None and previous is not message.book:
+            self.app.forget_book(previous)
+            previous.close()
+        self.app.remember_book(message.book)
+        self.following, self.entries = message.following, message.entries
+        self.plans.clear()
+        self.live_plan = self.live_plan or bool(message.book.session.lab)
+        self._stamps = self._read_stamps()
+        first = not message.reloaded
+        self.refresh_view()
+        if first:
+            self._select_start()
+        if self.driving and not self._offered_resume:
+            self._offered_resume = True
+            self._offer_resume()
+        if self.selected:
+            self._schedule_plan(self.selected)
+
+    def _select_start(self) -> None:
+        book = self.book
+        assert book is not None
+        interrupted = [i.key for i in book.instances if book.display_state(i.key) == State.INTERRUPTED]
+        pending = book.next_pending()
+        target = interrupted[0] if interrupted else (pending.key if pending else book.instances[0].key)
+        self.query_one(StepList).select_key(target)
+        self.query_one(StepList).focus()
+        self._refresh_detail()
+
+    def _offer_resume(self) -> None:
+        book = self.book
+        assert book is not None
+        interrupted = [i.key for i in book.instances if book.display_state(i.key) == State.INTERRUPTED]
+        if interrupted:
+            key = interrupted[0]
+            self.app.push_screen(ConfirmModal(
+                f"{key} was interrupted: verify it before anything else?",
+                [f"{key} was running when the last process died, so what it changed is not known.",
+                 "Verify reads the live state (changing nothing) and settles it as done or failed.",
+                 "Run and undo stay refused until it is verified (or reopened with o)."],
+                yes="Verify now", no="Later", title="Resume"),
+                lambda yes: self.action_verify() if yes else None)
+        elif any(book.record(i.key).state in IN_PLACE for i in book.instances):
+            self.notify("V re-verifies every done step and flags changes made outside the tool since.",
+                        title="resuming", markup=False)
+
+    def on_open_failed(self, message: OpenFailed) -> None:
+        self.app.push_screen(ErrorModal("Cannot open the session", message.message,
+                                        advice="Nothing was changed. The CLI shows the same session: runbook status "
+                                               + self.path.stem), lambda _: self._after_open_failure())
+
+    def _after_open_failure(self) -> None:
+        if self.from_start:
+            self.app.pop_screen()
+        else:
+            self.app.exit(1)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self._finished(message.entries)
+        self.notify(message.summary, title=message.action, markup=False)
+        detail = self.query_one(StepDetail)
+        if message.action in ("verify", "verify-all"):
+            detail.log_line(f"-- {message.summary}")
+            for line in message.lines:
+                detail.log_line(f"   {line}")
+        if message.action == "verify-all" and "drift" in message.summary:
+            self.app.push_screen(ErrorModal("Drift", message.summary + "\n\n" + "\n".join(message.lines),
+                                            advice="r re-applies the difference; u undoes what this session set."))
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self._finished(message.entries)
+        if message.action == "tick" and message.key == self.selected:
+            self.query_one(StepDetail)._checklist_shown = None
+            self._refresh_detail()
+        subject = f"{message.action} {message.key}" if message.key else message.action
+        advice = ""
+        if message.action in ("run", "undo") and self.book is not None and message.key:
+            if self.book.record(message.key).state == State.FAILED:
+                advice = ("The step is now failed and the journal has the details. v shows what took; "
+                          "u undoes what was recorded; r tries again; d records it done by hand.")
+        self.app.push_screen(ErrorModal(f"{subject} failed", message.message, advice=advice))
+
+    def on_action_cancelled(self, message: ActionCancelled) -> None:
+        self._finished(None)
+        self.notify(message.message, title="cancelled", severity="warning", markup=False)
+
+    def _finished(self, entries: list[dict] | None) -> None:
+        self.busy = None
+        if entries is not None:
+            self.entries = entries
+        self.plans.clear()
+        self._stamps = self._read_stamps()
+        self.refresh_view()
+        if self.selected:
+            self._schedule_plan(self.selected)
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        self.plans[message.key] = PlanView(plan=message.plan, error=message.error)
+        if message.key == self.selected:
+            self._refresh_detail()
+
+    def on_step_detail_ticked(self, message: StepDetail.Ticked) -> None:
+        if not self.driving:
+            self.query_one(StepDetail).untoggle(message.index, not message.ticked)
+            self.notify("read-only: another operator drives this session", severity="warning")
+            return
+        self.tick_item(message.key, message.index, message.ticked)
+
+    # -- follow mode -----------------------------------------------------------------------------------------
+    def _read_stamps(self) -> tuple:
+        stamps = []
+        for path in (self.path, store.journal_path(self.path), store.lock_path(self.path)):
+            try:
+                stat = path.stat()
+                stamps.append((stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
+
+    def _poll(self) -> None:
+        if self.book is None or self.busy:
+            return
+        stamps = self._read_stamps()
+        if stamps == self._stamps:
+            return
+        lock_changed = stamps[2] != self._stamps[2] if self._stamps else True
+        self._stamps = stamps
+        if self.following is not None:
+            self.open_session(drive=False, reloaded=True)
+        elif lock_changed and self.book.lock is not None and not self.book.lock.still_mine():
+            self.notify("the session lock was taken over: this view is now read-only", severity="warning")
+            self.book.lock.release()  # stops our heartbeat; the file is theirs now and stays
+            self.book.lock = None
+            self.open_session(drive=False, reloaded=True)

@@ -1,0 +1,205 @@
+"""The runbook screen's thread workers: every blocking engine call, each posting one message when it ends.
+
+Workers never touch widgets. One lock serialises engine calls (a directory or
+WinRM connection is not shared between threads); each kind of work has its own
+worker group.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from textual import work
+
+from runbook import store
+from runbook.engine import Runbook
+from runbook.errors import LockHeld, NotAvailable, Refused, RunbookError
+from runbook.lock import is_live, read_holder
+from runbook.states import IN_PLACE, State
+from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
+from screens.modals import ConfirmModal, PointOfNoReturnModal
+
+if TYPE_CHECKING:
+    from screens.app import RunbookApp
+
+Work = Callable[[Runbook], "tuple[str, list[str]]"]
+
+
+class EngineWork:
+    """Mixed into RunbookScreen: `book`, `path`, `takeover` and `engine_lock` live there."""
+
+    book: Runbook | None
+    path: Path
+    takeover: bool
+    engine_lock: threading.Lock
+
+    if TYPE_CHECKING:
+        app: RunbookApp
+
+        def post_message(self, message: Any) -> bool: ...
+
+    # -- opening -------------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open")
+    def open_session(self, *, drive: bool = True, takeover: bool | None = None, reloaded: bool = False) -> None:
+        config = self.app.config
+        factory = self.app.ports_factory()
+        try:
+            following = None
+            book = None
+            if drive:
+                try:
+                    book = Runbook.open(self.path, config.catalogue, factory, drive=True,
+                                        takeover=self.takeover if takeover is None else takeover, purpose="tui")
+                    assert book.lock is not None
+                    book.lock.start_heartbeat(config.heartbeat_seconds)
+                except LockHeld as held:
+                    following = str(held)
+            if book is None:
+                book = Runbook.open(self.path, config.catalogue, factory, drive=False)
+                holder = read_holder(store.lock_path(self.path))
+                following = following or (holder.describe() if holder else "nobody drives this session now")
+            self.post_message(SessionOpened(book, _entries(book), following=following, reloaded=reloaded))
+        except RunbookError as exc:
+            self.post_message(OpenFailed(str(exc)))
+        except Exception as exc:  # an unreadable file must still end in a message, never a traceback
+            self.post_message(OpenFailed(f"unexpected error opening {self.path} ({type(exc).__name__}: {exc})"))
+
+    # -- operations ----------------------------------------------------------------------------------------
+    def _attempt(self, action: str, key: str | None, job: Work, declined: list[bool] | None = None) -> None:
+        book = self.book
+        if book is None:
+            return
+        try:
+            with self.engine_lock:
+                summary, lines = job(book)
+        except Refused as exc:
+            if declined and declined[0]:
+                self.post_message(ActionCancelled(action, key, str(exc)))
+            else:
+                self.post_message(ActionFailed(action, key, str(exc), _entries(book)))
+            return
+        except RunbookError as exc:
+            self.post_message(ActionFailed(action, key, str(exc), _entries(book)))
+            return
+        except Exception as exc:
+            self.post_message(ActionFailed(action, key, f"unexpected error ({type(exc).__name__}: {exc})",
+                                           _entries(book)))
+            return
+        self.post_message(ActionDone(action, key, summary, lines, _entries(book)))
+
+    def _confirm(self, declined: list[bool], host: str | None) -> Callable[[str, list[str]], bool]:
+        """The engine's confirm callback: the exact lines it will apply, in a modal; typed host for restarts."""
+        def confirm(question: str, lines: list[str]) -> bool:
+            modal = PointOfNoReturnModal(question, lines, host) if host else ConfirmModal(question, lines)
+            answer = bool(self.app.asker.ask(modal))
+            declined[0] = not answer
+            return answer
+        return confirm
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run")
+    def run_step(self, key: str) -> None:
+        declined = [False]
+
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            preview = book.plan(key)
+            host = _host(book, key) if preview.point_of_no_return else None
+            outcome = book.run(key, confirm=self._confirm(declined, host), allow_restart=host is not None)
+            if outcome.result == "already-in-place":
+                return f"{key}: already in place, nothing changed", outcome.lines
+            return f"{key}: done and verified", outcome.lines
+        self._attempt("run", key, job, declined)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="undo")
+    def undo_step(self, key: str) -> None:
+        declined = [False]
+
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            restarts = any(change.get("kind") == "iisreset" for change in book.record(key).changes)
+            host = _host(book, key) if restarts else None
+            book.undo(key, confirm=self._confirm(declined, host), allow_restart=host is not None)
+            return f"{key}: undone", []
+        self._attempt("undo", key, job, declined)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
+    def verify_step(self, key: str) -> None:
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            result = book.verify(key)
+            lines = [f.describe() for f in result.findings] + [f"note: {n}" for n in result.notes]
+            return f"{key}: {'in place' if result.ok else 'MISMATCH'}", lines
+        self._attempt("verify", key, job)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify-all")
+    def verify_all(self) -> None:
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            lines, drift = [], []
+            for instance in book.instances:
+                state = book.display_state(instance.key)
+                if state not in IN_PLACE | {State.FAILED, State.INTERRUPTED, State.UNDONE}:
+                    continue
+                try:
+                    result = book.verify(instance.key)
+                except NotAvailable:
+                    lines.append(f"{instance.key}: checked by hand only")
+                    continue
+                lines.append(f"{instance.key}: {'in place' if result.ok else 'MISMATCH'}")
+                lines += [f"  {f.describe()}" for f in result.mismatches()]
+                if not result.ok and state in IN_PLACE:
+                    drift.append(instance.key)
+            if not lines:
+                return "nothing to verify yet: no step was run or marked done", []
+            summary = ("drift in " + ", ".join(drift) + ": changed outside this session") if drift else \
+                "every done step verified"
+            return summary, lines
+        self._attempt("verify-all", None, job)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
+    def plan_step(self, key: str) -> None:
+        book = self.book
+        if book is None:
+            return
+        try:
+            with self.engine_lock:
+                plan = book.plan(key)
+        except RunbookError as exc:
+            self.post_message(PlanReady(key, None, str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(PlanReady(key, None, f"unexpected error ({type(exc).__name__}: {exc})"))
+            return
+        self.post_message(PlanReady(key, plan))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="mark")
+    def mark_step(self, key: str, how: str, note: str | None) -> None:
+        self._attempt("mark", key, lambda book: (book.mark(key, how, note), []))
+
+    @work(thread=True, exit_on_error=False, group="tick")
+    def tick_item(self, key: str, index: int, ticked: bool) -> None:
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            book.tick(key, index, ticked)
+            return f"{key}: item {index + 1} {'ticked' if ticked else 'unticked'}", []
+        self._attempt("tick", key, job)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="note")
+    def note_step(self, key: str | None, text: str) -> None:
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            book.add_note(key, text)
+            return "note journaled", []
+        self._attempt("note", key, job)
+
+
+def _entries(book: Runbook) -> list[dict[str, Any]]:
+    try:
+        return list(book.journal.entries())
+    except (OSError, ValueError):
+        return []
+
+
+def _host(book: Runbook, key: str) -> str:
+    target = book.instance(key).target
+    return target.server.host if target.server else target.label
+
+
+def driver_left(path: Path) -> bool:
+    holder = read_holder(store.lock_path(path))
+    return holder is None or not is_live(holder)

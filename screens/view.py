@@ -1,0 +1,184 @@
+"""How engine data reads on screen: state glyphs and colours, step groups, hints, journal lines.
+
+Everything here is a pure function of the engine's objects, so the widgets stay
+thin and these decisions are tested without a terminal. Text that came from an
+operator or a remote host is only ever placed as plain text inside `Content`,
+never parsed as markup.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from textual.content import Content
+
+from runbook.catalogue import StepInstance
+from runbook.changes import Change
+from runbook.engine import Runbook
+from runbook.states import IN_PLACE, SETTLED, Event, State, allowed_events
+
+Clock = Callable[[], dt.datetime]
+
+# Glyphs read in monochrome too: the letter inside the brackets carries the state, colour only repeats it.
+GLYPHS: dict[State, tuple[str, str]] = {
+    State.PENDING: ("[ ]", ""),
+    State.RUNNING: ("[~]", "bold $accent"),
+    State.DONE: ("[x]", "$success"),
+    State.MANUAL_DONE: ("[m]", "$success"),
+    State.FAILED: ("[!]", "bold $error"),
+    State.INTERRUPTED: ("[?]", "bold $warning"),
+    State.UNDONE: ("[u]", "$warning"),
+    State.SKIPPED: ("[-]", "$text-muted"),
+    State.NOT_APPLICABLE: ("[/]", "$text-disabled"),
+}
+DRIFT_GLYPH = ("[≠]", "bold $error")
+LEGEND = [
+    ("[ ]", "pending"), ("[~]", "running"), ("[x]", "done"), ("[m]", "done by hand"), ("[!]", "failed"),
+    ("[?]", "interrupted: verify first"), ("[≠]", "drift: done, but verify now disagrees"), ("[u]", "undone"),
+    ("[-]", "skipped"), ("[/]", "does not apply here"),
+]
+GROUPS = {"common": "1–2 · TMG console", "a": "track a · TMG and EAS", "b": "track b · SEG"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the step list: a group heading (key None) or a step instance."""
+
+    label: Content
+    key: str | None
+
+
+def drifted(book: Runbook, key: str) -> bool:
+    """Believed in place, but the last verify disagreed: someone changed it outside this session."""
+    record = book.record(key)
+    return record.state in IN_PLACE and record.verified is not None and record.verified.get("ok") is False
+
+
+def glyph(book: Runbook, key: str) -> tuple[str, str]:
+    return DRIFT_GLYPH if drifted(book, key) else GLYPHS[book.display_state(key)]
+
+
+def state_word(book: Runbook, key: str) -> str:
+    state = book.display_state(key)
+    if drifted(book, key):
+        return f"{state.value}, drift"
+    return state.value
+
+
+def grouped(instances: Iterable[StepInstance]) -> list[tuple[str, list[StepInstance]]]:
+    """Steps 1–2 first, then each lettered track, each in procedure order."""
+    order = ["common", "a", "b"]
+    buckets: dict[str, list[StepInstance]] = {}
+    for instance in instances:
+        buckets.setdefault(instance.spec.track, []).append(instance)
+    tracks = order + sorted(set(buckets) - set(order))
+    return [(GROUPS.get(track, f"track {track}"), buckets[track]) for track in tracks if track in buckets]
+
+
+def step_rows(book: Runbook) -> list[Row]:
+    rows: list[Row] = []
+    width = max((len(i.key) for i in book.instances), default=2)
+    for heading, instances in grouped(book.instances):
+        rows.append(Row(Content.styled(heading, "bold $text-primary"), None))
+        for instance in instances:
+            mark, style = glyph(book, instance.key)
+            title_style = "$text-disabled" if instance.not_applicable else ""
+            rows.append(Row(Content.assemble((mark, style), " ", (f"{instance.key:<{width}}", "bold"), " ",
+                                             (instance.spec.title, title_style)), instance.key))
+    return rows
+
+
+def progress(book: Runbook) -> tuple[int, int]:
+    settled = sum(1 for i in book.instances if book.display_state(i.key) in SETTLED)
+    return settled, len(book.instances)
+
+
+def can(book: Runbook, key: str, event: Event) -> bool:
+    return event in allowed_events(book.display_state(key))
+
+
+def hint(book: Runbook, instance: StepInstance, *, driving: bool) -> str:
+    """What the operator can do next with this step, in words and keys."""
+    key, state = instance.key, book.display_state(instance.key)
+    if instance.not_applicable:
+        return f"Nothing to do here: {instance.not_applicable}. n goes to the next pending step."
+    automated = instance.spec.automation is not None
+    verifiable = automated or instance.spec.verify_only is not None
+    if not driving:
+        return "Read-only: another operator drives this session; this view follows their changes live."
+    if drifted(book, key):
+        return "Verify disagrees with what this step set: see below. r re-applies the difference, u undoes it."
+    if state == State.INTERRUPTED:
+        return ("It was running when the last process died, so its real state is unknown: v verifies it first "
+                "(o reopens it if you know it did not run).")
+    if state == State.FAILED:
+        return ("It failed: read the error below. v shows what took; u undoes what was recorded; r tries again; "
+                "d records it done by hand.")
+    if state in SETTLED:
+        rest = " v re-verifies it." if verifiable and state in IN_PLACE else ""
+        return f"Settled ({state.value}).{rest} n goes to the next pending step."
+    if (waits := book.waiting_for(instance)):
+        return f"Waits for {', '.join(waits)}: n goes to the next pending step."
+    if automated:
+        return ("r runs it: you see the exact change and confirm first. p refreshes the plan; or do it by hand "
+                "from the checklist (space ticks, c copies) and press d.")
+    check = " v then checks it read-only." if verifiable else ""
+    return f"Done by hand: follow the checklist (space ticks an item, c copies), then d records it done.{check}"
+
+
+def verify_lines(verified: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The stored result of the last verify, each finding with a style."""
+    if not verified:
+        return []
+    head = "in place" if verified.get("ok") else "MISMATCH"
+    lines = [(f"last verify: {head} ({verified.get('by', '?')})", "$success" if verified.get("ok") else "bold $error")]
+    for finding in verified.get("findings") or []:
+        lines.append((f"  {finding}", "" if str(finding).startswith("[ok]") else "$error"))
+    return lines
+
+
+def clock_time(stamp: str | None) -> str:
+    """'2026-01-01T09:00:05Z' → '09:00:05' (UTC, as journaled)."""
+    if not stamp or "T" not in stamp:
+        return stamp or ""
+    return stamp.split("T", 1)[1].rstrip("Z")[:8]
+
+
+def age(stamp: str | None, clock: Clock) -> str:
+    if not stamp:
+        return "never"
+    try:
+        then = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    seconds = max(0.0, (clock() - then).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} d ago"
+
+
+def journal_lines(entries: Iterable[dict[str, Any]], key: str | None) -> list[str]:
+    """The step's own journal: who did what, with the plan and changes each event carried."""
+    lines: list[str] = []
+    for entry in entries:
+        if key is not None and entry.get("step") != key:
+            continue
+        text = f"{clock_time(entry.get('time'))} {entry.get('operator', '?')} {entry.get('action')}: " \
+               f"{entry.get('outcome')}"
+        if entry.get("note"):
+            text += f" — {entry['note']}"
+        lines.append(text)
+        details = entry.get("details") or {}
+        for name in ("plan", "revert", "mismatches"):
+            lines.extend(f"    {line}" for line in details.get(name) or [])
+        if entry.get("action") == "change" and details.get("kind"):
+            try:
+                lines.append("    " + Change.from_dict(details).describe())
+            except TypeError:  # a journal written by a newer version: show the raw record rather than nothing
+                lines.append(f"    {details}")
+    return lines
