@@ -150,11 +150,22 @@ def revert(ctx: StepContext, change: Change) -> None:
     except ValueNotPresent as exc:
         # Gone already: someone removed it outside this session (or an earlier undo wrote it and was cut off
         # before recording). Either way the live state is not what this session recorded: drift, not a crash.
-        raise DriftError(_undo_drift(ctx, f"{change.target} {change.attribute}: {', '.join(change.values)} is "
-                                          "already gone (removed outside this session since it was added, "
-                                          "the DC answered noSuchAttribute); nothing was removed")) from exc
+        raise DriftError(_undo_drift(ctx, _gone_problem(ctx, change))) from exc
     except DirectoryError as exc:
         raise StepFailed(f"undo of {change.describe()} failed: {exc}") from exc
+
+
+def _gone_problem(ctx: StepContext, change: Change) -> str:
+    try:
+        _, live = _live_values(ctx, change)
+    except DirectoryError:
+        live = set()
+    gone = [value for value in change.values if value.lower() not in live] or list(change.values)
+    kept = [value for value in change.values if value not in gone]
+    text = (f"{change.target} {change.attribute}: {', '.join(gone)} {'is' if len(gone) == 1 else 'are'} already "
+            "gone (removed outside this session since it was added; the DC answered noSuchAttribute); nothing "
+            "was removed")
+    return text + (f" ({', '.join(kept)} still there)" if kept else "")
 
 
 def _undo_drift(ctx: StepContext, problem: str) -> str:

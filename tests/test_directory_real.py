@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -451,6 +452,21 @@ def test_unreachable_dc(samba_dc, cli, new_session):
     assert plan.returncode == 1 and f"runbook plan: {message}" in plan.stderr
     assert verify.returncode == 1 and f"3a: could not verify: {message}" in verify.stdout
     assert check.returncode == 1 and f"directory: FAULT: could not run: {message}" in check.stdout
+    cli.ok("run", name, "3a", "--yes")
+    assert cli.states(name)["3a"] == "done"
+
+
+def test_hung_dc_times_out(samba_dc, cli, new_session):
+    """A DC that accepts TCP and then says nothing (SIGSTOPped): the bind gives up after 15 s, naming the DC."""
+    name = new_session("hung")
+    with samba_dc.frozen():
+        started = time.monotonic()
+        result = cli("run", name, "3a", "--yes")
+        took = time.monotonic() - started
+    assert took < 40, took
+    assert_failed_then_resumes(samba_dc, cli, name, result, 1,
+                               "runbook run: binding as Administrator@TEST.LAN: no answer from dc1.test.lan:636 "
+                               "within 15 s (timeout)")
     cli.ok("run", name, "3a", "--yes")
     assert cli.states(name)["3a"] == "done"
 
