@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import yaml
 
 from runbook.catalogue import expand, select
 from runbook.changes import Change
@@ -575,3 +577,30 @@ def test_lab_knobs_survive_a_save():
     assert again.deny_write == [A2D] and again.bind_user == "ops@test.lan"
     assert again.can_write(again.accounts["tmg01$"].dn, [A2D, SPN]) == {A2D: False, SPN: True}
     assert LabDirectory.from_dict(seeded_lab().to_dict()).deny_write == []
+
+
+def test_rehearsal_with_a_bind_account_without_rights(tmp_path):
+    """The lab's deny_write knob (set in the lab state file) drives the same refusal through the CLI."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_")},
+           "RUNBOOK_SESSIONS_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+
+    def runbook(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "runbook", *args], capture_output=True, text=True, cwd=ROOT,
+                              env=env, timeout=60, stdin=subprocess.DEVNULL)
+
+    assert runbook("demo", "--scenario", "tmg-eas", "--init", "weak").returncode == 0
+    state_file = tmp_path / "weak.lab.yaml"
+    state = yaml.safe_load(state_file.read_text())
+    state["directory"]["deny_write"] = [A2D, UAC]
+    state_file.write_text(yaml.safe_dump(state))
+    check = runbook("check", "weak", "directory")
+    assert check.returncode == 1
+    assert "FAULT: 3a: Administrator@TEST.LAN may not write msDS-AllowedToDelegateTo, userAccountControl on TMG01$" \
+        in check.stdout and "SeEnableDelegationPrivilege" in check.stdout
+    assert "EAS01$ found; Administrator@TEST.LAN may write servicePrincipalName (4a@EAS01)" in check.stdout
+    run = runbook("run", "weak", "3a", "--yes")
+    assert run.returncode == 1 and run.stderr.startswith("runbook run: Administrator@TEST.LAN may not write ")
+    assert run.stderr.rstrip().endswith("nothing was changed")
+    lab = yaml.safe_load(state_file.read_text())["directory"]
+    tmg = next(a for a in lab["accounts"] if a["sam"] == "TMG01$")
+    assert tmg["delegate_to"] == [] and tmg["uac"] == WORKSTATION
