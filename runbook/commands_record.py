@@ -21,6 +21,7 @@ from runbook.session import operator
 from runbook.states import SETTLED, State
 
 HOLD_SECONDS = 0.3  # a step change waits this long for the journal entry that explains it, then shows by itself
+DRIVER_HOLD_SECONDS = 1.0  # a driver is announced once it held the lock this long (not every short CLI command)
 
 
 def _existing(args: argparse.Namespace) -> Path:
@@ -47,6 +48,8 @@ class _Printer:
         self.announced: dict[str, str] = {}  # step -> state its newest journal entry moved it to
         self.held: list[tuple[float, live.StepChanged]] = []
         self.progress: tuple[int, int] | None = None
+        self.driver_held: tuple[float, live.DriverChanged] | None = None
+        self.driver_shown: str | None = None  # token of the driver last announced
 
     def show(self, event: live.Event) -> None:
         if isinstance(event, live.Snapshot):
@@ -59,6 +62,7 @@ class _Printer:
                 _say("", "recent:", *("  " + live.entry_line(entry) for entry in event.recent))
             _say("", "live:")
             self.progress = _progress(event.states)
+            self.driver_shown = event.driver.token if event.driver else None
         elif isinstance(event, live.NewEntry):
             entry = event.entry
             _say(live.entry_line(entry))
@@ -72,7 +76,15 @@ class _Printer:
         elif isinstance(event, live.StepChanged):
             self.held.append((time.monotonic(), event))
         elif isinstance(event, live.DriverChanged):
-            _say(live.driver_line(event))
+            if event.holder is None and self.driver_shown is None:
+                self.driver_held = None  # a short CLI command came and went: its journal lines say enough
+            elif event.holder is None or not event.live:
+                self.driver_held = None
+                if event.holder is not None or self.driver_shown is not None:
+                    _say(live.driver_line(event))
+                self.driver_shown = None if event.holder is None else event.holder.token
+            else:
+                self.driver_held = (time.monotonic(), event)
         elif isinstance(event, live.Problem):
             _say(f"WARNING: {event.message}")
 
@@ -89,6 +101,12 @@ class _Printer:
             else:
                 keep.append((since, change))
         self.held = keep
+        if self.driver_held and (force or now - self.driver_held[0] >= DRIVER_HOLD_SECONDS):
+            event = self.driver_held[1]
+            self.driver_held = None
+            if event.holder is not None and event.holder.token != self.driver_shown:
+                _say(live.driver_line(event))
+                self.driver_shown = event.holder.token
         progress = _progress(states)
         if progress != self.progress and not keep:
             self.progress = progress

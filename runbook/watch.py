@@ -42,6 +42,7 @@ class Snapshot:
     handover: dict[str, Any] | None
     requests: dict[str, dict[str, Any]]  # open two-person requests by step
     recent: list[dict[str, Any]] = field(default_factory=list)  # the last few journal entries
+    driver: Holder | None = None  # who held the lock when the snapshot was taken
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Watcher:
         self._driver: tuple[str, bool] | None = None  # (token, live)
         self._judged = 0.0
         self._broken = False
+        self._holder: Holder | None = None
 
     @property
     def settled(self) -> bool:
@@ -109,21 +111,22 @@ class Watcher:
     # -- the first look ---------------------------------------------------------------------------------------
     def start(self) -> list[Event]:
         """The snapshot (which raises if the session cannot be read at all), then nothing until something changes."""
+        self._lock_print = _fingerprint(self.lock_path)
+        self._holder, live = self._read_driver()
+        self._driver = (self._holder.token, live) if self._holder else None
         self._session_print = _fingerprint(self.path)
         self._load_book()
         recent = self._start_journal()
-        self._lock_print = _fingerprint(self.lock_path)
-        self._driver = self._driver_key()
         self._judged = time.monotonic()
         assert self.book is not None
-        self.states = self._states(self.book)
+        self.states = self._states(self.book, bool(self._driver and self._driver[1]))
         self.handover = recent[-1] if recent and recent[-1].get("action") == handover.HANDOVER else None
         return [self._snapshot(recent[-self.backlog:] if self.backlog else [])]
 
     def _snapshot(self, recent: list[dict[str, Any]]) -> Snapshot:
         assert self.book is not None
         return Snapshot(self.book, render.status_data(self.book), dict(self.states), self.handover,
-                        dict(self.requests), recent)
+                        dict(self.requests), recent, self._holder)
 
     def _load_book(self) -> None:
         session = store.load(self.path)
@@ -164,8 +167,13 @@ class Watcher:
             last = entries[-1]
             self.handover = last if last.get("action") == handover.HANDOVER else None
         now = time.monotonic()
-        session_print, lock_print = _fingerprint(self.path), _fingerprint(self.lock_path)
-        rejudge = now - self._judged >= LIVENESS_SECONDS
+        # The lock before the session: a driver saves the session before it lets go of the lock, so a lock
+        # seen gone here means the session read below is at least as new (no false "interrupted" flash).
+        lock_print = _fingerprint(self.lock_path)
+        holder, live = self._read_driver()
+        session_print = _fingerprint(self.path)
+        rejudge = now - self._judged >= LIVENESS_SECONDS or lock_print != self._lock_print
+        self._lock_print = lock_print
         if session_print != self._session_print:
             self._session_print = session_print
             try:
@@ -177,20 +185,17 @@ class Watcher:
                 return events
             if self._broken:
                 self._broken = False
-                self.states = self._states(self.book) if self.book else {}
+                self.states = self._states(self.book, live) if self.book else {}
                 events.append(self._snapshot([]))
                 return events
             rejudge = True
-        if lock_print != self._lock_print:
-            self._lock_print = lock_print
-            rejudge = True
         if rejudge and self.book is not None and not self._broken:
             self._judged = now
-            driver = self._driver_key()
+            driver = (holder.token, live) if holder else None
             if driver != self._driver:
-                self._driver = driver
-                events.append(DriverChanged(read_holder(self.lock_path), bool(driver and driver[1])))
-            states = self._states(self.book)
+                self._driver, self._holder = driver, holder
+                events.append(DriverChanged(holder, live))
+            states = self._states(self.book, live)
             titles = {i.key: i.spec.title for i in self.book.instances}
             for key, state in states.items():
                 if self.states.get(key) != state:
@@ -221,13 +226,25 @@ class Watcher:
         self._offset += end
         return _parse(data[:end].splitlines())
 
-    def _driver_key(self) -> tuple[str, bool] | None:
+    def _read_driver(self) -> tuple[Holder | None, bool]:
         holder = read_holder(self.lock_path)
-        return (holder.token, is_live(holder)) if holder else None
+        if holder is None or is_live(holder):
+            return holder, holder is not None
+        again = read_holder(self.lock_path)  # a command that just finished: its lock is gone by now
+        if again is None or again.token != holder.token:
+            return again, again is not None and is_live(again)
+        return holder, False
 
     @staticmethod
-    def _states(book: Runbook) -> dict[str, str]:
-        return {instance.key: book.display_state(instance.key).value for instance in book.instances}
+    def _states(book: Runbook, driver_live: bool) -> dict[str, str]:
+        """Each step's state as a follower should read it: `running` without a live driver is in doubt."""
+        states = {}
+        for instance in book.instances:
+            state = book.record(instance.key).state
+            if state == State.RUNNING and not driver_live:
+                state = State.INTERRUPTED
+            states[instance.key] = state.value
+        return states
 
 
 def _parse(lines: list[bytes]) -> list[dict[str, Any]]:

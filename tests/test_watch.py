@@ -41,6 +41,19 @@ def test_a_follower_sees_each_change_made_by_another_process(sessions_dir: Path,
         code = follower.stop()
     assert code == 0 and "stopped watching" in follower.text()
     assert "alice@jump1" in follower.text()  # the driver's name, not the follower's
+    assert "driver:" not in follower.text()  # short CLI commands are not announced as drivers
+
+
+def test_a_driver_holding_the_lock_is_announced_and_so_is_its_release(sessions_dir: Path, lab: Path) -> None:
+    follower = Follower(sessions_dir, "w")
+    try:
+        follower.wait_for("live:")
+        stale_lock(lab, age=0)  # a fresh lock from another machine: someone's TUI
+        follower.wait_for("driver: carol@jump9 (pid 4242 on jump9.example.test, open since")
+        store.lock_path(lab).unlink()
+        follower.wait_for("driver: none (the lock was released)")
+    finally:
+        follower.stop()
 
 
 def test_the_watcher_writes_nothing_not_even_beside_a_stale_lock(sessions_dir: Path, lab: Path) -> None:
