@@ -21,6 +21,7 @@ from runbook.session import operator
 from runbook.states import SETTLED, State
 
 HOLD_SECONDS = 0.3  # a step change waits this long for the journal entry that explains it, then shows by itself
+READ_IF_HELD = ("verify",)  # commands that go on read-only when another operator holds the lock
 DRIVER_HOLD_SECONDS = 1.0  # a driver is announced once it held the lock this long (not every short CLI command)
 
 
@@ -237,6 +238,8 @@ def before_driving(args: argparse.Namespace) -> None:
     path = store.session_path(args.session)
     if not path.exists():
         return
+    if args.command == "settings" and args.two_person is None and args.ack_wait is None:
+        return  # only shows them
     note = handover.pending_for(path)
     if note is not None:
         _warn(*handover.describe_pending(note))
@@ -258,6 +261,9 @@ def before_driving(args: argparse.Namespace) -> None:
         return
     _warn(*view.lines())
     if input(f"Take the session over from {view.holder.operator}? [y/N] ").strip().lower() not in ("y", "yes"):
+        if args.command in READ_IF_HELD:
+            _warn("not taken over; going on read-only")
+            return
         raise Refused("not taken over; the lock is left as it is")
     args.takeover = True
 

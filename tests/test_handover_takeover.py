@@ -58,6 +58,14 @@ def test_interactive_takeover_shows_the_holder_and_asks(sessions_dir: Path, lab:
     assert [e["operator"] for e in journal(lab) if e["action"] == "takeover"] == [BOB]
 
 
+def test_declining_a_takeover_lets_verify_go_on_read_only(sessions_dir: Path, lab: Path) -> None:
+    holder = stale_lock(lab)
+    code, said = in_terminal(sessions_dir, ["verify", "h", "3a"], "n")
+    assert code == 1 and "not taken over; going on read-only" in said  # 1: the delegation is not there yet
+    assert "not recorded in the session" in said and "[MISMATCH] TMG01$ may delegate to" in said
+    assert json.loads(store.lock_path(lab).read_text())["token"] == holder["token"]
+
+
 def test_a_live_holder_on_this_host_cannot_be_taken_over(sessions_dir: Path, lab: Path) -> None:
     import socket
 
