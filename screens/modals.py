@@ -8,6 +8,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from screens.widgets.steady_input import SteadyInput
+
 
 def _lines(lines: list[str], style_of=None) -> Static:
     """A block of plain lines; POINT OF NO RETURN and mismatch lines stand out."""
@@ -87,7 +89,7 @@ class PointOfNoReturnModal(ModalScreen[bool]):
                 yield Static(warning, markup=False, classes="modal-warning")
             yield Static(Content.assemble("To go ahead, type the host name ", (self.host, "bold"),
                                           " and press enter; esc cancels."), classes="modal-keys")
-            yield Input(placeholder=self.host, id="host", select_on_focus=False)
+            yield SteadyInput(placeholder=self.host, id="host", select_on_focus=False)
             yield Static("", id="mismatch", classes="modal-error")
 
     def on_mount(self) -> None:
@@ -123,7 +125,7 @@ class TextModal(ModalScreen[str | None]):
         with Vertical(classes="dialog small") as dialog:
             dialog.border_title = self.heading
             yield Static(self.prompt_text, markup=False, classes="modal-question")
-            yield Input(value=self.value, placeholder=self.placeholder, password=self.password, id="text")
+            yield SteadyInput(value=self.value, placeholder=self.placeholder, password=self.password, id="text")
             yield Static("enter accepts · esc cancels", classes="modal-keys")
 
     def on_mount(self) -> None:
@@ -181,7 +183,7 @@ class InfoModal(ModalScreen[None]):
         with Vertical(classes="dialog wide") as dialog:
             dialog.border_title = self.heading
             with VerticalScroll(classes="modal-body tall"):
-                yield Static(self.body)
+                yield Static(self.body, id="help-text")
             yield Static("esc closes", classes="modal-keys")
 
     def action_close(self) -> None:

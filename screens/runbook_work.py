@@ -57,8 +57,7 @@ class EngineWork:
                     following = str(held)
             if book is None:
                 book = Runbook.open(self.path, config.catalogue, factory, drive=False)
-                holder = read_holder(store.lock_path(self.path))
-                following = following or (holder.describe() if holder else "nobody drives this session now")
+                following = driver_text(self.path)
             self.post_message(SessionOpened(book, _entries(book), following=following, reloaded=reloaded))
         except RunbookError as exc:
             self.post_message(OpenFailed(str(exc)))
@@ -198,6 +197,14 @@ def _entries(book: Runbook) -> list[dict[str, Any]]:
 def _host(book: Runbook, key: str) -> str:
     target = book.instance(key).target
     return target.server.host if target.server else target.label
+
+
+def driver_text(path: Path) -> str:
+    """Who drives, in a few words (the full lock record is in `runbook status`)."""
+    holder = read_holder(store.lock_path(path))
+    if holder is None:
+        return "nobody (the driver has left)"
+    return holder.operator + ("" if is_live(holder) else " (lock gone stale)")
 
 
 def driver_left(path: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -79,7 +80,7 @@ class DemoPicker(ModalScreen[str | None]):
 
 class StartScreen(Screen[None]):
     BINDINGS = [
-        Binding("enter", "open", "Open", id="start.open", show=True),
+        Binding("o", "open", "Open", id="start.open"),
         Binding("n", "new", "New change", id="start.new"),
         Binding("d", "demo", "Demo", id="start.demo"),
         Binding("r", "refresh", "Refresh", id="start.refresh"),
@@ -121,7 +122,7 @@ class StartScreen(Screen[None]):
         table.clear()
         self.paths = [row["path"] for row in message.rows]
         for row in message.rows:
-            table.add_row(*(Content(cell) for cell in row["cells"]), key=str(row["path"]))
+            table.add_row(*(Text(cell) for cell in row["cells"]), key=str(row["path"]))
         empty = self.query_one("#start-empty", Static)
         empty.update("" if self.paths else
                      f"No sessions yet in {store.sessions_dir()}. n starts a new change; d rehearses one on the lab.")
