@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook import store
+from runbook import handover, store
 from runbook import topology as topo
 from runbook.changes import Verification
 from runbook.engine import Runbook
@@ -42,6 +42,7 @@ def status_data(book: Runbook) -> dict[str, Any]:
         "last_activity": {"time": last["time"], "operator": last["operator"], "step": last["step"],
                           "action": last["action"]} if last else None,
         "journal_entries": last["seq"] if last else 0,
+        "handover": handover.describe_pending(last) if last and last.get("action") == handover.HANDOVER else None,
         "steps": rows,
     }
 
@@ -53,6 +54,8 @@ def status_text(book: Runbook) -> str:
              f"  progress: {data['progress']['settled']}/{data['progress']['total']} settled"]
     if data["driver"]:
         lines.append(f"  driven by {data['driver']}")
+    for line in data["handover"] or []:
+        lines.append(f"  {line}")
     if data["last_activity"]:
         act = data["last_activity"]
         lines.append(f"  last: {act['time']} {act['operator']} {act['action']} {act['step'] or ''}".rstrip())
