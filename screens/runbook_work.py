@@ -130,23 +130,24 @@ class EngineWork:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify-all")
     def verify_all(self) -> None:
+        """Every step that was run, marked or interrupted, at once (a farm's hosts in parallel)."""
         def job(book: Runbook) -> tuple[str, list[str]]:
-            lines, drift = [], []
-            for instance in book.instances:
-                state = book.display_state(instance.key)
-                if state not in IN_PLACE | {State.FAILED, State.INTERRUPTED, State.UNDONE}:
-                    continue
-                try:
-                    result = book.verify(instance.key)
-                except NotAvailable:
-                    lines.append(f"{instance.key}: checked by hand only")
-                    continue
-                lines.append(f"{instance.key}: {'in place' if result.ok else 'MISMATCH'}")
-                lines += [f"  {f.describe()}" for f in result.mismatches()]
-                if not result.ok and state in IN_PLACE:
-                    drift.append(instance.key)
-            if not lines:
+            wanted = IN_PLACE | {State.FAILED, State.INTERRUPTED, State.UNDONE}
+            before = {i.key: book.display_state(i.key) for i in book.instances}
+            keys = [key for key, state in before.items() if state in wanted]
+            if not keys:
                 return "nothing to verify yet: no step was run or marked done", []
+            lines, drift = [], []
+            for key, result in book.verify_many(keys).items():
+                if isinstance(result, NotAvailable):
+                    lines.append(f"{key}: checked by hand only")
+                elif isinstance(result, RunbookError):
+                    lines.append(f"{key}: could not verify: {result}")
+                else:
+                    lines.append(f"{key}: {'in place' if result.ok else 'MISMATCH'}")
+                    lines += [f"  {f.describe()}" for f in result.mismatches()]
+                    if not result.ok and before[key] in IN_PLACE:
+                        drift.append(key)
             summary = ("drift in " + ", ".join(drift) + ": changed outside this session") if drift else \
                 "every done step verified"
             return summary, lines

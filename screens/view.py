@@ -174,7 +174,7 @@ def journal_lines(entries: Iterable[dict[str, Any]], key: str | None) -> list[st
             text += f" — {entry['note']}"
         lines.append(text)
         details = entry.get("details") or {}
-        for name in ("plan", "revert", "mismatches"):
+        for name in ("plan", "revert", "mismatches", "log"):
             lines.extend(f"    {line}" for line in details.get(name) or [])
         if entry.get("action") == "change" and details.get("kind"):
             try:

@@ -225,10 +225,10 @@ async def test_follow_mode_is_read_only_and_refreshes_live(tui_env: Path) -> Non
             await settle(pilot)
             assert not isinstance(pilot.app.screen, TextModal)
             other.mark("1", "done", "by the other operator")
-            await until(pilot, lambda: "[m] 1" in screen_text(pilot.app), timeout=3)
+            await until(pilot, lambda: "[m] 1" in screen_text(pilot.app))
             assert screen.check_action("drive", ()) is False
             other.close()
-            await until(pilot, lambda: "t takes the wheel" in screen_text(pilot.app), timeout=3)
+            await until(pilot, lambda: "t takes the wheel" in screen_text(pilot.app))
             await until(pilot, lambda: "t Drive" in screen_text(pilot.app))
             await pilot.press("t")
             await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))

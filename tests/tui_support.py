@@ -88,7 +88,7 @@ async def settle(pilot: Pilot, rounds: int = 3) -> None:
     await pilot.pause()
 
 
-async def until(pilot: Pilot, condition: Callable[[], Any], timeout: float = 5.0) -> None:
+async def until(pilot: Pilot, condition: Callable[[], Any], timeout: float = 10.0) -> None:
     """Pause until `condition()` holds (messages from threads and timers arrive in their own time)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -1,0 +1,80 @@
+"""The start screen: sessions with their topology, progress, last activity and driver; open, demo, back."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from runbook import store
+from screens.runbook_screen import RunbookScreen
+from screens.start_screen import DemoPicker, StartScreen, session_files
+from screens.widgets.step_list import StepList
+from tests.tui_support import advance, app_for, demo, drive, screen_text, settle, tui_env, tui_test, until
+
+__all__ = ["tui_env"]
+SIZE = (100, 32)
+
+
+def rows(app) -> list[list[str]]:
+    table = app.screen.query_one(DataTable)
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+@tui_test
+async def test_lists_sessions_with_progress_activity_and_driver(tui_env: Path) -> None:
+    fresh = demo("tmg-eas")
+    busy = demo("tmg-seg-eas")
+    advance(busy, "1", "2")
+    other = drive(busy)
+    try:
+        app = app_for(None)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.paths)
+            table = {row[0]: row for row in rows(app)}
+            assert set(table) == {fresh.stem, busy.stem}
+            assert table[fresh.stem][1:3] == ["tmg-eas (lab)", "4/10"]
+            assert table[busy.stem][1:3] == ["tmg-seg-eas (lab)", "3/12"]
+            assert table[busy.stem][4] == "alice@jump1" and table[fresh.stem][4] == "—"
+            assert table[busy.stem][3].startswith("just now") or "ago" in table[busy.stem][3]
+    finally:
+        other.close()
+
+
+@tui_test
+async def test_open_then_escape_comes_back_and_releases_the_session(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.paths)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, RunbookScreen) and app.screen.book is not None)
+        assert store.lock_path(path).exists()
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, StartScreen))
+        assert not store.lock_path(path).exists()
+
+
+@tui_test
+async def test_demo_starts_a_rehearsal_from_the_start_screen(tui_env: Path) -> None:
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "No sessions yet" in screen_text(app)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DemoPicker))
+        await pilot.press("down", "enter")  # the second scenario: tmg-seg-eas
+        await until(pilot, lambda: isinstance(app.screen, RunbookScreen) and app.screen.book is not None)
+        await settle(pilot)
+        assert app.screen.book.params.topology == "tmg-seg-eas"
+        assert app.screen.query_one(StepList).selected_key == "1"
+    assert [p.name for p in session_files(tui_env)] == ["demo-tmg-seg-eas-1.yaml"]
+
+
+@tui_test
+async def test_an_unreadable_session_is_listed_not_fatal(tui_env: Path) -> None:
+    (tui_env / "broken.yaml").write_text("schema: [not, a, number\n")
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.paths)
+        (row,) = rows(app)
+        assert row[:2] == ["broken", "unreadable"] and "not valid YAML" in row[3]
