@@ -276,7 +276,7 @@ class Runbook:
         self._settle_verification(key, result)
         return result
 
-    def verify_many(self, keys: list[str], *, max_workers: int = 16) -> dict[str, Verification | RunbookError]:
+    def verify_many(self, keys: list[str], *, max_workers: int = 32) -> dict[str, Verification | RunbookError]:
         """Verify several instances at once: one worker per Windows host (a farm in parallel), and one for the
         directory; the instances of one host run in order on its worker.
 
@@ -316,27 +316,36 @@ class Runbook:
             for future in futures:
                 results.update(future.result())
         ordered = {key: results[key] for key in dict.fromkeys(keys)}
-        for key, result in ordered.items():
-            if isinstance(result, Verification):
-                self._settle_verification(key, result)
+        self._settle_verifications({k: r for k, r in ordered.items() if isinstance(r, Verification)})
         return ordered
 
     def _open_port(self, where: str) -> object:
         return self.ports.directory if where == _DIRECTORY else self.ports.hosts
 
     def _settle_verification(self, key: str, result: Verification) -> None:
-        if self.lock is not None and self.lock.still_mine():
-            self._store_verification(key, result)
+        self._settle_verifications({key: result})
+
+    def _settle_verifications(self, results: dict[str, Verification]) -> None:
+        if not results or self.lock is None or not self.lock.still_mine():
+            return
+        self._store_verifications(results)
+        for key, result in results.items():
             if self.record(key).state == State.INTERRUPTED:
                 self._transition(key, Event.VERIFY_OK if result.ok else Event.VERIFY_MISMATCH,
                                  error=None if result.ok else "verified after interruption: not in place")
 
     def _store_verification(self, key: str, result: Verification) -> None:
-        self.record(key).verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
-                                     "findings": [f.describe() for f in result.findings]}
+        self._store_verifications({key: result})
+
+    def _store_verifications(self, results: dict[str, Verification]) -> None:
+        """One session save for all of them (a farm's verify-all), then one journal entry each."""
+        for key, result in results.items():
+            self.record(key).verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
+                                         "findings": [f.describe() for f in result.findings]}
         self.save()
-        self.journal.append(step=key, action="verify", outcome="ok" if result.ok else "mismatch",
-                            details={"mismatches": [f.describe() for f in result.mismatches()]} or None)
+        for key, result in results.items():
+            self.journal.append(step=key, action="verify", outcome="ok" if result.ok else "mismatch",
+                                details={"mismatches": [f.describe() for f in result.mismatches()]} or None)
 
     def mark(self, key: str, how: str, note: str | None) -> str:
         self._require_driver()

@@ -1,0 +1,227 @@
+"""Benchmark: verify-all of the host steps over a farm of 1, 4 and 16 Windows hosts, through the real WinRM client.
+
+Each simulated host (runbook.lab.windows_host.SimWindowsHost) sits behind its own loopback WinRM endpoint
+(runbook.lab.wsman_endpoint.WSManEndpoint) in its own process, as a remote host would be (its CPU is not the
+client's). The client side is what `runbook verify SESSION` does: a session created from a params file,
+`Runbook.verify_many` (a worker per host, each host's steps in order), `WinRMHosts` (real pypsrp, NTLM with
+message encryption; `--auth basic` for Basic over HTTP), one runspace pool per host (and a second one, to the
+Exchange endpoint, per Exchange server) opened during the verify with the runbook/ps functions loaded, as a
+fresh CLI run does. One difference from the CLI: `WinRMHosts(addresses=...)` dials each host's port on
+127.0.0.1 instead of resolving its name, so neither root nor an /etc/hosts edit is needed.
+
+Two farms, each with the TMG (steps 1, 2 and 5a) in every run:
+  seg  tmg-seg-eas with N SEG servers: 5b and 6b on each (9 function calls per SEG)
+  eas  tmg-eas with N Exchange servers: 6a on each (7 calls, 2 on the Exchange endpoint)
+The steps are applied first (not timed) so the verify finds everything in place.
+
+The injected latency (`--latency`, 50 ms) is applied in one of two places (`--at`, default both, one after
+the other on the same hosts):
+  request   on every WinRM request (HTTP round trip: Create, Command, Receive, Signal...), the endpoint's
+            latency_ms: a remote host on a slow network
+  function  on every PowerShell function call, inside the simulated host: a slow host on a fast network
+Figures are the median of `--runs` verify-alls; the ratio is 16 hosts / 1 host (target <= 1.3x).
+
+    python bench/farm_verify.py [--latency 50] [--at request|function|both] [--runs 3] [--auth ntlm|basic]
+                                [--farm seg|eas|both]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+USER = "TEST\\operator"
+PASSWORD = "Bench-Pa55-word"
+SIZES = (1, 4, 16)
+VDIR = "Default Web Site/Microsoft-Server-ActiveSync"
+HOST_STEPS = ("1", "2", "5a", "5b", "6a", "6b")
+
+
+def farm_params(farm: str, size: int, auth: str) -> dict[str, Any]:
+    from runbook.lab.lab import scenario
+
+    if farm == "seg":
+        params = dict(scenario("tmg-seg-eas")["params"])
+        params["seg"] = [{"computer": f"SEG{n:02d}", "host": f"seg{n:02d}.test.lan"} for n in range(1, size + 1)]
+        params["eas"] = [{"computer": "EAS01", "host": "eas01.test.lan"}]
+        params.pop("internal_names", None)
+        params.pop("service_accounts", None)
+    else:
+        params = dict(scenario("tmg-eas")["params"])
+        params["eas"] = [{"computer": f"EAS{n:02d}", "host": f"eas{n:02d}.test.lan"} for n in range(1, size + 1)]
+    params["winrm"] = {"transport": "http", "auth": auth, "user": USER, "exchange_auth": auth}
+    return params
+
+
+# ------------------------------------------------------------------------------------------ one host's process
+def serve(params: dict[str, Any], host: str, auth: str, folder: str, conn: Any) -> None:
+    """Child process: one simulated host (scenario state, steps 1/2 clicked in the TMG console) and its endpoint."""
+    from runbook.lab import lab as lab_module
+    from runbook.lab.wsman_endpoint import start_endpoints
+    from runbook.params import parse_params
+
+    parsed = parse_params(params)
+    state = lab_module.build_state("tmg-seg-eas" if parsed.has_seg else "tmg-eas", parsed)
+    lab = lab_module.Lab(Path(folder) / f"{host}.lab.yaml", state)
+    sim = lab.sim_hosts.find(host)
+    assert sim is not None
+    if host in {s.host for s in parsed.seg}:  # the guide's prerequisite on every SEG, as the scenario has on SEG01
+        sim.install_feature("Web-Client-Auth")
+        sim.add_iis_location(VDIR)
+    for step in ("1", "2"):
+        lab.perform_manual(step, parsed)
+    endpoint = start_endpoints(lab.sim_hosts.dispatch, [host], auth=auth, username=USER, password=PASSWORD)[host]
+    conn.send({host: endpoint.address})
+    while True:
+        command, *arguments = conn.recv()
+        if command == "latency":
+            where, milliseconds = arguments
+            endpoint.latency = milliseconds / 1000.0 if where == "request" else 0.0
+            sim.latency_ms = milliseconds if where == "function" else 0
+            conn.send("ok")
+        elif command == "stop":
+            endpoint.stop()
+            conn.send("ok")
+            return
+
+
+class Farm:
+    """The hosts of one farm, each in its own process, and a session over them."""
+
+    def __init__(self, farm: str, size: int, auth: str):
+        import yaml
+
+        self.folder = Path(tempfile.mkdtemp(prefix=f"bench-farm-{farm}{size}-"))
+        os.environ["RUNBOOK_SESSIONS_DIR"] = str(self.folder)
+        self.auth = auth
+        self.params = farm_params(farm, size, auth)
+        self.params_file = self.folder / "params.yaml"
+        self.params_file.write_text(yaml.safe_dump(self.params, sort_keys=False))
+        context = multiprocessing.get_context("spawn")
+        self.servers = []
+        hosts = [self.params["tmg"]["host"]] + [s["host"] for s in self.params.get("seg", []) + self.params["eas"]]
+        for host in hosts:
+            parent, child = context.Pipe()
+            process = context.Process(target=serve, args=(self.params, host, auth, str(self.folder), child),
+                                      daemon=True)
+            process.start()
+            self.servers.append((process, parent))
+        self.addresses: dict[str, tuple[str, int]] = {}
+        for _, parent in self.servers:
+            self.addresses.update(parent.recv())
+
+    def ports_factory(self):
+        from runbook.context import Ports
+        from runbook.params import load_params_file
+        from runbook.winrm_shell import ExchangeEndpoint, WinRMHosts
+
+        settings = load_params_file(self.params_file).winrm
+
+        def factory(path: Path, session: Any, params: Any) -> Ports:
+            def open_hosts() -> WinRMHosts:
+                return WinRMHosts(settings, PASSWORD, insecure=self.auth == "basic", addresses=self.addresses,
+                                  exchange=ExchangeEndpoint(port=settings.exchange_port))
+
+            def no_directory() -> Any:
+                raise AssertionError("the host steps never reach the directory")
+
+            return Ports(open_directory=no_directory, open_hosts=open_hosts)
+        return factory
+
+    def prepare(self) -> tuple[Path, list[str]]:
+        """A session with every host step applied (1 and 2 marked done after the console clicks)."""
+        from runbook.engine import Runbook
+        from steps import CATALOGUE
+
+        path = self.folder / "farm.yaml"
+        Runbook.create(path, str(self.params_file), CATALOGUE, self.ports_factory()).close()
+        book = Runbook.open(path, CATALOGUE, self.ports_factory(), drive=True)
+        try:
+            keys = [i.key for i in book.instances if not i.not_applicable and i.id in HOST_STEPS]
+            for key in keys:
+                if key in ("1", "2"):
+                    book.mark(key, "done", "bench: console work done")
+                else:
+                    book.run(key, confirm=lambda question, lines: True, allow_restart=True)
+        finally:
+            book.close()
+        return path, keys
+
+    def latency(self, where: str, milliseconds: float) -> None:
+        for _, parent in self.servers:
+            parent.send(("latency", where, milliseconds))
+        for _, parent in self.servers:
+            parent.recv()
+
+    def verify_all(self, path: Path, keys: list[str]) -> float:
+        """One verify-all as the CLI does it: open the session, verify, close (new pools every time)."""
+        from runbook.engine import Runbook
+        from steps import CATALOGUE
+
+        book = Runbook.open(path, CATALOGUE, self.ports_factory(), drive=True)
+        try:
+            start = time.perf_counter()
+            results = book.verify_many(keys)
+            elapsed = time.perf_counter() - start
+        finally:
+            book.close()
+        bad = {key: str(result) for key, result in results.items() if not getattr(result, "ok", False)}
+        if bad:
+            raise SystemExit(f"verify found problems: {bad}")
+        return elapsed
+
+    def stop(self) -> None:
+        for _, parent in self.servers:
+            parent.send(("stop",))
+        for process, parent in self.servers:
+            parent.recv()
+            process.join(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=50.0, help="injected latency in ms (default 50)")
+    parser.add_argument("--at", choices=("request", "function", "both"), default="both")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--auth", choices=("ntlm", "basic"), default="ntlm")
+    parser.add_argument("--farm", choices=("seg", "eas", "both"), default="both")
+    args = parser.parse_args()
+
+    farms = ("seg", "eas") if args.farm == "both" else (args.farm,)
+    places = ("request", "function") if args.at == "both" else (args.at,)
+    figures: dict[tuple[str, str, int], float] = {}
+    for farm in farms:
+        for size in SIZES:
+            hosts = Farm(farm, size, args.auth)
+            try:
+                path, keys = hosts.prepare()
+                for where in places:
+                    hosts.latency(where, args.latency)
+                    figures[(farm, where, size)] = statistics.median(hosts.verify_all(path, keys)
+                                                                     for _ in range(args.runs))
+            finally:
+                hosts.stop()
+    print(f"verify-all of the host steps (1, 2, 5a, 5b/6b or 6a), real WinRM client ({args.auth}), "
+          f"median of {args.runs}, on {os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f})")
+    met = True
+    for where in places:
+        print(f"{args.latency:g} ms per {'WinRM request' if where == 'request' else 'PowerShell function call'}:")
+        for farm in farms:
+            row = "  ".join(f"{size:>2} hosts {figures[(farm, where, size)] * 1000:6.0f} ms" for size in SIZES)
+            ratio = figures[(farm, where, SIZES[-1])] / figures[(farm, where, SIZES[0])]
+            met = met and ratio <= 1.3
+            print(f"  {farm} farm (+ TMG): {row}   ratio 16/1: {ratio:.2f}x")
+    print("target (16 hosts <= 1.3x one host): " + ("met" if met else "NOT met"))
+
+
+if __name__ == "__main__":
+    main()
