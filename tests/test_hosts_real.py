@@ -433,6 +433,20 @@ def test_missing_web_client_auth_feature_stops_6b_before_any_change(host_lab, se
     assert writes(lab, "seg01.test.lan") == [] and states("s")["6b@SEG01"] == "failed"
 
 
+@slow
+def test_basic_over_plain_http_needs_insecure(host_lab, sessions_dir: Path, tmp_path: Path) -> None:
+    lab = host_lab("tmg-eas", auth="basic")
+    new_session(lab, tmp_path)
+    run = run_cli("run", "s", "5a", "--yes")
+    assert run.returncode == 2
+    assert "winrm: Basic authentication over plain HTTP would send the password and every command in clear " \
+           "text" in run.stderr
+    assert lab.invocations("tmg01.test.lan") == []  # refused before any connection
+    assert cli(lab, "run", "s", "5a", "--yes").returncode == 0
+    providers = cli(lab, "check", "s", "providers")
+    assert providers.returncode == 0 and "eas01.test.lan: Negotiate and NTLM present" in providers.stdout
+
+
 # ---------------------------------------------------------------------------------------------- a real process
 @slow
 def test_the_runbook_command_as_a_separate_process(host_lab, sessions_dir: Path, tmp_path: Path) -> None:
