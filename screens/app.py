@@ -57,12 +57,13 @@ class RunbookApp(App[int]):
         return ports_factory(Options(insecure=self.config.insecure, interactive=False, prompt=self.asker.password))
 
     def on_mount(self) -> None:
-        from screens.runbook_screen import RunbookScreen
-        from screens.start_screen import StartScreen
-
         if self.config.path is not None:
+            from screens.runbook_screen import RunbookScreen
+
             self.push_screen(RunbookScreen(self.config.path, takeover=self.config.takeover))
         else:
+            from screens.start_screen import StartScreen
+
             self.push_screen(StartScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -28,12 +28,29 @@ def _plan_style(line: str) -> str:
     return ""
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ScrollsBody:
+    """pgup / pgdn scroll a long list of changes whatever has the focus (the typed host name, a button)."""
+
+    BODY_BINDINGS = [
+        Binding("pagedown", "scroll_body(1)", "More", id="modal.more", show=False),
+        Binding("pageup", "scroll_body(-1)", "Back", id="modal.back", show=False),
+    ]
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one(".modal-body", VerticalScroll)  # type: ignore[attr-defined]
+        if direction > 0:
+            body.scroll_page_down(animate=False)
+        else:
+            body.scroll_page_up(animate=False)
+
+
+class ConfirmModal(ScrollsBody, ModalScreen[bool]):
     """Yes or no about an exact list of changes; nothing is preselected as yes."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="modal.yes"),
         Binding("n,escape", "answer(False)", "No", id="modal.no"),
+        *ScrollsBody.BODY_BINDINGS,
     ]
 
     def __init__(self, question: str, lines: list[str], *, yes: str = "Apply", no: str = "Cancel",
@@ -47,7 +64,8 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(self.question, markup=False, classes="modal-question")
             with VerticalScroll(classes="modal-body", can_focus=False):
                 yield _lines(self.change_lines, _plan_style)
-            yield Static(f"y {self.yes.lower()} · n / esc {self.no.lower()}", classes="modal-keys", markup=False)
+            yield Static(f"y {self.yes.lower()} · n / esc {self.no.lower()} · pgup / pgdn scroll", classes="modal-keys",
+                         markup=False)
             with Horizontal(classes="modal-buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="primary")
                 yield Button(f"{self.no} (n)", id="no")
@@ -63,10 +81,10 @@ class ConfirmModal(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class PointOfNoReturnModal(ModalScreen[bool]):
+class PointOfNoReturnModal(ScrollsBody, ModalScreen[bool]):
     """Consent to an interruption of service: the operator types the host name that will be restarted."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.no")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.no"), *ScrollsBody.BODY_BINDINGS]
 
     def __init__(self, question: str, lines: list[str], host: str) -> None:
         super().__init__(classes="modal")
@@ -88,8 +106,8 @@ class PointOfNoReturnModal(ModalScreen[bool]):
             for warning in warnings:
                 yield Static(warning, markup=False, classes="modal-warning")
             yield Static(Content.assemble("To go ahead, type the host name ", (self.host, "bold"),
-                                          " and press enter; esc cancels."), classes="modal-keys")
-            yield SteadyInput(placeholder=self.host, id="host", select_on_focus=False)
+                                          " and press enter; esc cancels; pgup / pgdn scroll."), classes="modal-keys")
+            yield SteadyInput(placeholder=self.host, id="host", select_on_focus=False, compact=True)
             yield Static("", id="mismatch", classes="modal-error")
 
     def on_mount(self) -> None:

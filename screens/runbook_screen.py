@@ -74,6 +74,7 @@ class RunbookScreen(EngineWork, Screen[None]):
         self._stamps: tuple = ()
         self._plan_timer = None
         self._offered_resume = False
+        self.resuming = False
 
     def compose(self) -> ComposeResult:
         yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
@@ -145,7 +146,8 @@ class RunbookScreen(EngineWork, Screen[None]):
             text = Content.assemble(("Complete: every step is settled. ", "bold $success"),
                                     "V re-verifies every done step; ctrl+q quits and releases the session.")
         elif self.book is not None and (key := self.selected) is not None:
-            text = Content.assemble(("What now: ", "bold $accent"),
+            resume = ("Resuming: V re-verifies every done step and flags changes made outside the tool. ", "$accent")
+            text = Content.assemble(("What now: ", "bold $accent"), resume if self.resuming else "",
                                     view.hint(self.book, self.book.instance(key), driving=self.driving))
         else:
             text = Content("? help · ctrl+p every action by name · ctrl+q quits and releases the session")
@@ -248,7 +250,7 @@ class RunbookScreen(EngineWork, Screen[None]):
 
     # -- actions -------------------------------------------------------------------------------------------
     def _start(self, text: str) -> None:
-        self.busy = text
+        self.busy, self.resuming = text, False
         self._refresh_status()
         self.refresh_bindings()
 
@@ -389,8 +391,7 @@ class RunbookScreen(EngineWork, Screen[None]):
                 yes="Verify now", no="Later", title="Resume"),
                 lambda yes: self.action_verify() if yes else None)
         elif any(book.record(i.key).state in IN_PLACE for i in book.instances):
-            self.notify("V re-verifies every done step and flags changes made outside the tool since.",
-                        title="resuming", markup=False)
+            self.resuming = True  # said once in the status line, until the operator moves on
 
     def on_open_failed(self, message: OpenFailed) -> None:
         self.app.push_screen(ErrorModal("Cannot open the session", message.message,

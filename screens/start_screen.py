@@ -23,7 +23,7 @@ from screens import view
 from screens.messages import OpenFailed, SessionCreated, SessionsListed
 from screens.modals import ErrorModal
 
-COLUMNS = ("session", "topology", "progress", "last activity", "driver")
+COLUMNS = ("session", "topology", "progress", "driver", "last activity")
 
 
 def session_files(folder: Path) -> list[Path]:
@@ -38,7 +38,7 @@ def describe_session(path: Path, catalogue: list[Any], clock: view.Clock) -> dic
         book = Runbook.open(path, catalogue, lambda *args: None, drive=False)  # type: ignore[arg-type,return-value]
         data = render.status_data(book)
     except RunbookError as exc:
-        return {"path": path, "cells": (path.stem, "unreadable", "", str(exc)[:60], "")}
+        return {"path": path, "cells": (path.stem, "unreadable", "", "", str(exc)[:60])}
     holder = read_holder(store.lock_path(path))
     if holder is None:
         driver = "—"
@@ -47,10 +47,10 @@ def describe_session(path: Path, catalogue: list[Any], clock: view.Clock) -> dic
     else:
         driver = f"stale lock ({holder.operator})"
     last = data["last_activity"]
-    activity = f"{view.age(last['time'], clock)}, {last['action']} {last['step'] or ''}".rstrip() if last else "—"
+    activity = f"{view.age(last['time'], clock)} · {last['action']} {last['step'] or ''}".rstrip() if last else "—"
     topology = data["topology"] + (" (lab)" if data["rehearsal"] else "")
     progress = f"{data['progress']['settled']}/{data['progress']['total']}"
-    return {"path": path, "cells": (path.stem, topology, progress, activity, driver)}
+    return {"path": path, "cells": (path.stem, topology, progress, driver, activity)}
 
 
 class DemoPicker(ModalScreen[str | None]):

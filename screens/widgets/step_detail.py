@@ -4,12 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import RichLog, Static
+from textual.widgets import Static
 
 from runbook.catalogue import ManualItem, StepInstance
 from runbook.changes import Plan
@@ -42,6 +41,7 @@ class StepDetail(Vertical):
         self.items: list[ManualItem] = []
         self._checklist_shown: tuple[Any, ...] | None = None
         self._log_shown: list[str] | None = None
+        self._extra_log: list[str] = []
         self.driving = False
 
     def compose(self) -> ComposeResult:
@@ -54,9 +54,9 @@ class StepDetail(Vertical):
         checklist = Checklist(id="checklist")
         checklist.border_title = "checklist · space ticks · c copies"
         yield checklist
-        log = RichLog(id="log", wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=20)
-        log.border_title = "log"
-        yield log
+        with VerticalScroll(id="log") as log:
+            log.border_title = "log"
+            yield Static("", id="log-text")
 
     # -- showing -------------------------------------------------------------------------------------------
     def show(self, book: Runbook, instance: StepInstance, plan: PlanView, entries: list[dict[str, Any]], *,
@@ -125,20 +125,20 @@ class StepDetail(Vertical):
     def _show_log(self, lines: list[str]) -> None:
         if lines == self._log_shown:
             return
-        log = self.query_one("#log", RichLog)
-        previous = self._log_shown or []
-        if previous and lines[:len(previous)] == previous:
-            new = lines[len(previous):]
-        else:
-            log.clear()
-            new = lines
-        for line in new:
-            log.write(Text(line))
         self._log_shown = lines
+        self._extra_log = []
+        self._render_log()
 
     def log_line(self, line: str) -> None:
         """Output of this process that the journal does not carry (a verify's findings, a refusal)."""
-        self.query_one("#log", RichLog).write(Text(line))
+        self._extra_log.append(line)
+        self._render_log()
+
+    def _render_log(self) -> None:
+        # Plain text only: journal notes and remote output keep their brackets.
+        lines = (self._log_shown or []) + self._extra_log
+        self.query_one("#log-text", Static).update(Content("\n".join(lines)))
+        self.query_one("#log", VerticalScroll).scroll_end(animate=False, immediate=False)
 
     # -- reading -------------------------------------------------------------------------------------------
     def highlighted_item(self) -> ManualItem | None:
