@@ -8,6 +8,7 @@ from runbook.context import StepContext
 from runbook.params import Params
 from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from steps import directory_changes as dc
+from steps.applicability import needs_seg
 
 ATTRIBUTE = "msDS-AllowedToDelegateTo"
 
@@ -39,10 +40,6 @@ class Delegation(dc.DirectoryUndo):
             plan.notes.append(f"kept as they are (other services already delegated): {', '.join(others)}")
         dc.require_write(ctx, account, [change.attribute for change in plan.changes])
         return plan
-
-    def apply(self, ctx: StepContext, plan: Plan) -> None:
-        for change in plan.changes:
-            dc.apply(ctx, change)
 
     def verify(self, ctx: StepContext) -> Verification:
         role = _role(ctx.instance.id)
@@ -99,10 +96,6 @@ def _seg_targets(params: Params) -> list[Target]:
     return [Target(label=server.computer, server=server) for server in params.seg]
 
 
-def _no_seg(params: Params) -> str | None:
-    return None if params.has_seg else "there is no SEG in a TMG → EAS topology"
-
-
 def _why_3a(params: Params) -> list[str]:
     hop = topo.ROLE_NAMES[topo.next_hop_role(params, "tmg")]
     return [f"TMG → {hop}: {', '.join(topo.delegation_targets(params, 'tmg'))}"]
@@ -123,6 +116,6 @@ SEG_DELEGATION = StepSpec(
     title="AD: trust SEG for constrained delegation to EAS",
     why="The SEG authenticates to Exchange on the user's behalf with the same kind of delegation.",
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=_seg_targets, applies=_no_seg, automation=Delegation(),
+    manual=_manual, targets=_seg_targets, applies=needs_seg, automation=Delegation(),
     detail=lambda params: [f"SEG → EAS: {', '.join(topo.delegation_targets(params, 'seg'))}"] if params.has_seg else [],
 )

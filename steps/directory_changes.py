@@ -6,7 +6,7 @@ userAccountControl, recorded with the value seen before.
 """
 from __future__ import annotations
 
-from runbook.changes import Change
+from runbook.changes import Change, Plan
 from runbook.context import StepContext
 from runbook.errors import (
     DirectoryAccessDenied,
@@ -174,7 +174,11 @@ def _undo_drift(ctx: StepContext, problem: str) -> str:
 
 
 class DirectoryUndo:
-    """Undo shared by the AD steps: newest change first, after checking nothing moved underneath."""
+    """Apply and undo shared by the AD steps: in plan order; undo newest first, after checking nothing moved."""
+
+    def apply(self, ctx: StepContext, plan: Plan) -> None:
+        for change in plan.changes:
+            apply(ctx, change)
 
     def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
         return undo_problems(ctx, changes)

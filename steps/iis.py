@@ -12,6 +12,7 @@ from runbook.errors import Refused, StepFailed
 from runbook.params import Params
 from steps import host_changes as hc
 from steps import tmg
+from steps.applicability import NO_SEG
 
 VDIR = "Microsoft-Server-ActiveSync"
 CERT_MAPPING = "system.webServer/security/authentication/clientCertificateMappingAuthentication"
@@ -160,7 +161,7 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
 def _applies(role: str):
     def applies(params: Params) -> str | None:
         if role == "seg" and not params.has_seg:
-            return "there is no SEG in a TMG → EAS topology"
+            return NO_SEG
         if params.cert_validation != role:
             return "skipped: " + topo.validator_reason(params)
         return None

@@ -12,6 +12,7 @@ from runbook.context import StepContext
 from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import host_changes as hc
+from steps.applicability import needs_seg
 
 RIGHTS = {
     "SeTcbPrivilege": "Act as part of the operating system",
@@ -118,10 +119,6 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
     return items
 
 
-def _no_seg(params: Params) -> str | None:
-    return None if params.has_seg else "there is no SEG in a TMG → EAS topology"
-
-
 TMG_RIGHTS = StepSpec(
     id="5a",
     title="TMG local policy: Network Service rights",
@@ -138,5 +135,5 @@ SEG_RIGHTS = StepSpec(
     why="The SEG's SecureEmailGateway app pool delegates to Exchange the same way and needs the same two rights.",
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual, targets=lambda params: [Target(label=s.computer, server=s) for s in params.seg],
-    applies=_no_seg, automation=UserRights(),
+    applies=needs_seg, automation=UserRights(),
 )

@@ -13,6 +13,7 @@ from runbook.context import StepContext
 from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import directory_changes as dc
+from steps.applicability import needs_seg
 
 ATTRIBUTE = "servicePrincipalName"
 
@@ -68,10 +69,6 @@ class ServicePrincipalNames(dc.DirectoryUndo):
         dc.require_write(ctx, account, [change.attribute for change in plan.changes])
         return plan
 
-    def apply(self, ctx: StepContext, plan: Plan) -> None:
-        for change in plan.changes:
-            dc.apply(ctx, change)
-
     def verify(self, ctx: StepContext) -> Verification:
         role = _role(ctx)
         sam = _sam(ctx.target)
@@ -122,10 +119,6 @@ def _manual(role: str):
     return manual
 
 
-def _no_seg(params: Params) -> str | None:
-    return None if params.has_seg else "there is no SEG in a TMG → EAS topology"
-
-
 EAS_SPN = StepSpec(
     id="4a",
     title="AD: http SPNs for EAS",
@@ -140,5 +133,5 @@ SEG_SPN = StepSpec(
     title="AD: http SPNs for SEG",
     why="TMG asks for a ticket to the SEG's http SPN; it must exist on exactly one account.",
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual("seg"), targets=_targets("seg"), applies=_no_seg, automation=ServicePrincipalNames(),
+    manual=_manual("seg"), targets=_targets("seg"), applies=needs_seg, automation=ServicePrincipalNames(),
 )
