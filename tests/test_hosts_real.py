@@ -24,7 +24,7 @@ from tests.winrm_fixtures import PASSWORD, PASSWORD_ENV, HostLab, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = {p.read_text(encoding="utf-8") for p in PS_DIR.glob("*.ps1")}
-WRITE = re.compile(r"^(Set|Grant|Revoke|Add|Remove|Invoke)-")
+WRITE = re.compile(r"^(Set|Clear|Grant|Revoke|Add|Remove|Invoke)-")
 slow = pytest.mark.slow
 
 # (scenario, auth, EAS servers, host steps in procedure order)
