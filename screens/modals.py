@@ -60,7 +60,7 @@ class ConfirmModal(ScrollsBody, ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as dialog:
-            dialog.border_title = self.heading
+            dialog.border_title = Content(self.heading)
             yield Static(self.question, markup=False, classes="modal-question")
             with VerticalScroll(classes="modal-body", can_focus=False):
                 yield _lines(self.change_lines, _plan_style)
@@ -141,7 +141,7 @@ class TextModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small") as dialog:
-            dialog.border_title = self.heading
+            dialog.border_title = Content(self.heading)
             yield Static(self.prompt_text, markup=False, classes="modal-question")
             yield SteadyInput(value=self.value, placeholder=self.placeholder, password=self.password, id="text")
             yield Static("enter accepts · esc cancels", classes="modal-keys")
@@ -177,7 +177,7 @@ class ErrorModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog danger") as dialog:
-            dialog.border_title = self.heading
+            dialog.border_title = Content(self.heading)
             with VerticalScroll(classes="modal-body"):
                 yield Static(self.message, markup=False, classes="modal-error-text")
             if self.advice:
@@ -199,7 +199,7 @@ class InfoModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide") as dialog:
-            dialog.border_title = self.heading
+            dialog.border_title = Content(self.heading)
             with VerticalScroll(classes="modal-body tall"):
                 yield Static(self.body, id="help-text")
             yield Static("esc closes", classes="modal-keys")

@@ -15,32 +15,15 @@ from textual.widgets import Footer, Static
 from runbook import store
 from runbook import topology as topo
 from runbook.engine import Runbook
-from runbook.states import IN_PLACE, Event, State
-from screens import view
+from runbook.states import IN_PLACE, State
+from screens import actions, view
+from screens.actions import ACTION_TITLES
 from screens.help import help_content
 from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
 from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal
 from screens.runbook_work import EngineWork, driver_left
 from screens.widgets.step_detail import PlanView, StepDetail
 from screens.widgets.step_list import StepList
-
-DRIVING_ACTIONS = {"run", "undo", "done", "skip", "reopen", "note"}
-ENGINE_ACTIONS = DRIVING_ACTIONS | {"verify", "plan", "verify_all"}
-ACTION_TITLES = {
-    "run": ("Run the selected step", "show the exact change, confirm, apply, then verify"),
-    "verify": ("Verify the selected step", "compare the live state with what the step wants (read-only)"),
-    "plan": ("Plan the selected step", "what running it would change now (read-only)"),
-    "undo": ("Undo the selected step", "revert exactly what this session changed"),
-    "done": ("Mark the selected step done by hand", "after following its checklist"),
-    "skip": ("Skip the selected step", "with a reason, journaled"),
-    "reopen": ("Reopen the selected step", "back to pending (skipped, interrupted or done by hand)"),
-    "note": ("Add a note to the selected step", "journaled with your name"),
-    "copy": ("Copy the command (OSC 52)", "the highlighted checklist command, or the step's first command"),
-    "next": ("Go to the next pending step", "the first step that is not settled"),
-    "verify_all": ("Verify every done step", "re-check everything done so far; flags drift"),
-    "drive": ("Drive this session", "when the operator you follow has left"),
-    "help": ("Help", "keys, glyphs and the order of work"),
-}
 
 
 class RunbookScreen(EngineWork, Screen[None]):
@@ -112,13 +95,7 @@ class RunbookScreen(EngineWork, Screen[None]):
         book = self.book
         if book is None:
             return
-        settled, total = view.progress(book)
-        mode = "driving" if self.driving else "READ-ONLY"
-        rehearsal = " (lab)" if book.session.lab else ""
-        done = " · COMPLETE" if settled == total else ""
-        self.query_one("#topbar", Static).update(Content.assemble(
-            (self.path.stem, "bold"), f" · {book.params.topology}{rehearsal} · {settled}/{total} settled · ",
-            (mode, "bold $success" if self.driving else "bold $warning"), (done, "bold $success")))
+        self.query_one("#topbar", Static).update(view.top_line(book, self.path.stem, driving=self.driving))
         self.query_one("#chain", Static).update(Content(topo.CHAINS[book.params.topology]))
         self.query_one(StepList).show(view.step_rows(book))
         self._refresh_detail()
@@ -133,25 +110,10 @@ class RunbookScreen(EngineWork, Screen[None]):
                                         driving=self.driving)
 
     def _refresh_status(self) -> None:
-        if self.busy:
-            text = Content.assemble(("working: ", "bold $accent"), self.busy,
-                                    ("  (every remote call has a timeout; the journal records the outcome)",
-                                     "$text-muted"))
-        elif self.following is not None:
-            left = driver_left(self.path)
-            text = Content.assemble(("read-only: ", "bold $warning"),
-                                    ("the driver has left; t takes the wheel" if left else
-                                     f"driven by {self.following}"))
-        elif self.book is not None and view.progress(self.book)[0] == view.progress(self.book)[1]:
-            text = Content.assemble(("Complete: every step is settled. ", "bold $success"),
-                                    "V re-verifies every done step; ctrl+q quits and releases the session.")
-        elif self.book is not None and (key := self.selected) is not None:
-            resume = ("Resuming: V re-verifies every done step and flags changes made outside the tool. ", "$accent")
-            text = Content.assemble(("What now: ", "bold $accent"), resume if self.resuming else "",
-                                    view.hint(self.book, self.book.instance(key), driving=self.driving))
-        else:
-            text = Content("? help · ctrl+p every action by name · ctrl+q quits and releases the session")
-        self.query_one("#statusbar", Static).update(text)
+        left = self.following is not None and driver_left(self.path)
+        self.query_one("#statusbar", Static).update(view.status_line(
+            self.book, self.selected, driving=self.driving, busy=self.busy, following=self.following,
+            driver_left=left, resuming=self.resuming))
 
     def on_step_list_step_highlighted(self, event: StepList.StepHighlighted) -> None:
         self._refresh_detail()
@@ -181,45 +143,9 @@ class RunbookScreen(EngineWork, Screen[None]):
     # -- which actions apply now ---------------------------------------------------------------------------
     def why_not(self, action: str) -> str | None:
         """None when `action` can run now, else the reason (shown when it is asked for anyway)."""
-        book, key = self.book, self.selected
-        if action in ("help", "back"):
-            return None
-        if book is None:
-            return "the session is still opening"
         if action == "drive":
             return None if self.following is not None and driver_left(self.path) else "only when the driver left"
-        if action in ENGINE_ACTIONS and self.busy:
-            return f"wait: {self.busy}"
-        if action in DRIVING_ACTIONS and not self.driving:
-            return "this view is read-only: another operator drives the session"
-        if action in ("next", "verify_all"):
-            return None
-        if key is None:
-            return "no step selected"
-        instance = book.instance(key)
-        record = book.record(key)
-        state = book.display_state(key)
-        if action == "copy":
-            return None if instance.manual(book.params) else "this step has nothing to copy"
-        if action == "note":
-            return None
-        if instance.not_applicable:
-            return f"{key} does not apply: {instance.not_applicable}"
-        if action in ("run", "plan") and instance.spec.automation is None:
-            return f"{key} is done by hand: follow its checklist, then d records it"
-        if action == "run":
-            if not view.can(book, key, Event.START):
-                return f"{key} is {state.value}" + (": verify it first" if state == State.INTERRUPTED else "")
-            if (waits := book.waiting_for(instance)):
-                return f"{key} waits for {', '.join(waits)}"
-        if action == "verify" and instance.spec.automation is None and instance.spec.verify_only is None:
-            return f"{key} can only be checked by hand"
-        if action == "undo" and (not record.changes or not view.can(book, key, Event.START_UNDO)):
-            return f"{key}: nothing recorded to undo" if not record.changes else f"{key} is {state.value}"
-        event = {"done": Event.MARK_DONE, "skip": Event.SKIP, "reopen": Event.REOPEN}.get(action)
-        if event is not None and not view.can(book, key, event):
-            return f"{key} is {state.value}"
-        return None
+        return actions.why_not(action, self.book, self.selected, driving=self.driving, busy=self.busy)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "drive":

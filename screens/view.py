@@ -94,6 +94,34 @@ def progress(book: Runbook) -> tuple[int, int]:
     return settled, len(book.instances)
 
 
+def top_line(book: Runbook, name: str, *, driving: bool) -> Content:
+    settled, total = progress(book)
+    rehearsal = " (lab)" if book.session.lab else ""
+    done = " · COMPLETE" if settled == total else ""
+    return Content.assemble((name, "bold"), f" · {book.params.topology}{rehearsal} · {settled}/{total} settled · ",
+                            ("driving", "bold $success") if driving else ("READ-ONLY", "bold $warning"),
+                            (done, "bold $success"))
+
+
+def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: str | None, following: str | None,
+                driver_left: bool, resuming: bool) -> Content:
+    """The line above the footer: what is happening, or what to do next with the selected step."""
+    if busy:
+        return Content.assemble(("working: ", "bold $accent"), busy,
+                                ("  (every remote call has a timeout; the journal records the outcome)", "$text-muted"))
+    if following is not None:
+        return Content.assemble(("read-only: ", "bold $warning"), "the driver has left; t takes the wheel"
+                                if driver_left else f"driven by {following}")
+    if book is not None and progress(book)[0] == progress(book)[1]:
+        return Content.assemble(("Complete: every step is settled. ", "bold $success"),
+                                "V re-verifies every done step; ctrl+q quits and releases the session.")
+    if book is not None and key is not None:
+        resume = ("Resuming: V re-verifies every done step and flags changes made outside the tool. ", "$accent")
+        return Content.assemble(("What now: ", "bold $accent"), resume if resuming else "",
+                                hint(book, book.instance(key), driving=driving))
+    return Content("? help · ctrl+p every action by name · ctrl+q quits and releases the session")
+
+
 def can(book: Runbook, key: str, event: Event) -> bool:
     return event in allowed_events(book.display_state(key))
 

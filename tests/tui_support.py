@@ -62,11 +62,11 @@ def advance(path: Path, *steps: str) -> None:
     """Bring a session forward through the engine, as an earlier night's work would have."""
     book = drive(path)
     try:
-        for key in steps:
-            if book.instance(key).spec.automation is None:
-                book.mark(key, "done", None)
+        for instance in [i for step in steps for i in book.resolve(step)]:
+            if instance.spec.automation is None:
+                book.mark(instance.key, "done", None)
             else:
-                book.run(key, confirm=lambda question, lines: True, allow_restart=True)
+                book.run(instance.key, confirm=lambda question, lines: True, allow_restart=True)
     finally:
         book.close()
 

@@ -138,7 +138,8 @@ class StepDetail(Vertical):
         # Plain text only: journal notes and remote output keep their brackets.
         lines = (self._log_shown or []) + self._extra_log
         self.query_one("#log-text", Static).update(Content("\n".join(lines)))
-        self.query_one("#log", VerticalScroll).scroll_end(animate=False, immediate=False)
+        log = self.query_one("#log", VerticalScroll)
+        self.call_after_refresh(lambda: log.scroll_end(animate=False))  # once the new text is laid out
 
     # -- reading -------------------------------------------------------------------------------------------
     def highlighted_item(self) -> ManualItem | None:

@@ -1,0 +1,81 @@
+"""The TUI's pure decisions, without a terminal: glyphs, groups, hints, which actions apply and why not."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from runbook.backends import Options, ports_factory
+from runbook.engine import Runbook
+from runbook.states import State
+from screens import actions, view
+from steps import CATALOGUE
+from tests.tui_support import advance, demo, tui_env
+
+__all__ = ["tui_env"]
+
+
+def opened(path: Path, *, drive: bool = True) -> Runbook:
+    return Runbook.open(path, CATALOGUE, ports_factory(Options(interactive=False)), drive=drive)
+
+
+def test_every_state_has_a_distinct_glyph_that_reads_without_colour() -> None:
+    marks = [mark for mark, _ in view.GLYPHS.values()] + [view.DRIFT_GLYPH[0]]
+    assert len(set(marks)) == len(marks) and all(len(mark) == 3 and mark[0] == "[" for mark in marks)
+    assert {state for state in State} == set(view.GLYPHS)
+    assert all(style == "" or style.replace("bold ", "").startswith("$") for _, style in view.GLYPHS.values())
+
+
+def test_steps_are_grouped_one_two_then_tracks_with_farm_instances(tui_env: Path) -> None:
+    book = opened(demo("tmg-seg-eas"), drive=False)
+    groups = [(heading, [i.key for i in instances]) for heading, instances in view.grouped(book.instances)]
+    assert groups == [
+        ("1–2 · TMG console", ["1", "2"]),
+        ("track a · TMG and EAS", ["3a", "4a@EAS01", "4a@EAS02", "4a@EASASA", "5a", "6a"]),
+        ("track b · SEG", ["3b@SEG01", "4b@SEG01", "5b@SEG01", "6b@SEG01"]),
+    ]
+    rows = view.step_rows(book)
+    assert rows[0].key is None and [r.key for r in rows if r.key][:2] == ["1", "2"]
+    assert rows[[r.key for r in rows].index("6a")].label.plain.startswith("[/] 6a")
+
+
+def test_why_not_names_the_reason_for_every_dimmed_key(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    book = opened(path)
+    try:
+        assert actions.why_not("run", book, "1", driving=True, busy=None) == \
+            "1 is done by hand: follow its checklist, then d records it"
+        assert actions.why_not("done", book, "1", driving=True, busy=None) is None
+        assert actions.why_not("run", book, "3a", driving=True, busy=None) is None
+        assert actions.why_not("undo", book, "3a", driving=True, busy=None) == "3a: nothing recorded to undo"
+        assert actions.why_not("run", book, "3b", driving=True, busy=None).startswith("3b does not apply")
+        assert actions.why_not("run", book, "3a", driving=True, busy="running 5a") == "wait: running 5a"
+        assert actions.why_not("done", book, "1", driving=False, busy=None).startswith("this view is read-only")
+        assert actions.why_not("verify", book, "1", driving=False, busy=None) is None  # reading is fine
+        assert actions.why_not("run", book, "2", driving=True, busy=None).startswith("2 is done by hand")
+    finally:
+        book.close()
+
+
+def test_dependencies_and_completion_show_in_the_hints(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    book = opened(path, drive=False)
+    assert view.hint(book, book.instance("2"), driving=True).startswith("Waits for 1 (pending)")
+    advance(path, "1", "2", "3a", "4a", "5a", "6a")
+    book = opened(path, drive=False)
+    line = view.status_line(book, "6a@EAS01", driving=True, busy=None, following=None, driver_left=False,
+                            resuming=False)
+    assert line.plain.startswith("Complete: every step is settled.")
+    assert view.top_line(book, path.stem, driving=False).plain.endswith("10/10 settled · READ-ONLY · COMPLETE")
+
+
+def test_journal_lines_carry_plans_and_changes() -> None:
+    entries = [
+        {"time": "2026-01-05T21:30:00Z", "operator": "alice@jump1", "step": "3a", "action": "start",
+         "outcome": "pending → running", "details": {"plan": ["TMG01$ x: + y"]}},
+        {"time": "2026-01-05T21:30:01Z", "operator": "alice@jump1", "step": "3a", "action": "change",
+         "outcome": "applied", "details": {"kind": "ldap", "target": "TMG01$", "attribute": "x", "op": "add",
+                                           "values": ["y"]}},
+        {"time": "2026-01-05T21:30:02Z", "operator": "bob", "step": "4a", "action": "note", "outcome": "noted"},
+    ]
+    assert view.journal_lines(entries, "3a") == [
+        "21:30:00 alice@jump1 start: pending → running", "    TMG01$ x: + y",
+        "21:30:01 alice@jump1 change: applied", "    TMG01$ x: + y"]
