@@ -279,6 +279,10 @@ class WinRMShell:
         try:
             pool.open()
             self.pools_opened += 1
+            if wsman.transport.session is not None:
+                # Proxies are already off and TLS verification explicit: stop requests re-reading the environment
+                # (proxy variables, .netrc) on every WinRM request, which costs CPU on a farm-wide verify.
+                wsman.transport.session.trust_env = False
             if endpoint == "default" and self._scripts:
                 self._load_functions(session, deadline)
         except BaseException:
