@@ -38,6 +38,7 @@ class RunbookScreen(EngineWork, Screen[None]):
         Binding("c", "copy", "Copy", id="step.copy", tooltip=ACTION_TITLES["copy"][1]),
         Binding("n", "next", "Next", id="step.next", tooltip=ACTION_TITLES["next"][1]),
         Binding("t", "drive", "Drive", id="session.drive", tooltip=ACTION_TITLES["drive"][1]),
+        Binding("x", "stop", "Stop", id="step.stop", tooltip="stop the running step after its current remote call"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?"),
         Binding("o", "reopen", "Reopen", id="step.reopen", show=False),
         Binding("V", "verify_all", "Verify all", id="session.verify_all", show=False),
@@ -148,6 +149,8 @@ class RunbookScreen(EngineWork, Screen[None]):
         return actions.why_not(action, self.book, self.selected, driving=self.driving, busy=self.busy)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return bool(self.busy)
         if action == "drive":
             return True if self.why_not(action) is None else False
         if action == "back":
@@ -255,6 +258,20 @@ class RunbookScreen(EngineWork, Screen[None]):
     def action_help(self) -> None:
         self.app.push_screen(InfoModal("Help", help_content()))
 
+    def action_stop(self) -> None:
+        if not self.busy:
+            return
+        doing = self.busy
+        self.app.push_screen(ConfirmModal(f"Stop {doing}?", [
+            "It stops after the remote call in flight returns (each has a timeout).",
+            "What it already changed stays recorded; the step shows as interrupted, and",
+            "v verifies it before anything else may run.",
+        ], yes="Stop", no="Let it finish", title="Stop"), lambda yes: self._stop(doing) if yes else None)
+
+    def _stop(self, doing: str) -> None:
+        if self.busy == doing and not self.stop_current():
+            self.notify("it had already finished", title="stop")
+
     def action_drive(self) -> None:
         if self.why_not("drive"):
             return
@@ -332,7 +349,7 @@ class RunbookScreen(EngineWork, Screen[None]):
 
     def on_action_done(self, message: ActionDone) -> None:
         self._finished(message.entries)
-        self.notify(message.summary, title=message.action, markup=False)
+        self.notify(message.summary, title=message.action, markup=False, timeout=3)
         detail = self.query_one(StepDetail)
         if message.action in ("verify", "verify-all"):
             detail.log_line(f"-- {message.summary}")

@@ -6,6 +6,7 @@ worker group.
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -33,6 +34,7 @@ class EngineWork:
     path: Path
     takeover: bool
     engine_lock: threading.Lock
+    _stoppable: int | None = None  # the thread inside an engine operation that `stop` may interrupt
 
     if TYPE_CHECKING:
         app: RunbookApp
@@ -71,7 +73,15 @@ class EngineWork:
             return
         try:
             with self.engine_lock:
-                summary, lines = job(book)
+                try:
+                    self._stoppable = threading.get_ident()
+                    summary, lines = job(book)
+                finally:
+                    self._stoppable = None
+        except KeyboardInterrupt:  # the operator's stop, delivered between two remote calls
+            self.post_message(ActionCancelled(action, key, f"{key or action}: stopped by the operator; what it had "
+                                              "changed is recorded, and it shows as interrupted: verify it first"))
+            return
         except Refused as exc:
             if declined and declined[0]:
                 self.post_message(ActionCancelled(action, key, str(exc)))
@@ -86,6 +96,18 @@ class EngineWork:
                                            _entries(book)))
             return
         self.post_message(ActionDone(action, key, summary, lines, _entries(book)))
+
+    def stop_current(self) -> bool:
+        """Interrupt the running engine operation at its next safe point (after the current remote call).
+
+        The engine treats it like Ctrl+C in the CLI: the step becomes `interrupted`, its recorded changes stay,
+        and it must be verified before anything else runs.
+        """
+        thread = self._stoppable
+        if thread is None:
+            return False
+        return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread),
+                                                         ctypes.py_object(KeyboardInterrupt)) == 1
 
     def _confirm(self, declined: list[bool], host: str | None) -> Callable[[str, list[str]], bool]:
         """The engine's confirm callback: the exact lines it will apply, in a modal; typed host for restarts."""

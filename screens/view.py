@@ -108,7 +108,8 @@ def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: s
     """The line above the footer: what is happening, or what to do next with the selected step."""
     if busy:
         return Content.assemble(("working: ", "bold $accent"), busy,
-                                ("  (every remote call has a timeout; the journal records the outcome)", "$text-muted"))
+                                ("  (x stops it after the remote call in flight; each call has a timeout)",
+                                 "$text-muted"))
     if following is not None:
         return Content.assemble(("read-only: ", "bold $warning"), "the driver has left; t takes the wheel"
                                 if driver_left else f"driven by {following}")

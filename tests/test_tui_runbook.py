@@ -5,8 +5,9 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import yaml
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from runbook import store
 from runbook.journal import Journal
@@ -147,9 +148,8 @@ async def test_a_point_of_no_return_needs_the_host_name_typed(tui_env: Path) -> 
         await until(pilot, lambda: "that is not eas01.test.lan" in screen_text(pilot.app))
         assert isinstance(pilot.app.screen, PointOfNoReturnModal)
         assert state(path, "6a@EAS01") == State.PENDING
-        for _ in range(5):
-            await pilot.press("backspace")
-        await pilot.press(*"eas01.test.lan", "enter")
+        pilot.app.screen.query_one("#host", Input).value = "eas01.test.lan"
+        await pilot.press("enter")
         await until(pilot, lambda: state(path, "6a@EAS01") == State.DONE)
     assert any(e["action"] == "change" and e["details"].get("attribute") == "iisreset" for e in journal(path))
 
@@ -269,7 +269,8 @@ async def test_notes_and_remote_text_are_shown_literally(tui_env: Path) -> None:
         await opened(pilot)
         await pilot.press("a")
         await until(pilot, lambda: isinstance(pilot.app.screen, TextModal))
-        await pilot.press(*"-Filter '[a-z]*' [b]x[/b]", "enter")
+        pilot.app.screen.query_one("#text", Input).value = "-Filter '[a-z]*' [b]x[/b]"
+        await pilot.press("enter")
         await until(pilot, lambda: store.load(path).record("1").note == "-Filter '[a-z]*' [b]x[/b]")
         await settle(pilot)
         assert "note: -Filter '[a-z]*' [b]x[/b]" in screen_text(pilot.app)
@@ -350,3 +351,29 @@ async def test_a_real_session_asks_for_the_password_in_a_modal_and_never_stores_
         await until(pilot, lambda: screen.plans.get("3a") is not None and screen.plans["3a"].error is not None)
         assert "RUNBOOK_LDAP_PASSWORD: no password given" in (screen.plans["3a"].error or "")
     assert "password" not in path.read_text().lower()
+
+
+@pytest.mark.slow  # about 2.5 s: the lab is slowed down so that the step is still running when it is stopped
+@tui_test
+async def test_a_long_step_can_be_stopped_and_comes_back_interrupted(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    advance(path, "1", "2", "3a", "4a")
+    session = store.load(path)
+    session.lab["latency_ms"] = 250.0  # from now on every lab call takes 0.25 s: a step long enough to stop
+    store.save(session, path)
+    async with app_for(path).run_test(size=SIZE) as pilot:
+        screen = await select(pilot, "5a")
+        await until(pilot, lambda: screen.plans.get("5a") is not None and not screen.plans["5a"].computing)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: state(path, "5a") == State.RUNNING)
+        assert screen.check_action("stop", ()) is True and "x stops it" in screen_text(pilot.app)
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: not screen.busy)
+        await settle(pilot)
+        assert "[?] 5a" in screen_text(pilot.app)
+        assert screen.check_action("run", ()) is None  # verify first
+    assert state(path, "5a") == State.INTERRUPTED

@@ -6,6 +6,7 @@ from pathlib import Path
 from textual.widgets import Input, Static
 
 from runbook import store
+from screens.modals import TextModal
 from screens.runbook_screen import RunbookScreen
 from screens.start_screen import StartScreen
 from screens.widgets.params_form import ParamsForm, field_of, parse_servers
@@ -45,13 +46,14 @@ async def test_topology_shows_its_chain_and_the_form_speaks_the_engines_words(tu
         form = screen.query_one(ParamsForm)
         assert form.topology == "tmg-seg-eas"
         assert screen.query_one("#row-field-seg").display
-        screen.query_one("#field-directory-server", Input).focus()
+        field = screen.query_one("#field-directory-server", Input)
+        field.focus()
         await pilot.press(*"dc1")
         await settle(pilot)
         problem = str(screen.query_one("#problem-field-directory-server", Static).content)
         assert problem == "directory.server: 'dc1' is not the domain controller's DNS name like dc1.test.lan"
         assert str(screen.query_one("#problem-field-domain", Static).content) == ""  # untouched: not nagged yet
-        await pilot.press(*".test.lan")
+        field.value = "dc1.test.lan"
         await settle(pilot)
         assert str(screen.query_one("#problem-field-directory-server", Static).content) == ""
         await pilot.press("ctrl+n")  # refused: other fields are still missing, now all shown
@@ -66,8 +68,9 @@ async def test_import_summarise_and_create_a_session(tui_env: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await wizard(pilot)
         await pilot.press("ctrl+o")
-        await settle(pilot)
-        await pilot.press(*str(EXAMPLE), "enter")
+        await until(pilot, lambda: isinstance(app.screen, TextModal))
+        app.screen.query_one("#text", Input).value = str(EXAMPLE)
+        await pilot.press("enter")
         await until(pilot, lambda: screen.page == "page-params")
         form = screen.query_one(ParamsForm)
         assert form.topology == "tmg-seg-eas" and form.params is not None
