@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 
 from runbook.backends import Options, ports_factory
@@ -103,6 +104,13 @@ class RunbookApp(App[int]):
     def _quit(self) -> None:
         self.release_all()
         self.exit(0)
+
+
+def app_of(node: DOMNode) -> RunbookApp:
+    """The running RunbookApp, typed (screens reach its config, asker and ports through it)."""
+    app = node.app
+    assert isinstance(app, RunbookApp)
+    return app
 
 
 def make_app(path: Path | None = None, *, takeover: bool = False, **settings: Any) -> RunbookApp:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any
 
 from textual.app import App
 from textual.screen import ModalScreen
-
-T = TypeVar("T")
 
 
 class Asker:
@@ -24,7 +22,7 @@ class Asker:
         self._closed = False
         self._guard = threading.Lock()
 
-    def ask(self, modal: ModalScreen[T]) -> T | None:
+    def ask(self, modal: ModalScreen[Any]) -> Any:
         """Called from a worker thread only; returns the modal's result (None when the app is closing)."""
         if threading.current_thread() is threading.main_thread():
             raise RuntimeError("Asker.ask blocks: call it from a thread worker, not the UI thread")
@@ -34,7 +32,7 @@ class Asker:
                 return None
             self._pending.add(future)
 
-        def answer(result: T | None) -> None:
+        def answer(result: Any) -> None:
             if not future.done():
                 future.set_result(result)
 

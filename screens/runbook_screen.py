@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from runbook import store
@@ -18,6 +19,7 @@ from runbook.engine import Runbook
 from runbook.states import IN_PLACE, State
 from screens import actions, view
 from screens.actions import ACTION_TITLES
+from screens.app import app_of
 from screens.help import help_content
 from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
 from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal
@@ -56,7 +58,7 @@ class RunbookScreen(EngineWork, Screen[None]):
         self.live_plan = False
         self.engine_lock = threading.Lock()
         self._stamps: tuple = ()
-        self._plan_timer = None
+        self._plan_timer: Timer | None = None
         self._offered_resume = False
         self.resuming = False
 
@@ -72,15 +74,15 @@ class RunbookScreen(EngineWork, Screen[None]):
 
     def on_mount(self) -> None:
         self.open_session()
-        self.set_interval(self.app.config.poll_seconds, self._poll)
+        self.set_interval(app_of(self).config.poll_seconds, self._poll)
 
     def on_unmount(self) -> None:
-        self.app.asker.cancel_pending()
+        app_of(self).asker.cancel_pending()
         self.close_book()
 
     def close_book(self) -> None:
         if self.book is not None:
-            self.app.forget_book(self.book)
+            app_of(self).forget_book(self.book)
             self.book.close()
 
     # -- the selected step ---------------------------------------------------------------------------------
@@ -293,9 +295,9 @@ class RunbookScreen(EngineWork, Screen[None]):
     def on_session_opened(self, message: SessionOpened) -> None:
         previous, self.book = self.book, message.book
         if previous is not None and previous is not message.book:
-            self.app.forget_book(previous)
+            app_of(self).forget_book(previous)
             previous.close()
-        self.app.remember_book(message.book)
+        app_of(self).remember_book(message.book)
         self.following, self.entries = message.following, message.entries
         self.plans.clear()
         self.live_plan = self.live_plan or bool(message.book.session.lab)
@@ -400,7 +402,7 @@ class RunbookScreen(EngineWork, Screen[None]):
 
     # -- follow mode -----------------------------------------------------------------------------------------
     def _read_stamps(self) -> tuple:
-        stamps = []
+        stamps: list[tuple[int, int] | None] = []
         for path in (self.path, store.journal_path(self.path), store.lock_path(self.path)):
             try:
                 stat = path.stat()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from textual import work
+from textual.screen import ModalScreen
 
 from runbook import store
 from runbook.engine import Runbook
@@ -37,15 +38,17 @@ class EngineWork:
     _stoppable: int | None = None  # the thread inside an engine operation that `stop` may interrupt
 
     if TYPE_CHECKING:
-        app: RunbookApp
-
         def post_message(self, message: Any) -> bool: ...
+
+    @property
+    def runbook_app(self) -> RunbookApp:
+        return self.app  # type: ignore[attr-defined,no-any-return]
 
     # -- opening -------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def open_session(self, *, drive: bool = True, takeover: bool | None = None, reloaded: bool = False) -> None:
-        config = self.app.config
-        factory = self.app.ports_factory()
+        config = self.runbook_app.config
+        factory = self.runbook_app.ports_factory()
         try:
             following = None
             book = None
@@ -112,8 +115,9 @@ class EngineWork:
     def _confirm(self, declined: list[bool], host: str | None) -> Callable[[str, list[str]], bool]:
         """The engine's confirm callback: the exact lines it will apply, in a modal; typed host for restarts."""
         def confirm(question: str, lines: list[str]) -> bool:
-            modal = PointOfNoReturnModal(question, lines, host) if host else ConfirmModal(question, lines)
-            answer = bool(self.app.asker.ask(modal))
+            modal: ModalScreen[bool] = PointOfNoReturnModal(question, lines, host) if host else \
+                ConfirmModal(question, lines)
+            answer = bool(self.runbook_app.asker.ask(modal))
             declined[0] = not answer
             return answer
         return confirm

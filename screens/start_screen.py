@@ -20,6 +20,7 @@ from runbook.errors import RunbookError
 from runbook.lab import lab
 from runbook.lock import is_live, read_holder
 from screens import view
+from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated, SessionsListed
 from screens.modals import ErrorModal
 
@@ -114,7 +115,7 @@ class StartScreen(Screen[None]):
         rows = []
         if folder.is_dir():
             for path in session_files(folder):
-                rows.append(describe_session(path, self.app.config.catalogue, self.app.config.clock))
+                rows.append(describe_session(path, app_of(self).config.catalogue, app_of(self).config.clock))
         self.post_message(SessionsListed(rows))
 
     def on_sessions_listed(self, message: SessionsListed) -> None:
@@ -160,12 +161,16 @@ class StartScreen(Screen[None]):
         self.app.push_screen(NewChangeWizard())
 
     def action_demo(self) -> None:
-        self.app.push_screen(DemoPicker(), lambda name: self.start_demo(name) if name else None)
+        def chosen(name: str | None) -> None:
+            if name:
+                self.start_demo(name)
+
+        self.app.push_screen(DemoPicker(), chosen)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="demo")
     def start_demo(self, name: str) -> None:
         try:
-            path = lab.prepare_demo(name, self.app.config.catalogue, init=None, resume=False, latency_ms=0.0,
+            path = lab.prepare_demo(name, app_of(self).config.catalogue, init=None, resume=False, latency_ms=0.0,
                                     fail=None, seed=None)
         except RunbookError as exc:
             self.post_message(OpenFailed(f"cannot start the rehearsal: {exc}"))

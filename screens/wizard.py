@@ -20,6 +20,7 @@ from runbook.catalogue import expand
 from runbook.engine import Runbook
 from runbook.errors import RunbookError
 from runbook.params import TOPOLOGIES, Params
+from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated
 from screens.modals import ErrorModal, TextModal
 from screens.widgets.params_form import ParamsForm
@@ -96,7 +97,7 @@ class NewChangeWizard(Screen[None]):
         else:
             form = self.query_one(ParamsForm)
             assert form.params is not None
-            self.query_one("#summary-text", Static).update(summary_content(form.params, self.app.config.catalogue))
+            self.query_one("#summary-text", Static).update(summary_content(form.params, app_of(self).config.catalogue))
             self.query_one("#session-name", Input).focus()
         self.refresh_bindings()
 
@@ -182,7 +183,7 @@ class NewChangeWizard(Screen[None]):
             params_file = path.with_name(path.stem + ".params.yaml")
             path.parent.mkdir(parents=True, exist_ok=True)
             store.write_atomic(params_file, store.dump_yaml(data))
-            Runbook.create(path, str(params_file), self.app.config.catalogue, self.app.ports_factory())
+            Runbook.create(path, str(params_file), app_of(self).config.catalogue, app_of(self).ports_factory())
         except RunbookError as exc:
             self.post_message(OpenFailed(str(exc)))
             return

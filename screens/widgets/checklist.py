@@ -18,7 +18,7 @@ class Tick:
 
 
 class Checklist(OptionList):
-    BINDINGS = [Binding("space", "toggle", "Tick", id="checklist.tick", show=False)]
+    BINDINGS = [Binding("space", "tick", "Tick", id="checklist.tick", show=False)]
 
     @dataclass
     class Toggled(Message):
@@ -55,7 +55,7 @@ class Checklist(OptionList):
             self.ticks.pop(index, None)
         self.replace_option_prompt_at_index(index, self._prompt(index))
 
-    def action_toggle(self) -> None:
+    def action_tick(self) -> None:
         if self.highlighted is None or not self.items:
             return
         index = self.highlighted
@@ -65,4 +65,4 @@ class Checklist(OptionList):
 
     def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.action_toggle()
+        self.action_tick()
