@@ -206,3 +206,12 @@ class InfoModal(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def resume_modal(key: str) -> ConfirmModal:
+    """Opening a session whose step was running when its driver died: verify it before anything else."""
+    return ConfirmModal(f"{key} was interrupted: verify it before anything else?", [
+        f"{key} was running when the last process died, so what it changed is not known.",
+        "Verify reads the live state (changing nothing) and settles it as done or failed.",
+        "Run and undo stay refused until it is verified (or reopened with o).",
+    ], yes="Verify now", no="Later", title="Resume")

@@ -13,7 +13,6 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from runbook import store
 from runbook import topology as topo
 from runbook.engine import Runbook
 from runbook.states import IN_PLACE, State
@@ -22,8 +21,8 @@ from screens.actions import ACTION_TITLES
 from screens.app import app_of
 from screens.help import help_content
 from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
-from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal
-from screens.runbook_work import EngineWork, driver_left
+from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal, resume_modal
+from screens.runbook_work import EngineWork, driver_left, session_stamps
 from screens.widgets.step_detail import PlanView, StepDetail
 from screens.widgets.step_list import StepList
 
@@ -301,7 +300,7 @@ class RunbookScreen(EngineWork, Screen[None]):
         self.following, self.entries = message.following, message.entries
         self.plans.clear()
         self.live_plan = self.live_plan or bool(message.book.session.lab)
-        self._stamps = self._read_stamps()
+        self._stamps = session_stamps(self.path)
         first = not message.reloaded
         self.refresh_view()
         if first:
@@ -313,28 +312,17 @@ class RunbookScreen(EngineWork, Screen[None]):
             self._schedule_plan(self.selected)
 
     def _select_start(self) -> None:
-        book = self.book
-        assert book is not None
-        interrupted = [i.key for i in book.instances if book.display_state(i.key) == State.INTERRUPTED]
-        pending = book.next_pending()
-        target = interrupted[0] if interrupted else (pending.key if pending else book.instances[0].key)
-        self.query_one(StepList).select_key(target)
+        assert self.book is not None
+        self.query_one(StepList).select_key(view.start_key(self.book))
         self.query_one(StepList).focus()
         self._refresh_detail()
 
     def _offer_resume(self) -> None:
         book = self.book
         assert book is not None
-        interrupted = [i.key for i in book.instances if book.display_state(i.key) == State.INTERRUPTED]
+        interrupted = view.interrupted_keys(book)
         if interrupted:
-            key = interrupted[0]
-            self.app.push_screen(ConfirmModal(
-                f"{key} was interrupted: verify it before anything else?",
-                [f"{key} was running when the last process died, so what it changed is not known.",
-                 "Verify reads the live state (changing nothing) and settles it as done or failed.",
-                 "Run and undo stay refused until it is verified (or reopened with o)."],
-                yes="Verify now", no="Later", title="Resume"),
-                lambda yes: self.action_verify() if yes else None)
+            self.app.push_screen(resume_modal(interrupted[0]), lambda yes: self.action_verify() if yes else None)
         elif any(book.record(i.key).state in IN_PLACE for i in book.instances):
             self.resuming = True  # said once in the status line, until the operator moves on
 
@@ -350,8 +338,10 @@ class RunbookScreen(EngineWork, Screen[None]):
             self.app.exit(1)
 
     def on_action_done(self, message: ActionDone) -> None:
-        self._finished(message.entries)
-        self.notify(message.summary, title=message.action, markup=False, timeout=3)
+        quiet = message.action in ("tick", "note")  # the checklist and the log show these already
+        self._finished(message.entries, replan=not quiet)
+        if not quiet:
+            self.notify(message.summary, title=message.action, markup=False, timeout=3)
         detail = self.query_one(StepDetail)
         if message.action in ("verify", "verify-all"):
             detail.log_line(f"-- {message.summary}")
@@ -378,12 +368,13 @@ class RunbookScreen(EngineWork, Screen[None]):
         self._finished(None)
         self.notify(message.message, title="cancelled", severity="warning", markup=False)
 
-    def _finished(self, entries: list[dict] | None) -> None:
+    def _finished(self, entries: list[dict] | None, *, replan: bool = True) -> None:
         self.busy = None
         if entries is not None:
             self.entries = entries
-        self.plans.clear()
-        self._stamps = self._read_stamps()
+        if replan:  # the live state may have moved: plans are read again
+            self.plans.clear()
+        self._stamps = session_stamps(self.path)
         self.refresh_view()
         if self.selected:
             self._schedule_plan(self.selected)
@@ -401,20 +392,10 @@ class RunbookScreen(EngineWork, Screen[None]):
         self.tick_item(message.key, message.index, message.ticked)
 
     # -- follow mode -----------------------------------------------------------------------------------------
-    def _read_stamps(self) -> tuple:
-        stamps: list[tuple[int, int] | None] = []
-        for path in (self.path, store.journal_path(self.path), store.lock_path(self.path)):
-            try:
-                stat = path.stat()
-                stamps.append((stat.st_mtime_ns, stat.st_size))
-            except OSError:
-                stamps.append(None)
-        return tuple(stamps)
-
     def _poll(self) -> None:
         if self.book is None or self.busy:
             return
-        stamps = self._read_stamps()
+        stamps = session_stamps(self.path)
         if stamps == self._stamps:
             return
         lock_changed = stamps[2] != self._stamps[2] if self._stamps else True

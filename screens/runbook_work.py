@@ -226,6 +226,18 @@ def _host(book: Runbook, key: str) -> str:
     return target.server.host if target.server else target.label
 
 
+def session_stamps(path: Path) -> tuple[tuple[int, int] | None, ...]:
+    """(mtime, size) of the session, its journal and its lock: follow mode reloads when any of them moves."""
+    stamps: list[tuple[int, int] | None] = []
+    for file in (path, store.journal_path(path), store.lock_path(path)):
+        try:
+            stat = file.stat()
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 def driver_text(path: Path) -> str:
     """Who drives, in a few words (the full lock record is in `runbook status`)."""
     holder = read_holder(store.lock_path(path))

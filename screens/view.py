@@ -89,6 +89,17 @@ def step_rows(book: Runbook) -> list[Row]:
     return rows
 
 
+def interrupted_keys(book: Runbook) -> list[str]:
+    return [i.key for i in book.instances if book.display_state(i.key) == State.INTERRUPTED]
+
+
+def start_key(book: Runbook) -> str:
+    """Where the cursor starts: an interrupted step (verify it first), else the next pending one."""
+    interrupted = interrupted_keys(book)
+    pending = book.next_pending()
+    return interrupted[0] if interrupted else (pending.key if pending else book.instances[0].key)
+
+
 def progress(book: Runbook) -> tuple[int, int]:
     settled = sum(1 for i in book.instances if book.display_state(i.key) in SETTLED)
     return settled, len(book.instances)
