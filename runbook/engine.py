@@ -183,12 +183,14 @@ class Runbook:
     # -- operations -----------------------------------------------------------------------------------------
     def plan(self, key: str) -> Plan:
         instance = self.instance(key)
+        key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         automation = _automation(instance)
         return automation.plan(self._context(instance, False))
 
     def run(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
         self._require_driver()
         instance = self.instance(key)
+        key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         if instance.not_applicable:
             raise Refused(f"{key} does not apply: {instance.not_applicable}")
         automation = _automation(instance)
@@ -222,6 +224,7 @@ class Runbook:
     def undo(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
         self._require_driver()
         instance = self.instance(key)
+        key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         record = self.record(key)
         if not record.changes:
             if record.state == State.MANUAL_DONE:
@@ -272,6 +275,7 @@ class Runbook:
 
     def verify(self, key: str) -> Verification:
         instance = self.instance(key)
+        key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         result = _checker(instance).verify(self._context(instance, False))
         self._settle_verification(key, result)
         return result
@@ -284,6 +288,7 @@ class Runbook:
         code runs on the workers; the ports are opened before, and the session and journal written after, here on
         the calling thread (a password prompt, the lock and the journal stay where they always were).
         """
+        keys = [self.instance(key).key for key in keys]
         results: dict[str, Verification | RunbookError] = {}
         groups: dict[str, list[tuple[StepContext, Any]]] = {}
         for key in dict.fromkeys(keys):
@@ -350,6 +355,7 @@ class Runbook:
     def mark(self, key: str, how: str, note: str | None) -> str:
         self._require_driver()
         event = {"done": Event.MARK_DONE, "skip": Event.SKIP, "reopen": Event.REOPEN}[how]
+        key = self.instance(key).key
         record = self.record(key)
         already = {"done": IN_PLACE, "skip": {State.SKIPPED}, "reopen": {State.PENDING}}[how]
         if record.state in already:
@@ -367,6 +373,7 @@ class Runbook:
 
     def tick(self, key: str, index: int, ticked: bool = True) -> None:
         self._require_driver()
+        key = self.instance(key).key
         items = self.instance(key).manual(self.params)
         if not 0 <= index < len(items):
             raise BadInput(f"item: {index + 1} is not between 1 and {len(items)}")
@@ -382,6 +389,7 @@ class Runbook:
     def add_note(self, key: str | None, text: str) -> None:
         self._require_driver()
         if key:
+            key = self.instance(key).key
             self.record(key).note = text
             self.save()
         self.journal.append(step=key, action="note", outcome="noted", note=text)

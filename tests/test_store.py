@@ -70,3 +70,19 @@ def test_unknown_state_named(sessions_dir: Path) -> None:
 def test_bare_name_resolves_in_sessions_dir(sessions_dir: Path) -> None:
     assert store.session_path("night2") == sessions_dir / "night2.yaml"
     assert store.session_path("./x.yaml") == Path("./x.yaml")
+
+
+def test_bare_step_id_of_a_single_instance_acts_on_that_instance(sessions_dir: Path, write_params) -> None:
+    from runbook.lab.lab import create_demo
+    from runbook.backends import Options, ports_factory
+
+    path = create_demo(sessions_dir / "one.yaml", "tmg-eas", CATALOGUE)
+    book = Runbook.open(path, CATALOGUE, ports_factory(Options()), drive=True)
+    try:
+        book.run("4a", confirm=lambda question, lines: True)
+        book.mark("6a", "skip", "not tonight")
+        assert book.record("4a@EAS01").state == State.DONE
+        assert book.record("6a@EAS01").state == State.SKIPPED
+        assert "4a" not in book.session.steps and "6a" not in book.session.steps
+    finally:
+        book.close()
