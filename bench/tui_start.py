@@ -51,12 +51,12 @@ else:
 
     from screens.runbook_screen import RunbookScreen
 
-    run, mounted, opened = tui.RunbookApp.run, RunbookScreen.on_mount, RunbookScreen.on_session_opened
+    run, mounted, opened = tui.RunbookApp.run, tui.RunbookApp.on_mount, RunbookScreen.on_session_opened
 
     def headless_run(self, *args, **kwargs):
         return run(self, headless=True, size=(120, 40))
 
-    def on_mount(self):  # the screen's first frame: the layout, before the session is read
+    def on_mount(self):  # the app's first frame (for demo: while the lab is built behind it), as for hello
         mounted(self)
         self.call_after_refresh(report, "first")
 
@@ -64,7 +64,7 @@ else:
         opened(self, message)
         self.call_after_refresh(lambda: (report("ready"), self.app.exit()))
 
-    tui.RunbookApp.run, RunbookScreen.on_mount, RunbookScreen.on_session_opened = (
+    tui.RunbookApp.run, tui.RunbookApp.on_mount, RunbookScreen.on_session_opened = (
         headless_run, on_mount, on_session_opened)
     from runbook.cli import main
     if sys.argv[1] == "demo":
@@ -77,6 +77,9 @@ else:
 def measure(kind: str, sessions: Path) -> dict[str, float]:
     env = dict(os.environ, RUNBOOK_SESSIONS_DIR=str(sessions), PYTHONPATH=str(ROOT))
     env.pop("NO_COLOR", None)
+    # An installed runbook has its bytecode compiled by pip, as Textual's is; some shells set
+    # PYTHONDONTWRITEBYTECODE, which would make only our side recompile its sources on every start.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     extra = [str(sessions / "existing.yaml")] if kind == "open" else []
     result = subprocess.run([sys.executable, "-c", CHILD, kind, *extra], capture_output=True, text=True, env=env,
                             cwd=ROOT, timeout=60)

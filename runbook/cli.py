@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("open", "open a session in the TUI")
     driving(p)
     p = command("demo", "rehearse on the built-in lab (no servers needed)", session=False)
-    p.add_argument("--scenario", default="tmg-seg-eas", help="tmg-eas | tmg-seg-eas | add-seg | broken")
+    p.add_argument("--scenario", default="tmg-seg-eas", choices=["tmg-eas", "tmg-seg-eas", "add-seg", "broken"])
     p.add_argument("--init", metavar="SESSION", help="create the demo session and its lab, without the TUI")
     p.add_argument("--resume", action="store_true", help="continue the last demo session")
     p.add_argument("--latency", type=float, default=0.0, metavar="MS")

@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from runbook import render, store
 from runbook.backends import Options, ports_factory
@@ -214,14 +214,19 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from runbook.lab import lab
+    def prepare() -> Path:
+        from runbook.lab import lab
 
-    path = lab.prepare_demo(args.scenario, catalogue(), init=args.init, resume=args.resume, latency_ms=args.latency,
-                            fail=args.fail, seed=args.seed)
-    if args.init:
+        return lab.prepare_demo(args.scenario, catalogue(), init=args.init, resume=args.resume,
+                                latency_ms=args.latency, fail=args.fail, seed=args.seed)
+
+    if args.init or args.resume:  # nothing to build, or an answer needed before the screen takes over
+        path = prepare()
+        if args.resume:
+            return _tui(path, takeover=False)
         print(f"created rehearsal session {path} (scenario {args.scenario}); try: runbook status {path}")
         return EXIT_OK
-    return _tui(path, takeover=False)
+    return _tui(None, takeover=False, prepare=prepare)  # the lab is built behind the first frame
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -232,10 +237,10 @@ def start_screen(args: argparse.Namespace) -> int:
     return _tui(None, takeover=False)
 
 
-def _tui(path: Path | None, *, takeover: bool) -> int:
+def _tui(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None) -> int:
     try:
         from screens.app import run_app
     except ImportError as exc:
         raise NotAvailable(f"the TUI is not available ({exc}); every command also works from the CLI: "
                            "runbook --help") from exc
-    return run_app(path, takeover=takeover)
+    return run_app(path, takeover=takeover, prepare=prepare)

@@ -4,19 +4,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from textual.app import App, SystemCommand
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
+from textual.widgets import Static
 
-from runbook.backends import Options, ports_factory
-from runbook.engine import PortsFactory, Runbook
-from runbook.errors import BadInput
+from runbook.errors import BadInput, RunbookError
 from runbook.lock import HEARTBEAT_SECONDS
 from screens.asking import Asker
 from screens.modals import ConfirmModal
+
+if TYPE_CHECKING:
+    from runbook.engine import PortsFactory, Runbook
 
 
 def _utc_now() -> dt.datetime:
@@ -39,6 +42,14 @@ class AppConfig:
     poll_seconds: float = 0.4  # follow mode notices another operator's change within this
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     insecure: bool = False
+    prepare: Callable[[], Path] | None = None  # builds the session (a rehearsal lab) after the first frame
+
+
+class PreparingScreen(Screen[None]):
+    """What the operator sees while `runbook demo` builds the rehearsal lab behind it."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Preparing the rehearsal lab (simulated domain and Windows hosts)…", markup=False)
 
 
 class RunbookApp(App[int]):
@@ -52,13 +63,19 @@ class RunbookApp(App[int]):
         self.theme = config.theme
         self.asker = Asker(self)
         self._books: list[Runbook] = []
+        self.prepare_error: RunbookError | None = None
 
     def ports_factory(self) -> PortsFactory:
         """Lab sessions use the lab; real ones ask for a password in a modal when the environment has none."""
+        from runbook.backends import Options, ports_factory
+
         return ports_factory(Options(insecure=self.config.insecure, interactive=False, prompt=self.asker.password))
 
     def on_mount(self) -> None:
-        if self.config.path is not None:
+        if self.config.prepare is not None:
+            self.push_screen(PreparingScreen())
+            self._prepare()
+        elif self.config.path is not None:
             from screens.runbook_screen import RunbookScreen
 
             self.push_screen(RunbookScreen(self.config.path, takeover=self.config.takeover))
@@ -66,6 +83,23 @@ class RunbookApp(App[int]):
             from screens.start_screen import StartScreen
 
             self.push_screen(StartScreen())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
+    def _prepare(self) -> None:
+        assert self.config.prepare is not None
+        try:
+            path = self.config.prepare()
+        except RunbookError as exc:
+            self.prepare_error = exc
+            self.call_from_thread(self.exit, None, exc.exit_code)
+            return
+        self.call_from_thread(self._open_prepared, path)
+
+    def _open_prepared(self, path: Path) -> None:
+        from screens.runbook_screen import RunbookScreen
+
+        self.config.path = path
+        self.switch_screen(RunbookScreen(path, takeover=self.config.takeover))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -118,13 +152,15 @@ def make_app(path: Path | None = None, *, takeover: bool = False, **settings: An
     return RunbookApp(AppConfig(path=path, takeover=takeover, **settings))
 
 
-def run_app(path: Path | None, *, takeover: bool) -> int:
+def run_app(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None) -> int:
     if path is not None and not path.exists():
         raise BadInput(f"SESSION: {path} does not exist (create it with `runbook new {path.stem} --params FILE` "
                        "or run `runbook` to pick one)")
-    app = make_app(path, takeover=takeover)
+    app = make_app(path, takeover=takeover, prepare=prepare)
     try:
         result = app.run()
     finally:
         app.release_all()
+    if app.prepare_error is not None:
+        raise app.prepare_error
     return int(result or 0)

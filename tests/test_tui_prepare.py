@@ -1,0 +1,43 @@
+"""`runbook demo` paints its first frame before the rehearsal lab exists, then opens the session built behind it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from runbook.errors import BadInput
+from runbook.lab import lab
+from screens.app import PreparingScreen, make_app
+from screens.runbook_screen import RunbookScreen
+from steps import CATALOGUE
+from tests.tui_support import tui_env, tui_test
+
+__all__ = ["tui_env"]
+
+
+@tui_test
+async def test_demo_opens_the_session_prepared_behind_the_first_frame(tui_env: Path) -> None:
+    built: list[Path] = []
+
+    def prepare() -> Path:
+        built.append(lab.create_demo(tui_env / "demo.yaml", "tmg-eas", CATALOGUE))
+        return built[0]
+
+    app = make_app(prepare=prepare)
+    async with app.run_test(size=(100, 32)) as pilot:
+        assert isinstance(app.screen, PreparingScreen) or built
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, RunbookScreen)
+        assert app.config.path == built[0]
+
+
+@tui_test
+async def test_a_failed_preparation_ends_the_app_with_the_error(tui_env: Path) -> None:
+    def prepare() -> Path:
+        raise BadInput("--resume: no demo session in sessions; start one with `runbook demo`")
+
+    app = make_app(prepare=prepare)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert app.return_code == 2
+    assert isinstance(app.prepare_error, BadInput) and "--resume" in str(app.prepare_error)
