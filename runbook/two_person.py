@@ -47,6 +47,14 @@ def set_reporter(report: Callable[[str], None]) -> None:
     _reporter = report
 
 
+def reset_reporter() -> None:
+    set_reporter(_stderr)
+
+
+def report(message: str) -> None:
+    _reporter(message)
+
+
 @dataclass(frozen=True)
 class Ack:
     operator: str

@@ -72,6 +72,10 @@ class RunbookApp(App[int]):
         return ports_factory(Options(insecure=self.config.insecure, interactive=False, prompt=self.asker.password))
 
     def on_mount(self) -> None:
+        from runbook import two_person
+
+        # A point of no return waiting for a second operator's ack speaks here, never on the terminal's stderr.
+        two_person.set_reporter(self._report_from_worker)
         if self.config.prepare is not None:
             self.push_screen(PreparingScreen())
             self._prepare()
@@ -83,6 +87,9 @@ class RunbookApp(App[int]):
             from screens.start_screen import StartScreen
 
             self.push_screen(StartScreen())
+
+    def _report_from_worker(self, message: str) -> None:
+        self.call_from_thread(self.notify, message, title="Two-person confirm", timeout=15, markup=False)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
     def _prepare(self) -> None:
@@ -123,6 +130,9 @@ class RunbookApp(App[int]):
         self._books.clear()
 
     def on_unmount(self) -> None:
+        from runbook import two_person
+
+        two_person.reset_reporter()
         self.release_all()
 
     async def action_quit(self) -> None:

@@ -41,3 +41,18 @@ async def test_a_failed_preparation_ends_the_app_with_the_error(tui_env: Path) -
         await pilot.pause()
     assert app.return_code == 2
     assert isinstance(app.prepare_error, BadInput) and "--resume" in str(app.prepare_error)
+
+
+@tui_test
+async def test_two_person_waiting_messages_reach_the_screen_not_stderr(tui_env: Path, capsys) -> None:
+    import asyncio
+
+    from runbook import two_person
+
+    app = make_app(prepare=lambda: lab.create_demo(tui_env / "d.yaml", "tmg-eas", CATALOGUE))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await app.workers.wait_for_complete()
+        await asyncio.to_thread(two_person.report, "6a@EAS01: waiting for a second operator")
+        await pilot.pause()
+        assert any("waiting for a second operator" in n.message for n in app._notifications)
+    assert "waiting for a second operator" not in capsys.readouterr().err
