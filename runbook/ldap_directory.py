@@ -11,28 +11,22 @@
 * Every failure becomes a `DirectoryError` (the subclasses live in `runbook.errors`, shared with the
   rehearsal lab, and are re-exported here) with a message an operator can act on; ldap3 exceptions
   never escape.
+* Opening and binding live in `runbook.ldap_connect`, the mapping of failures to messages in
+  `runbook.ldap_errors`; this module holds the port's operations.
 """
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-import importlib.util
 import logging
-import math
 import re
-import shutil
-import socket
-import ssl
-import subprocess
 from contextlib import contextmanager
 from typing import Iterator
 
 from runbook.errors import (
     DELEGATION_ATTRIBUTES,
-    BadInput,
     DirectoryAccessDenied,
     DirectoryBindError,
-    DirectoryCaFileError,
     DirectoryError,
     DirectoryTimeout,
     DirectoryTlsError,
@@ -45,6 +39,8 @@ from runbook.errors import (
     uac_drift_message,
     write_access_hint,
 )
+from runbook.ldap_connect import _first_text, _open_connections, _root_dse, _seconds, _texts, _unbind_quietly
+from runbook.ldap_errors import _map_exception
 from runbook.ports import DEFAULT_TIMEOUT, Account
 from runbook.settings import DirectorySettings
 
@@ -64,19 +60,6 @@ __all__ = [
 ]
 
 
-# AD's "data xxx" codes in a failed bind's diagnostic message.
-_BIND_DATA_CODES = {
-    "525": "no such user",
-    "52e": "invalid credentials",
-    "530": "logon not permitted at this time",
-    "531": "logon not permitted from this workstation",
-    "532": "password expired",
-    "533": "account disabled",
-    "701": "account expired",
-    "773": "password must be changed before first logon",
-    "775": "account locked out",
-}
-
 _ACCOUNT_ATTRIBUTES = [
     "sAMAccountName",
     "userAccountControl",
@@ -86,45 +69,6 @@ _ACCOUNT_ATTRIBUTES = [
 ]
 _SIMILAR_LIMIT = 5000  # similar_accounts never reads more names than this
 _CURRENT_TIME = re.compile(r"^(\d{14})(?:\.\d+)?Z$")
-_VERIFY_FAILED = re.compile(r"certificate verify failed: ([^'\"()]+)")
-
-
-class _Hidden(str):
-    """A password that shows as stars in any repr (tracebacks, debuggers, pytest output)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "'********'"
-
-
-def _seconds(timeout: float) -> int:
-    """ldap3 wants whole seconds for SO_RCVTIMEO / time limits."""
-    return max(1, int(math.ceil(timeout)))
-
-
-def _first_text(values: list[bytes] | None) -> str | None:
-    return values[0].decode("utf-8", "replace") if values else None
-
-
-def _texts(values: list[bytes] | None) -> tuple[str, ...]:
-    return tuple(value.decode("utf-8", "replace") for value in values or [])
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost useful text of a socket/TLS exception (without ldap3's wrapping noise)."""
-    text = str(exc)
-    for prefix in (
-        "socket connection error while opening: ",
-        "socket ssl wrapping error: ",
-        "error receiving data: ",
-        "error sending data: ",
-        "wrap socket error: ",
-        "start_tls failed - ",
-    ):
-        text = text.replace(prefix, "")
-    text = text.strip(" -:")
-    return text or type(exc).__name__
 
 
 class LdapDirectory:
@@ -155,49 +99,7 @@ class LdapDirectory:
         timeout: float = 15.0,
     ) -> LdapDirectory:
         """Open, secure and bind one connection to the DC (and one to the Global Catalog)."""
-        if settings.tls not in ("ldaps", "starttls", "none"):
-            raise BadInput(f"directory.tls must be ldaps, starttls or none, not {settings.tls!r}")
-        if settings.tls == "none" and not insecure:
-            raise BadInput(
-                f"directory.tls is 'none': refusing to send credentials to {settings.server}:{settings.port} "
-                "over plain LDAP; use tls: ldaps (or starttls), or pass --insecure for a lab"
-            )
-        if settings.bind_user is not None and not password:
-            raise BadInput(f"no password for the directory bind as {settings.bind_user}")
-        if settings.bind_user is None:
-            _check_kerberos_ready(settings)
-        password = _Hidden(password) if password else None
-
-        warnings: list[str] = []
-        if settings.tls == "none":
-            warnings.append(
-                f"plain LDAP to {settings.server}:{settings.port} (--insecure): nothing is encrypted or authenticated"
-            )
-        conn = _open_and_bind(settings, settings.port, password, timeout)
-        try:
-            base_dn = settings.base_dn
-            root = _root_dse(conn, settings, settings.port, ["defaultNamingContext"], timeout)
-            live_nc = _first_text(root.get("defaultNamingContext"))
-            if live_nc and live_nc.lower() != base_dn.lower():
-                warnings.append(
-                    f"{settings.server} serves {live_nc}, not {base_dn} (directory.domain {settings.domain!r}); "
-                    f"searching {live_nc}"
-                )
-                base_dn = live_nc
-            gc_conn = None
-            try:
-                gc_conn = _open_and_bind(settings, settings.gc_port, password, min(timeout, 10.0))
-            except DirectoryBindError:
-                raise
-            except DirectoryError as exc:
-                warnings.append(
-                    f"Global Catalog {settings.server}:{settings.gc_port} did not answer ({exc}); "
-                    f"SPN duplicate checks search only the domain {base_dn}, not the whole forest"
-                )
-        except BaseException:
-            _unbind_quietly(conn)
-            raise
-        return cls(settings, conn, gc_conn, base_dn, warnings)
+        return cls(settings, *_open_connections(settings, password, insecure=insecure, timeout=timeout))
 
     def close(self) -> None:
         for conn in (self._gc, self._conn):
@@ -491,183 +393,3 @@ class LdapDirectory:
 
 def _uac_drift(dn: str, live: int | None, expected: int, concurrent: bool = False) -> str:
     return uac_drift_message(dn, live, expected, concurrent=concurrent)
-
-
-def _check_kerberos_ready(settings: DirectorySettings) -> None:
-    klist = shutil.which("klist")
-    if klist:
-        try:
-            has_ticket = subprocess.run([klist, "-s"], capture_output=True, timeout=10).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            has_ticket = True  # cannot tell: let the bind say it
-        if not has_ticket:
-            raise DirectoryBindError(
-                f"no directory.bind_user, so the bind to {settings.server} uses Kerberos, but there is no valid "
-                "ticket in the credential cache: run kinit you@REALM first (or set directory.bind_user for a "
-                "simple bind over TLS)"
-            )
-    if importlib.util.find_spec("gssapi") is None:
-        raise DirectoryBindError(
-            f"no directory.bind_user, so the bind to {settings.server} uses Kerberos (SASL GSSAPI), which needs "
-            "the Python package 'gssapi' (pip install gssapi); or set directory.bind_user for a simple bind"
-        )
-
-
-def _tls_config(settings: DirectorySettings):
-    from ldap3 import Tls
-    from ldap3.core.exceptions import LDAPSSLConfigurationError
-
-    if settings.tls == "none":
-        return None
-    if settings.ca_file:
-        try:  # a file that is there but is no CA bundle would otherwise fail later as a vague TLS error
-            ssl.create_default_context(cafile=settings.ca_file)
-        except ssl.SSLError:
-            raise DirectoryCaFileError(
-                f"directory.ca_file: {settings.ca_file} holds no PEM CA certificate; expected the certificate of "
-                f"the CA that signed {settings.server}'s certificate"
-            ) from None
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise DirectoryCaFileError(
-                f"directory.ca_file: {settings.ca_file} cannot be read as a PEM CA bundle ({reason}); expected "
-                f"the certificate of the CA that signed {settings.server}'s certificate"
-            ) from None
-    try:
-        return Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file)
-    except LDAPSSLConfigurationError:
-        raise DirectoryCaFileError(
-            f"directory.ca_file: {settings.ca_file} cannot be read (expected a PEM CA bundle that signed "
-            f"the certificate of {settings.server})"
-        ) from None
-
-
-def _open_and_bind(settings: DirectorySettings, port: int, password: str | None, timeout: float):
-    from ldap3 import KERBEROS, NONE, SASL, SIMPLE, Connection, Server
-
-    tls = _tls_config(settings)
-    server = Server(
-        settings.server, port=port, use_ssl=settings.tls == "ldaps", tls=tls, get_info=NONE,
-        connect_timeout=timeout,
-    )
-    if settings.bind_user is None:
-        conn = Connection(
-            server, authentication=SASL, sasl_mechanism=KERBEROS, receive_timeout=_seconds(timeout),
-            auto_referrals=False, raise_exceptions=False, read_only=False, return_empty_attributes=True,
-        )
-        who = "your Kerberos ticket"
-    else:
-        conn = Connection(
-            server, user=settings.bind_user, password=password, authentication=SIMPLE,
-            receive_timeout=_seconds(timeout), auto_referrals=False, raise_exceptions=False, read_only=False,
-            return_empty_attributes=True,
-        )
-        who = settings.bind_user
-    what = f"binding as {who}"
-    try:
-        try:
-            conn.open()
-            if settings.tls == "starttls":
-                conn.start_tls()
-            bound = conn.bind()
-        except Exception as exc:
-            raise _map_exception(exc, settings, port, timeout, what) from None
-        finally:
-            # Never keep the password around: ldap3 holds a copy, and the last request holds the bind.
-            conn.password = None
-            conn.request = None
-        if not bound:
-            raise _bind_error(conn.result or {}, settings, port, who)
-    except BaseException:
-        _unbind_quietly(conn)
-        raise
-    return conn
-
-
-def _bind_error(result: dict, settings: DirectorySettings, port: int, who: str) -> DirectoryError:
-    code = result.get("description") or f"result {result.get('result')}"
-    message = (result.get("message") or "").strip()
-    where = f"{settings.server}:{port}"
-    if code == "invalidCredentials":
-        data = re.search(r"data ([0-9a-f]{3})", message)
-        reason = _BIND_DATA_CODES.get(data.group(1), "invalid credentials") if data else "invalid credentials"
-        if reason == "no such user":
-            reason = "invalid credentials (no such user)"
-        return DirectoryBindError(f"bind as {who} refused: {reason} ({where})")
-    if code == "strongerAuthRequired":
-        return DirectoryBindError(
-            f"bind as {who} refused by {where}: the DC requires an encrypted connection (strongerAuthRequired); "
-            "use tls: ldaps or starttls"
-        )
-    return DirectoryBindError(f"bind as {who} refused by {where}: {code}" + (f" ({message})" if message else ""))
-
-
-def _root_dse(conn, settings: DirectorySettings, port: int, attributes: list[str], timeout: float) -> dict:
-    from ldap3 import BASE
-
-    what = f"reading the rootDSE of {settings.server}"
-    try:
-        if conn.socket is not None:
-            conn.socket.settimeout(timeout)
-        conn.search("", "(objectClass=*)", search_scope=BASE, attributes=attributes, time_limit=_seconds(timeout))
-    except Exception as exc:
-        raise _map_exception(exc, settings, port, timeout, what) from None
-    result = conn.result or {}
-    if result.get("description") != "success" or not conn.response:
-        raise DirectoryError(f"{what}: {result.get('description')} {result.get('message', '')}")
-    return conn.response[0].get("raw_attributes", {})
-
-
-def _map_exception(exc: BaseException, settings: DirectorySettings, port: int, timeout: float,
-                   what: str) -> DirectoryError:
-    """ldap3 / socket / TLS exceptions → an operator message naming host:port (and the CA file for TLS)."""
-    from ldap3.core.exceptions import (
-        LDAPCertificateError,
-        LDAPOperationResult,
-        LDAPSocketReceiveError,
-        LDAPStartTLSError,
-    )
-
-    where = f"{settings.server}:{port}"
-    reason = _reason(exc)
-    ca = settings.ca_file or "the system trust store"
-    if isinstance(exc, LDAPOperationResult):
-        return DirectoryError(f"{what}: {where} answered {exc.description}: {(exc.message or '').strip()}")
-    if isinstance(exc, LDAPCertificateError):
-        return DirectoryTlsError(
-            f"{what}: TLS validation of {where} failed: the certificate (from a CA in {ca}) is not issued to "
-            f"{settings.server}; check directory.server"
-        )
-    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        detail = _VERIFY_FAILED.search(str(exc))
-        return DirectoryTlsError(
-            f"{what}: TLS validation of {where} failed: the certificate of {settings.server} is not signed by a "
-            f"CA in {ca} ({detail.group(1).strip() if detail else reason}); check directory.ca_file"
-        )
-    if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in reason.lower():
-        return DirectoryTimeout(f"{what}: no answer from {where} within {timeout:g} s (timeout)")
-    if isinstance(exc, ssl.SSLError) or isinstance(exc, LDAPStartTLSError):
-        return DirectoryTlsError(f"{what}: TLS with {where} failed ({reason}); CA file: {ca}")
-    if isinstance(exc, socket.gaierror) or any(
-        text in reason for text in ("Name or service not known", "not resolve", "invalid server address")
-    ):
-        return DirectoryUnreachable(
-            f"{what}: cannot resolve {settings.server} ({reason}); check directory.server / DNS"
-        )
-    if isinstance(exc, ConnectionRefusedError) or "refused" in reason.lower():
-        return DirectoryUnreachable(f"{what}: cannot reach the DC at {where}: connection refused")
-    if isinstance(exc, OSError) or isinstance(exc, LDAPSocketReceiveError):
-        return DirectoryUnreachable(f"{what}: cannot reach the DC at {where}: {reason}")
-    if "gssapi" in reason.lower() or "kerberos" in reason.lower() or "GSS" in reason:
-        return DirectoryBindError(f"{what}: Kerberos bind to {where} failed ({reason}); run kinit first")
-    return DirectoryUnreachable(f"{what}: {where}: {type(exc).__name__}: {reason}")
-
-
-def _unbind_quietly(conn) -> None:
-    if conn is None:
-        return
-    try:
-        if not conn.closed:
-            conn.unbind()
-    except Exception:  # closing must never raise
-        pass
