@@ -119,8 +119,9 @@ def tmg_listener(name: str, ips: Iterable[str], certificate: str | None, *, requ
 
 
 def tmg_rule(name: str, listener: str | None, internal_site_name: str, public_names: Iterable[str], *,
-             delegation_type: int = KCD, spn: str | None = None, user_sets: Iterable[str] = ("All Authenticated Users",),
-             enabled: bool = True, exchange_active_sync: bool = True) -> dict[str, Any]:
+             delegation_type: int = KCD, spn: str | None = None,
+             user_sets: Iterable[str] = ("All Authenticated Users",), enabled: bool = True,
+             exchange_active_sync: bool = True) -> dict[str, Any]:
     """A web publishing rule as Get-CertAuthTmgPolicy reports it; the SPN defaults to http/<internal site name>."""
     return {"Name": name, "Enabled": enabled, "Listener": listener, "InternalSiteName": internal_site_name,
             "PublicNames": list(public_names), "DelegationType": delegation_type,
