@@ -5,7 +5,7 @@ from runbook.engine import Runbook
 from runbook.states import Event, State
 from screens import view
 
-DRIVING_ACTIONS = {"run", "undo", "done", "skip", "reopen", "note"}
+DRIVING_ACTIONS = {"run", "undo", "done", "skip", "reopen", "note", "handover"}
 ENGINE_ACTIONS = DRIVING_ACTIONS | {"verify", "plan", "verify_all"}
 ACTION_TITLES = {
     "run": ("Run the selected step", "show the exact change, confirm, apply, then verify"),
@@ -20,6 +20,7 @@ ACTION_TITLES = {
     "next": ("Go to the next pending step", "the first step that is not settled"),
     "verify_all": ("Verify every done step", "re-check everything done so far; flags drift"),
     "drive": ("Drive this session", "when the operator you follow has left"),
+    "handover": ("Hand the session over", "a note for the next driver, journaled; this view then only follows"),
     "help": ("Help", "keys, glyphs and the order of work"),
 }
 
@@ -34,7 +35,7 @@ def why_not(action: str, book: Runbook | None, key: str | None, *, driving: bool
         return f"wait: {busy}"
     if action in DRIVING_ACTIONS and not driving:
         return "this view is read-only: another operator drives the session"
-    if action in ("next", "verify_all"):
+    if action in ("next", "verify_all", "handover"):
         return None
     if key is None:
         return "no step selected"

@@ -19,6 +19,7 @@ KEYS = [
     ("a", "add a note to the journal"),
     ("V", "verify every done step again: flags drift"),
     ("t", "take the wheel when the operator you follow has left"),
+    ("H", "hand over with a note for the next driver (journaled); this view then follows"),
     ("ctrl+p", "every action by name"),
     ("ctrl+q", "quit; the session lock is released"),
 ]

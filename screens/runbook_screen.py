@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
+from textual import events
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,6 +16,7 @@ from textual.widgets import Footer, Static
 
 from runbook import topology as topo
 from runbook.engine import Runbook
+from runbook.handover import HANDOVER, describe_pending, lock_view
 from runbook.states import IN_PLACE, State
 from screens import actions, view
 from screens.actions import ACTION_TITLES
@@ -42,6 +44,8 @@ class RunbookScreen(EngineWork, Screen[None]):
         Binding("x", "stop", "Stop", id="step.stop", tooltip="stop the running step after its current remote call"),
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?"),
         Binding("o", "reopen", "Reopen", id="step.reopen", show=False),
+        Binding("H", "handover", "Hand over", id="session.handover", show=False,
+                tooltip=ACTION_TITLES["handover"][1]),
         Binding("V", "verify_all", "Verify all", id="session.verify_all", show=False),
         Binding("escape", "back", "Sessions", id="session.back", show=False),
     ]
@@ -63,6 +67,7 @@ class RunbookScreen(EngineWork, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
+        yield Static("", id="handover-note")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Static("", id="chain")
@@ -99,6 +104,7 @@ class RunbookScreen(EngineWork, Screen[None]):
             return
         self.query_one("#topbar", Static).update(view.top_line(book, self.path.stem, driving=self.driving))
         self.query_one("#chain", Static).update(Content(topo.CHAINS[book.params.topology]))
+        self._refresh_handover_note()
         self.query_one(StepList).show(view.step_rows(book))
         self._refresh_detail()
         self._refresh_status()
@@ -111,11 +117,23 @@ class RunbookScreen(EngineWork, Screen[None]):
         self.query_one(StepDetail).show(self.book, instance, self.plans.get(key, PlanView()), self.entries,
                                         driving=self.driving)
 
+    def _refresh_handover_note(self) -> None:
+        """A handover nobody has acted on since (the journal's newest entry): the next driver reads it first."""
+        note = self.query_one("#handover-note", Static)
+        last = self.entries[-1] if self.entries else None
+        if last is None or last.get("action") != HANDOVER:
+            note.display = False
+            return
+        note.update(Content("\n".join(describe_pending(last))))  # operator text: plain, never markup
+        note.display = True
+
     def _refresh_status(self) -> None:
         left = self.following is not None and driver_left(self.path)
+        key = self.selected
+        plan = self.plans.get(key) if key else None
         self.query_one("#statusbar", Static).update(view.status_line(
-            self.book, self.selected, driving=self.driving, busy=self.busy, following=self.following,
-            driver_left=left, resuming=self.resuming))
+            self.book, key, driving=self.driving, busy=self.busy, following=self.following,
+            driver_left=left, resuming=self.resuming, plan_failed=plan is not None and plan.error is not None))
 
     def on_step_list_step_highlighted(self, event: StepList.StepHighlighted) -> None:
         self._refresh_detail()
@@ -152,6 +170,10 @@ class RunbookScreen(EngineWork, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
             return bool(self.busy)
+        if self.busy and action in actions.ENGINE_ACTIONS:
+            return False  # hidden while busy, so 80 columns still show x Stop and ^q Quit
+        if action in actions.DRIVING_ACTIONS and self.following is not None and self.why_not("drive") is None:
+            return False  # hidden while t Drive is offered, for the same reason
         if action == "drive":
             return True if self.why_not(action) is None else False
         if action == "back":
@@ -159,6 +181,16 @@ class RunbookScreen(EngineWork, Screen[None]):
         if action not in ACTION_TITLES:
             return True
         return True if self.why_not(action) is None else None
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action does not apply now says why, instead of doing nothing."""
+        for binding in self._bindings.key_to_bindings.get(event.key, []):
+            if binding.action in ACTION_TITLES and (reason := self.why_not(binding.action)):
+                event.stop()
+                event.prevent_default()
+                self.notify(reason, title=ACTION_TITLES[binding.action][0], severity="warning", markup=False,
+                            timeout=4)
+                return
 
     def attempt(self, action: str) -> None:
         """From the command palette: run the action, or say why it cannot run now."""
@@ -276,10 +308,25 @@ class RunbookScreen(EngineWork, Screen[None]):
     def action_drive(self) -> None:
         if self.why_not("drive"):
             return
-        self.app.push_screen(ConfirmModal("Drive this session from here?", [
-            "The driver you followed has left (or their lock went stale).",
-            "Taking the wheel is journaled with your name.",
-        ], yes="Drive", title="Take the wheel"), self._drive_answer)
+        self.app.push_screen(ConfirmModal("Drive this session from here?", self.takeover_lines(), yes="Drive",
+                                          title="Take the wheel"), self._drive_answer)
+
+    def action_handover(self) -> None:
+        if self.why_not("handover"):
+            return
+        self._ask_text("Hand over", "A note for the next driver: what is done, what is open, why (journaled). "
+                       "This view then only follows.", self._hand_over, allow_empty=False)
+
+    def _hand_over(self, note: str) -> None:
+        if note.strip() and not self.why_not("handover"):
+            self._start("handing over")
+            self.hand_over(note)
+
+    def takeover_lines(self) -> list[str]:
+        """Who holds the lock now (holder, host, pid, last heartbeat), read just before asking."""
+        held = lock_view(self.path)
+        lines = held.lines() if held is not None else ["nobody holds the lock: the driver released it"]
+        return lines + ["", "Taking the wheel is journaled with your name; the other view becomes read-only."]
 
     def _drive_answer(self, yes: bool | None) -> None:
         if yes:
@@ -340,6 +387,8 @@ class RunbookScreen(EngineWork, Screen[None]):
     def on_action_done(self, message: ActionDone) -> None:
         quiet = message.action in ("tick", "note")  # the checklist and the log show these already
         self._finished(message.entries, replan=not quiet)
+        if message.action == "handover":  # the lock is released: from now on this view follows
+            self.open_session(drive=False, reloaded=True)
         if not quiet:
             self.notify(message.summary, title=message.action, markup=False, timeout=3)
         detail = self.query_one(StepDetail)
@@ -383,6 +432,7 @@ class RunbookScreen(EngineWork, Screen[None]):
         self.plans[message.key] = PlanView(plan=message.plan, error=message.error)
         if message.key == self.selected:
             self._refresh_detail()
+            self._refresh_status()
 
     def on_step_detail_ticked(self, message: StepDetail.Ticked) -> None:
         if not self.driving:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from textual import work
 from textual.screen import ModalScreen
 
-from runbook import store
+from runbook import handover, store
 from runbook.engine import Runbook
 from runbook.errors import LockHeld, NotAvailable, Refused, RunbookError
 from runbook.lock import is_live, read_holder
@@ -205,6 +205,14 @@ class EngineWork:
             book.tick(key, index, ticked)
             return f"{key}: item {index + 1} {'ticked' if ticked else 'unticked'}", []
         self._attempt("tick", key, job)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="handover")
+    def hand_over(self, note: str) -> None:
+        """Journal the note and release the lock; the screen then reopens the session read-only."""
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            handover.hand_over(book, note)
+            return "handed over: the lock is released; this view now follows", []
+        self._attempt("handover", None, job)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="note")
     def note_step(self, key: str | None, text: str) -> None:

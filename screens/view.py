@@ -52,7 +52,11 @@ class Row:
 def drifted(book: Runbook, key: str) -> bool:
     """Believed in place, but the last verify disagreed: someone changed it outside this session."""
     record = book.record(key)
-    return record.state in IN_PLACE and record.verified is not None and record.verified.get("ok") is False
+    verified = record.verified
+    if record.state not in IN_PLACE or verified is None or verified.get("ok") is not False:
+        return False
+    # A mismatch read before the step was marked done (the work was not there yet) says nothing about drift.
+    return not (verified.get("at") and record.updated and str(verified["at"]) < str(record.updated))
 
 
 def glyph(book: Runbook, key: str) -> tuple[str, str]:
@@ -115,7 +119,7 @@ def top_line(book: Runbook, name: str, *, driving: bool) -> Content:
 
 
 def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: str | None, following: str | None,
-                driver_left: bool, resuming: bool) -> Content:
+                driver_left: bool, resuming: bool, plan_failed: bool = False) -> Content:
     """The line above the footer: what is happening, or what to do next with the selected step."""
     if busy:
         return Content.assemble(("working: ", "bold $accent"), busy,
@@ -129,6 +133,10 @@ def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: s
                                 "V re-verifies every done step; ctrl+q quits and releases the session.")
     if book is not None and key is not None:
         resume = ("Resuming: V re-verifies every done step and flags changes made outside the tool. ", "$accent")
+        if plan_failed and driving and book.display_state(key) == State.PENDING:
+            return Content.assemble(("What now: ", "bold $accent"), resume if resuming else "",
+                                    "the plan could not be made (see Plan): r would fail the same way. Fix the "
+                                    "cause it names, then p plans again; or s skips it with a reason.")
         return Content.assemble(("What now: ", "bold $accent"), resume if resuming else "",
                                 hint(book, book.instance(key), driving=driving))
     return Content("? help · ctrl+p every action by name · ctrl+q quits and releases the session")
@@ -148,6 +156,8 @@ def hint(book: Runbook, instance: StepInstance, *, driving: bool) -> str:
     if not driving:
         return "Read-only: another operator drives this session; this view follows their changes live."
     if drifted(book, key):
+        if not automated:
+            return "Verify disagrees with what was done by hand: see below. Redo it from the checklist, then v."
         return "Verify disagrees with what this step set: see below. r re-applies the difference, u undoes it."
     if state == State.INTERRUPTED:
         return ("It was running when the last process died, so its real state is unknown: v verifies it first "

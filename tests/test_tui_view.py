@@ -79,3 +79,31 @@ def test_journal_lines_carry_plans_and_changes() -> None:
     assert view.journal_lines(entries, "3a") == [
         "21:30:00 alice@jump1 start: pending → running", "    TMG01$ x: + y",
         "21:30:01 alice@jump1 change: applied", "    TMG01$ x: + y"]
+
+
+def test_a_mismatch_read_before_a_step_was_marked_done_is_not_drift(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    book = opened(path)
+    try:
+        book.verify("1")  # still pending: the listener is not there yet
+        record = book.record("1")
+        assert record.verified is not None and record.verified["ok"] is False
+        record.verified["at"] = "2026-01-05T21:00:00Z"  # read half an hour before the work was done and marked
+        book.mark("1", "done", None)
+        assert not view.drifted(book, "1")
+        record.verified = {**record.verified, "at": record.updated}  # a mismatch read after the mark is drift
+        assert view.drifted(book, "1")
+        assert "Redo it from the checklist" in view.hint(book, book.instance("1"), driving=True)
+    finally:
+        book.close()
+
+
+def test_a_plan_that_could_not_be_made_is_not_answered_with_r_runs_it(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    book = opened(path)
+    try:
+        line = view.status_line(book, "3a", driving=True, busy=None, following=None, driver_left=False,
+                                resuming=False, plan_failed=True).plain
+        assert "the plan could not be made" in line and "r runs it" not in line
+    finally:
+        book.close()
