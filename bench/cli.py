@@ -37,8 +37,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from runbook import store
-    from runbook.engine import Runbook
     from runbook.backends import Options, ports_factory
+    from runbook.engine import Runbook
     from runbook.lab.lab import create_demo
     from steps import CATALOGUE
 

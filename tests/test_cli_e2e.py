@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET = "S3cret-Pa55-do-not-store"
 
 
-def runbook(sessions: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def runbook(sessions: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
     environment = {**os.environ, "RUNBOOK_SESSIONS_DIR": str(sessions), "RUNBOOK_OPERATOR": "alice@jump1",
                    "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "runbook", *args], capture_output=True, text=True, cwd=ROOT,
@@ -60,7 +61,8 @@ def test_scenario_new_plan_run_verify_undo_verify(sessions_dir: Path, scenario: 
     assert verify.returncode == 0, verify.stdout
     again = runbook(sessions_dir, "run", "c", steps[0], "--yes")
     assert again.returncode == 0 and "already in place" in again.stdout
-    changed = [key for key in steps if yaml.safe_load((sessions_dir / "c.yaml").read_text())["steps"][key].get("changes")]
+    recorded = yaml.safe_load((sessions_dir / "c.yaml").read_text())["steps"]
+    changed = [key for key in steps if recorded[key].get("changes")]
     for step in reversed(changed):
         undo = runbook(sessions_dir, "undo", "c", step, "--yes", "--allow-restart")
         assert undo.returncode == 0, (step, undo.stderr)
@@ -168,7 +170,8 @@ def test_no_password_reaches_any_written_file(sessions_dir: Path, tmp_path: Path
     params.write_text(yaml.safe_dump({
         "topology": "tmg-eas", "domain": "test.lan",
         "directory": {"server": "dc1.nowhere.invalid", "bind_user": "Administrator@TEST.LAN"},
-        "tmg": {"computer": "TMG01", "host": "tmg01.test.lan"}, "eas": [{"computer": "EAS01", "host": "eas01.test.lan"}],
+        "tmg": {"computer": "TMG01", "host": "tmg01.test.lan"},
+        "eas": [{"computer": "EAS01", "host": "eas01.test.lan"}],
         "public_name": "mail.example.com", "listener": "EAS Listener",
         "winrm": {"user": "TEST\\operator"}}))
     env = {"RUNBOOK_LDAP_PASSWORD": SECRET, "RUNBOOK_WINRM_PASSWORD": SECRET}

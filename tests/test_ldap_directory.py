@@ -40,7 +40,8 @@ def directory(samba_dc):
 def delegation_witness(dc, account: str) -> tuple[set[str], str]:
     """(msDS-AllowedToDelegateTo values, raw text) as `samba-tool delegation show` reports them."""
     out = dc.samba_tool("delegation", "show", account)
-    values = {line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("msDS-AllowedToDelegateTo:")}
+    values = {line.split(":", 1)[1].strip() for line in out.splitlines()
+              if line.startswith("msDS-AllowedToDelegateTo:")}
     return values, out
 
 

@@ -74,7 +74,8 @@ def test_dead_holder_on_this_host_is_taken_over_and_journaled(session: Path) -> 
 
 def test_lock_from_another_host_needs_takeover(session: Path) -> None:
     lock = store.lock_path(session)
-    lock.write_text(json.dumps({"operator": "carol@jump3", "host": "jump3", "pid": 4242, "since": "2026-01-01T00:00:00Z",
+    lock.write_text(json.dumps({"operator": "carol@jump3", "host": "jump3", "pid": 4242,
+                                "since": "2026-01-01T00:00:00Z",
                                 "heartbeat": "2026-01-01T00:00:00Z", "token": "abc", "purpose": "open"}))
     with pytest.raises(LockHeld, match="carol@jump3"):
         Runbook.open(session, CATALOGUE, no_ports, drive=True)
@@ -102,7 +103,7 @@ except LockHeld as exc:
 
 def test_racing_takeovers_exactly_one_wins(session: Path) -> None:
     lock = store.lock_path(session)
-    for attempt in range(5):
+    for _ in range(5):
         lock.write_text(json.dumps({"operator": "carol@jump3", "host": "jump3", "pid": 4242, "since": "x",
                                     "heartbeat": "2026-01-01T00:00:00Z", "token": "abc"}))
         start = time.time() + 0.5

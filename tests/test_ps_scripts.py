@@ -151,7 +151,8 @@ def test_script_parses_without_errors(path: Path):
         if node.type == "ERROR" or node.is_missing:
             row, col = node.start_point
             what = f"missing {node.type}" if node.is_missing else "syntax error"
-            problems.append(f"{path.name}:{row + 1}:{col + 1}: {what}: {source[row].strip() if row < len(source) else ''}")
+            text = source[row].strip() if row < len(source) else ""
+            problems.append(f"{path.name}:{row + 1}:{col + 1}: {what}: {text}")
     assert not problems, "\n".join(problems)
     assert not tree.root_node.has_error
 
@@ -222,6 +223,7 @@ def test_tmg_script_never_writes():
     code = (PS_DIR / "CertAuthTmg.ps1").read_text(encoding="utf-8")
     assert ".Save(" not in code and ".Add(" not in code and ".Remove(" not in code
     # no assignment to a property of a COM object: only plain variables are assigned
-    assignments = [n for n in _walk(_parse(PS_DIR / "CertAuthTmg.ps1").root_node) if n.type == "left_assignment_expression"]
+    assignments = [n for n in _walk(_parse(PS_DIR / "CertAuthTmg.ps1").root_node)
+                   if n.type == "left_assignment_expression"]
     assert all(_text(n).startswith("$") and "." not in _text(n) for n in assignments), \
         [_text(n) for n in assignments]

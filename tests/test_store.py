@@ -73,8 +73,8 @@ def test_bare_name_resolves_in_sessions_dir(sessions_dir: Path) -> None:
 
 
 def test_bare_step_id_of_a_single_instance_acts_on_that_instance(sessions_dir: Path, write_params) -> None:
-    from runbook.lab.lab import create_demo
     from runbook.backends import Options, ports_factory
+    from runbook.lab.lab import create_demo
 
     path = create_demo(sessions_dir / "one.yaml", "tmg-eas", CATALOGUE)
     book = Runbook.open(path, CATALOGUE, ports_factory(Options()), drive=True)

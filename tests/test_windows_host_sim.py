@@ -150,7 +150,8 @@ def test_web_config_converts_values_as_iis_does():
 
 def test_web_config_refuses_unknown_locations_and_properties():
     host = make("eas")
-    with pytest.raises(SimCommandError, match="IIS location Contoso/Microsoft-Server-ActiveSync does not exist on EAS01"):
+    missing = "IIS location Contoso/Microsoft-Server-ActiveSync does not exist on EAS01"
+    with pytest.raises(SimCommandError, match=missing):
         web(host, "Contoso/Microsoft-Server-ActiveSync", RUNTIME, "uploadReadAheadSize")
     with pytest.raises(SimCommandError, match="property maxAllowedContentLength of system.webServer/serverRuntime"):
         web(host, "", RUNTIME, "maxAllowedContentLength")
