@@ -149,8 +149,11 @@ class EngineWork:
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def verify_step(self, key: str) -> None:
         def job(book: Runbook) -> tuple[str, list[str]]:
+            pending = book.display_state(key) == State.PENDING
             result = book.verify(key)
             lines = [f.describe() for f in result.findings] + [f"note: {n}" for n in result.notes]
+            if pending and not result.ok:  # nothing was done yet: a mismatch is expected, not an alarm
+                return f"{key}: not in place yet (the step is still pending)", lines
             return f"{key}: {'in place' if result.ok else 'MISMATCH'}", lines
         self._attempt("verify", key, job)
 

@@ -377,3 +377,13 @@ async def test_a_long_step_can_be_stopped_and_comes_back_interrupted(tui_env: Pa
         assert "[?] 5a" in screen_text(pilot.app)
         assert screen.check_action("run", ()) is None  # verify first
     assert state(path, "5a") == State.INTERRUPTED
+
+
+@tui_test
+async def test_verifying_a_pending_step_says_it_is_not_done_yet_rather_than_mismatch(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    async with app_for(path).run_test(size=SIZE) as pilot:
+        await select(pilot, "1")
+        await pilot.press("v")
+        await until(pilot, lambda: any("not in place yet" in str(n.message) for n in pilot.app._notifications))
+        assert state(path, "1") == State.PENDING
