@@ -55,8 +55,15 @@ def drifted(book: Runbook, key: str) -> bool:
     verified = record.verified
     if record.state not in IN_PLACE or verified is None or verified.get("ok") is not False:
         return False
-    # A mismatch read before the step was marked done (the work was not there yet) says nothing about drift.
-    return not (verified.get("at") and record.updated and str(verified["at"]) < str(record.updated))
+    return not stale_mismatch(book, key)
+
+
+def stale_mismatch(book: Runbook, key: str) -> bool:
+    """A mismatch read before the step was marked done (the work was not there yet): it says nothing now."""
+    record = book.record(key)
+    verified = record.verified or {}
+    return (record.state in IN_PLACE and verified.get("ok") is False and bool(verified.get("at"))
+            and bool(record.updated) and str(verified["at"]) < str(record.updated))
 
 
 def glyph(book: Runbook, key: str) -> tuple[str, str]:
@@ -177,11 +184,13 @@ def hint(book: Runbook, instance: StepInstance, *, driving: bool) -> str:
     return f"Done by hand: follow the checklist (space ticks an item, c copies), then d records it done.{check}"
 
 
-def verify_lines(verified: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """The stored result of the last verify, each finding with a style."""
+def verify_lines(verified: dict[str, Any] | None, *, stale: bool = False) -> list[tuple[str, str]]:
+    """The stored result of the last verify, each finding with a style (`stale`: read before it was done)."""
     if not verified:
         return []
     head = "in place" if verified.get("ok") else "MISMATCH"
+    if stale:
+        head += ", read before it was done: v reads it again"
     lines = [(f"last verify: {head} ({verified.get('by', '?')})", "$success" if verified.get("ok") else "bold $error")]
     for finding in verified.get("findings") or []:
         lines.append((f"  {finding}", "" if str(finding).startswith("[ok]") else "$error"))

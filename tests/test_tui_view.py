@@ -90,7 +90,7 @@ def test_a_mismatch_read_before_a_step_was_marked_done_is_not_drift(tui_env: Pat
         assert record.verified is not None and record.verified["ok"] is False
         record.verified["at"] = "2026-01-05T21:00:00Z"  # read half an hour before the work was done and marked
         book.mark("1", "done", None)
-        assert not view.drifted(book, "1")
+        assert not view.drifted(book, "1") and view.stale_mismatch(book, "1")
         record.verified = {**record.verified, "at": record.updated}  # a mismatch read after the mark is drift
         assert view.drifted(book, "1")
         assert "Redo it from the checklist" in view.hint(book, book.instance("1"), driving=True)
@@ -107,3 +107,9 @@ def test_a_plan_that_could_not_be_made_is_not_answered_with_r_runs_it(tui_env: P
         assert "the plan could not be made" in line and "r runs it" not in line
     finally:
         book.close()
+
+
+def test_a_verify_read_before_the_step_was_done_says_so() -> None:
+    verified = {"at": "2026-01-05T21:00:00Z", "by": "alice", "ok": False, "findings": []}
+    assert "read before it was done" in view.verify_lines(verified, stale=True)[0][0]
+    assert "read before" not in view.verify_lines(verified)[0][0]
