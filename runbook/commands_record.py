@@ -21,7 +21,7 @@ from runbook.session import operator
 from runbook.states import SETTLED, State
 
 HOLD_SECONDS = 0.3  # a step change waits this long for the journal entry that explains it, then shows by itself
-READ_IF_HELD = ("verify",)  # commands that go on read-only when another operator holds the lock
+READ_IF_HELD = ("verify", "check", "open")  # go on read-only (the TUI follows) when another operator drives
 DRIVER_HOLD_SECONDS = 1.0  # a driver is announced once it held the lock this long (not every short CLI command)
 
 
