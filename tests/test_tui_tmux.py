@@ -79,32 +79,33 @@ def test_walk_the_tmg_eas_rehearsal_to_the_end_with_keys_only(terminal) -> None:
     term.wait_for("demo-tmg-eas-1", "[ ] 1  TMG web listener", "What now:")
 
     for step in ("1", "2"):  # TMG console work: follow the checklist, record it done
+        term.wait_for(f"[ ] {step}  TMG", "d Done")  # the footer offers d once the step is idle
         term.keys("d")
         term.wait_for(f"Record {step} as done by hand")
         term.keys("Enter")
         term.wait_for(f"[m] {step} ")
         term.keys("n")
 
-    term.wait_for("[ ] 3a  AD: trust TMG", "Plan (live)")
+    term.wait_for("[ ] 3a  AD: trust TMG", "Plan (live)", "r Run")
     term.keys("r")
     term.wait_for("Apply these changes for 3a?", "TMG01$ msDS-AllowedToDelegateTo: + http/eas01.test.lan")
     term.keys("y")
     term.wait_for("[x] 3a ")
 
     term.keys("n")
-    term.wait_for("4a@EAS01  AD: http SPNs")
+    term.wait_for("4a@EAS01  AD: http SPNs", "r Run")
     term.keys("r")  # already in place in this lab: nothing to confirm
     term.wait_for("[x] 4a@EAS01")
 
     term.keys("n")
-    term.wait_for("[ ] 5a  TMG local policy")
+    term.wait_for("[ ] 5a  TMG local policy", "r Run")
     term.keys("r")
     term.wait_for("Apply these changes for 5a?")
     term.keys("y")
     term.wait_for("[x] 5a ")
 
     term.keys("n")
-    term.wait_for("[ ] 6a@EAS01  IIS + Exchange")
+    term.wait_for("[ ] 6a@EAS01  IIS + Exchange", "r Run")
     term.keys("r")
     term.wait_for("Point of no return", "type the host name eas01.test.lan")
     term.type("eas01.test.lan")
