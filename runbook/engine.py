@@ -6,7 +6,6 @@ atomically and journaled before the method returns.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -315,6 +314,8 @@ class Runbook:
             return done
 
         if groups:
+            from concurrent.futures import ThreadPoolExecutor  # here: `runbook status` never needs it (nor logging)
+
             with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(groups))),
                                     thread_name_prefix="verify") as pool:
                 futures = [pool.submit(work, group) for group in groups.values()]
