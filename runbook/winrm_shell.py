@@ -24,11 +24,8 @@
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
-import socket
-import ssl as ssl_module
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -37,28 +34,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import requests
-from pypsrp.complex_objects import ComplexObject, GenericComplexObject, PSInvocationState
-from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
+from pypsrp.complex_objects import PSInvocationState
+from pypsrp.exceptions import WinRMError
 from pypsrp.powershell import PowerShell, RunspacePool
-from pypsrp.serializer import TaggedValue
-from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
 
 from runbook.errors import BadInput, HostError
 from runbook.ports import DEFAULT_TIMEOUT, HostReply
 from runbook.settings import WinRMSettings
+from runbook.winrm_errors import (
+    WSMAN_INVALID_SELECTORS,
+    WSMAN_OPERATION_TIMEDOUT,
+    _CallTimeout,
+    _describe,
+    _NotStarted,
+    _refused_before_running,
+)
+from runbook.winrm_transport import (
+    _CONNECT_TIMEOUT_CAP,
+    ENCRYPTING_AUTHS,
+    SUPPORTED_AUTHS,
+    _bound,
+    _op_timeout,
+    _policy,
+    _remaining,
+    _Secret,
+    _Target,
+    _WSMan,
+)
+from runbook.winrm_values import _plain, _record_text, _wire
+
+__all__ = [
+    "ENCRYPTING_AUTHS", "PS_DIR", "SUPPORTED_AUTHS", "WSMAN_INVALID_SELECTORS", "WSMAN_OPERATION_TIMEDOUT",
+    "ExchangeEndpoint", "WinRMHosts", "WinRMShell",
+]
 
 log = logging.getLogger(__name__)
 
 PS_DIR = Path(__file__).resolve().parent / "ps"
-ENCRYPTING_AUTHS = ("negotiate", "kerberos", "ntlm")
-SUPPORTED_AUTHS = ENCRYPTING_AUTHS + ("basic",)
-WSMAN_OPERATION_TIMEDOUT = 0x80338029
-WSMAN_INVALID_SELECTORS = 0x8033805B  # "the shell was not found on the server"
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$")
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONNECT_TIMEOUT_CAP = 10.0
 _CLEANUP_TIMEOUT = 5.0
 
 T = TypeVar("T")
@@ -74,102 +89,11 @@ class ExchangeEndpoint:
     configuration_name: str = "Microsoft.Exchange"
 
 
-@dataclass(frozen=True)
-class _Target:
-    """How one pool connects: everything pypsrp needs except the password."""
-
-    server: str
-    port: int
-    ssl: bool
-    path: str
-    auth: str
-    encryption: str
-    cert_validation: bool | str
-    configuration_name: str
-    username: str | None
-    hostname_override: str | None
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.ssl else 'http'}://{self.server}:{self.port}/{self.path}"
-
-
-def _policy(
-    *, where: str, ssl: bool, auth: str, insecure: bool, user: str | None, password: str | None
-) -> str:
-    """Check one transport against DOMAIN.md's rules; return pypsrp's `encryption` value or raise BadInput."""
-    if auth not in SUPPORTED_AUTHS:
-        raise BadInput(f"{where}: WinRM auth {auth!r} is not supported (use one of {', '.join(SUPPORTED_AUTHS)})")
-    if auth in ("basic", "ntlm") and (not user or password is None):
-        raise BadInput(f"{where}: WinRM auth {auth!r} needs a user name and a password")
-    if ssl:
-        return "auto"  # TLS protects the messages; the certificate is validated
-    if auth in ENCRYPTING_AUTHS:
-        return "always"  # HTTP with Kerberos/NTLM message encryption
-    if not insecure:
-        raise BadInput(
-            f"{where}: Basic authentication over plain HTTP would send the password and every command in clear "
-            "text. Use transport 'https' (validated certificate), or negotiate/kerberos/ntlm (message encryption) "
-            "over http, or pass --insecure for a lab."
-        )
-    return "never"
-
-
-class _WSMan(WSMan):
-    """pypsrp's WSMan without the hidden retries of a timed-out Receive.
-
-    pypsrp retries a Receive whose HTTP read timed out (up to 5 times, with a growing back-off);
-    here every Receive is bounded by the caller's deadline instead.
-    """
-
-    def receive(self, resource_uri, resource, option_set=None, selector_set=None, timeout=None):  # type: ignore[override]
-        res = self.invoke(WSManAction.RECEIVE, resource_uri, resource, option_set, selector_set, timeout)
-        return res.find("s:Body", namespaces=NAMESPACES)
-
-
 @dataclass
 class _Session:
     wsman: _WSMan
     pool: RunspacePool
     broken: bool = False  # its transport failed: never use it again
-
-
-class _CallTimeout(Exception):
-    """A call ran past its deadline (and was stopped on the host); the message says what was running."""
-
-
-class _NotStarted(Exception):
-    """The host answered the Command request with a refusal: the command did not run."""
-
-    def __init__(self, err: BaseException):
-        super().__init__(str(err))
-        self.err = err
-
-
-def _refused_before_running(err: BaseException) -> bool:
-    """Failures of a Command request that prove the command was not started (so sending it again is safe)."""
-    if isinstance(err, WSManFaultError):
-        return err.code == WSMAN_INVALID_SELECTORS  # the shell is unknown to the host
-    if isinstance(err, AuthenticationError):
-        return True  # HTTP 401
-    if isinstance(err, WinRMTransportError):
-        return err.code in (400, 401)  # e.g. a message sealed for an authentication the host no longer has
-    return False
-
-
-class _Secret:
-    """Holds the password so that repr()/vars() of the objects around it never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str | None):
-        self._value = value
-
-    def reveal(self) -> str | None:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<password>" if self._value is not None else "<no password>"
 
 
 class WinRMShell:
@@ -492,138 +416,3 @@ def _close_quietly(session: _Session, *, delete: bool = True) -> None:
             session.wsman.close()
         except Exception:
             pass
-
-
-def _remaining(deadline: float) -> float:
-    return deadline - time.monotonic()
-
-
-def _op_timeout(remaining: float) -> float:
-    """WS-Man OperationTimeout for one request: what is left of the call (xs:duration allows fractions)."""
-    return round(max(remaining, 0.2), 3)
-
-
-def _bound(wsman: WSMan, remaining: float) -> None:
-    """Make every HTTP request of this transport give up within what is left of the call."""
-    remaining = max(remaining, 0.5)
-    wsman.operation_timeout = _op_timeout(remaining)  # type: ignore[assignment]
-    transport = getattr(wsman, "transport", None)
-    if transport is not None:
-        transport.connection_timeout = min(remaining, _CONNECT_TIMEOUT_CAP)
-        transport.read_timeout = remaining + 2
-
-
-_INT32 = (-(2**31), 2**31 - 1)
-
-
-def _wire(value: Any) -> Any:
-    """A parameter value as pypsrp should serialize it: pypsrp tags every int as Int32, so wider ints go as Int64."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return value if _INT32[0] <= value <= _INT32[1] else TaggedValue("I64", int(value))
-    if isinstance(value, dict):
-        return {k: _wire(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_wire(v) for v in value]
-    return value
-
-
-def _record_text(record: Any) -> str:
-    """An ErrorRecord as an operator reads it (PowerShell's ToString, else the exception's message)."""
-    text = str(record) if record is not None else ""
-    if text and text != "None":
-        return text
-    exc = getattr(record, "exception", None)
-    for props in (getattr(exc, "adapted_properties", None), getattr(exc, "extended_properties", None)):
-        if props and props.get("Message"):
-            return str(props["Message"])
-    return str(getattr(record, "message", None) or "unknown error")
-
-
-def _plain(value: Any) -> Any:
-    """pypsrp's deserialized objects → plain dicts/lists/scalars, property names as sent."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes, dt.datetime, dt.timedelta)):
-        return value
-    if isinstance(value, dict):
-        return {str(_plain(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, GenericComplexObject):
-        props = {**value.adapted_properties, **value.extended_properties}
-        if props:
-            return {str(k): _plain(v) for k, v in props.items()}
-        if value.property_sets:
-            return [_plain(v) for v in value.property_sets] if len(value.property_sets) > 1 else _plain(
-                value.property_sets[0]
-            )
-        return value.to_string if value.to_string is not None else {}
-    if isinstance(value, ComplexObject):
-        return str(value)
-    return value
-
-
-def _describe(err: BaseException, target: _Target, timeout: float) -> str:
-    """A transport failure as one sentence naming what to check (the host is prefixed by HostError)."""
-    where = target.url
-    if isinstance(err, AuthenticationError):
-        who = target.username or "the current Kerberos ticket"
-        return f"WinRM refused the credentials for {who} (HTTP 401, auth {target.auth}) at {where}"
-    if isinstance(err, requests.exceptions.SSLError):
-        reason = _root(err)
-        return (f"the TLS certificate of {where} could not be validated ({reason}); "
-                "check winrm.ca_file and the certificate's names")
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return f"no TCP connection to {target.server}:{target.port} within {min(timeout, _CONNECT_TIMEOUT_CAP):g} s"
-    if isinstance(err, requests.exceptions.Timeout):
-        return f"WinRM at {where} did not answer within {timeout:g} s"
-    if isinstance(err, requests.exceptions.ConnectionError):
-        root = _root_exc(err)
-        if isinstance(root, socket.gaierror):
-            return f"cannot resolve the host name {target.server} (DNS)"
-        if isinstance(root, ConnectionRefusedError) or "refused" in str(root).lower():
-            return (f"connection refused by {target.server}:{target.port}; is the WinRM listener up "
-                    f"(winrm quickconfig, firewall)?")
-        if isinstance(root, (ssl_module.SSLError,)):
-            return f"TLS handshake with {where} failed ({root})"
-        return f"connection to {where} failed ({_root(err)})"
-    if isinstance(err, WSManFaultError):
-        if err.code == WSMAN_OPERATION_TIMEDOUT:
-            return f"WinRM at {where} did not answer within {timeout:g} s"
-        reason = err.reason or err.provider_fault or "no details"
-        return f"WinRM fault {err.code!r} at {where}: {reason}"
-    if isinstance(err, WinRMTransportError):
-        if err.code == 404:
-            return f"no WinRM endpoint at {where} (HTTP 404)"
-        return f"WinRM at {where} answered HTTP {err.code}"
-    if isinstance(err, WinRMError):
-        return f"PowerShell remoting failed at {where}: {err}"
-    name = type(err).__name__
-    if "Spnego" in name or type(err).__module__.startswith("spnego"):
-        return f"{target.auth} authentication to {where} failed: {err}"
-    return f"PowerShell remoting failed at {where}: {name}: {err}"
-
-
-def _root_exc(err: BaseException) -> BaseException:
-    seen: set[int] = set()
-    current: BaseException = err
-    while id(current) not in seen:
-        seen.add(id(current))
-        nxt = current.__cause__ or current.__context__
-        if nxt is None:
-            for arg in getattr(current, "args", ()):
-                if isinstance(arg, BaseException):
-                    nxt = arg
-                    break
-            reason = getattr(current, "reason", None)
-            if nxt is None and isinstance(reason, BaseException):
-                nxt = reason
-        if nxt is None:
-            break
-        current = nxt
-    return current
-
-
-def _root(err: BaseException) -> str:
-    root = _root_exc(err)
-    return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
