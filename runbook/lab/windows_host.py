@@ -31,39 +31,26 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from runbook.errors import HostError
 from runbook.lab import windows_contract as contract
 from runbook.lab.iis_sim import IisConfig, IisConfigError
+from runbook.lab.windows_errors import SimCommandError, SimConnectionError, SimTimeout
+from runbook.lab.windows_exchange import ExchangeVdirMixin
+from runbook.lab.windows_shells import SimHosts, SimShell
 from runbook.lab.windows_state import (
-    ACCESS,
-    BASIC_AUTH,
-    EAS_VDIR,
     FEATURE_CATALOGUE,
     ROLES,
-    SSL_FLAGS_FOR,
     TmgPolicyMixin,
     default_state,
     identity_of,
 )
-from runbook.ports import DEFAULT_TIMEOUT, HostReply
+from runbook.ports import HostReply
 
-
-class SimCommandError(RuntimeError):
-    """A terminating PowerShell error; the text is what PowerShell would report."""
-
-
-class SimConnectionError(ConnectionError):
-    """The host or the requested endpoint cannot be reached."""
-
-
-class SimTimeout(TimeoutError):
-    """The call did not finish within its timeout."""
+__all__ = ["SimCommandError", "SimConnectionError", "SimHosts", "SimShell", "SimTimeout", "SimWindowsHost"]
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -74,11 +61,7 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-_VDIR_IDENTITY = re.compile(r"^(?:(?P<server>[^\\]+)\\)?Microsoft-Server-ActiveSync \((?P<site>[^()]+)\)$",
-                            re.IGNORECASE)
-
-
-class SimWindowsHost(TmgPolicyMixin):
+class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
     """One simulated Windows host. See the module docstring; state attributes are documented in `to_dict`."""
 
     def __init__(
@@ -212,16 +195,6 @@ class SimWindowsHost(TmgPolicyMixin):
         with self._lock:
             self.iis.add_location(location)
             self.iis.write(location, filter_, name, value)
-
-    def set_activesync_vdir(self, site: str = "Default Web Site", *, client_cert_auth: str | None = None,
-                            basic_auth_enabled: bool | None = None) -> None:
-        """Change Exchange's (AD-side) view of the ActiveSync vdir only, as a stale or manual change would."""
-        with self._lock:
-            vdir = self.activesync_vdirs.setdefault(site, {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True})
-            if client_cert_auth is not None:
-                vdir["ClientCertAuth"] = client_cert_auth
-            if basic_auth_enabled is not None:
-                vdir["BasicAuthEnabled"] = basic_auth_enabled
 
     def fail_once(self, function: str, message: str) -> None:
         with self._lock:
@@ -424,111 +397,3 @@ class SimWindowsHost(TmgPolicyMixin):
             raise SimCommandError(f"Forefront TMG is not installed on {self.computer} "
                                   "(COM class FPC.Root is not registered)")
         return [self.tmg_policy]
-
-    # ------------------------------------------------------------------------------ Exchange
-    def _vdir_site(self, identity: str) -> str:
-        match = _VDIR_IDENTITY.match(identity.strip())
-        server = (match.group("server") or self.computer) if match else ""
-        if match and server.upper() in (self.computer, self.fqdn.upper()):
-            for site in self.activesync_vdirs:
-                if site.lower() == match.group("site").strip().lower():
-                    return site
-        raise SimCommandError(f"The operation couldn't be performed because object '{identity}' couldn't be "
-                              f"found on '{self.fqdn}'.")
-
-    def _vdir_view(self, site: str) -> dict[str, Any]:
-        return {"Identity": f"{self.computer}\\{EAS_VDIR} ({site})", "Server": self.computer,
-                **self.activesync_vdirs[site]}
-
-    def _get_activesync_vdir(self, Identity: str | None = None, Server: str | None = None) -> list[Any]:
-        if Server is not None and Server.upper() not in (self.computer, self.fqdn.upper()):
-            raise SimCommandError(f"The Exchange server '{Server}' couldn't be found.")
-        sites = [self._vdir_site(Identity)] if Identity is not None else list(self.activesync_vdirs)
-        return [self._vdir_view(site) for site in sites]
-
-    def _set_activesync_vdir(self, Identity: str, ClientCertAuth: str | None = None,
-                             BasicAuthEnabled: bool | None = None) -> list[Any]:
-        site = self._vdir_site(Identity)
-        vdir = self.activesync_vdirs[site]
-        location = f"{site}/{EAS_VDIR}"
-        self.iis.add_location(location)
-        # As on real Exchange, the cmdlet writes the vdir's IIS settings itself, besides its AD object.
-        if ClientCertAuth is not None:
-            vdir["ClientCertAuth"] = ClientCertAuth
-            self.iis.write(location, ACCESS, "sslFlags", SSL_FLAGS_FOR[ClientCertAuth])
-        if BasicAuthEnabled is not None:
-            vdir["BasicAuthEnabled"] = BasicAuthEnabled
-            self.iis.write(location, BASIC_AUTH, "enabled", BasicAuthEnabled)
-        return []
-
-
-class SimShell:
-    """`runbook.ports.HostShell` on one simulated host, failing with HostError where the WinRM client does."""
-
-    def __init__(self, host: str, sim: SimWindowsHost | None, known: list[str]):
-        self.host = host
-        self._sim = sim
-        self._known = known
-        self.closed = False
-
-    def invoke(self, function: str, parameters: dict[str, Any] | None = None, *,
-               endpoint: str = "default", timeout: float = DEFAULT_TIMEOUT) -> HostReply:
-        if endpoint not in contract.ENDPOINTS:
-            raise ValueError(f"unknown endpoint {endpoint!r} (use 'default' or 'exchange')")
-        if self._sim is None:
-            raise HostError(self.host, f"cannot connect: cannot resolve the host name {self.host} (DNS; the lab "
-                                       f"has {', '.join(self._known) or 'no hosts'})")
-        timeout = float(timeout if timeout and timeout > 0 else DEFAULT_TIMEOUT)
-        try:
-            reply = self._sim.invoke(function, parameters, endpoint, timeout=timeout)
-        except SimConnectionError as err:
-            raise HostError(self.host, f"cannot connect: {err}") from None
-        except SimTimeout:
-            raise HostError(self.host, f"{function} did not finish within {timeout:g} s; it was stopped") from None
-        except SimCommandError as err:
-            raise HostError(self.host, f"{function}: {err}") from None
-        if reply.errors:
-            raise HostError(self.host, f"{function}: " + "; ".join(reply.errors))
-        return reply
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class SimHosts:
-    """`runbook.ports.HostsPort` over simulated hosts, keyed by FQDN (short names match too)."""
-
-    def __init__(self, hosts: Mapping[str, SimWindowsHost] | Iterable[SimWindowsHost]):
-        items = hosts.items() if isinstance(hosts, Mapping) else ((h.fqdn, h) for h in hosts)
-        self.hosts: dict[str, SimWindowsHost] = {name.lower(): sim for name, sim in items}
-        self._shells: dict[str, SimShell] = {}
-        self._lock = threading.Lock()
-
-    def find(self, host: str) -> SimWindowsHost | None:
-        wanted = host.strip().lower()
-        if wanted in self.hosts:
-            return self.hosts[wanted]
-        for sim in self.hosts.values():
-            if wanted in (sim.fqdn, sim.computer.lower()):
-                return sim
-        return None
-
-    def shell(self, host: str) -> SimShell:
-        with self._lock:
-            key = host.strip().lower()
-            if key not in self._shells or self._shells[key].closed:
-                self._shells[key] = SimShell(host, self.find(host), sorted(self.hosts))
-            return self._shells[key]
-
-    def dispatch(self, host_name: str, command: str, parameters: dict[str, Any], endpoint: str) -> HostReply:
-        """The loopback WinRM endpoint's hook: one pipeline command on one host (exceptions are terminating)."""
-        sim = self.find(host_name)
-        if sim is None:
-            raise SimConnectionError(f"no simulated host {host_name}")
-        return sim.invoke(command, parameters, endpoint)
-
-    def close(self) -> None:
-        with self._lock:
-            for shell in self._shells.values():
-                shell.close()
-            self._shells.clear()
