@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Iterable
 
-from textual import events
-from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
@@ -18,37 +15,22 @@ from runbook import topology as topo
 from runbook.engine import Runbook
 from runbook.handover import HANDOVER, describe_pending, lock_view
 from runbook.states import IN_PLACE, State
-from screens import actions, view
+from screens import view
 from screens.actions import ACTION_TITLES
 from screens.app import app_of
 from screens.help import help_content
 from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
 from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal, resume_modal
+from screens.runbook_bindings import RUNBOOK_BINDINGS, ActionGate
 from screens.runbook_work import EngineWork, driver_left, session_stamps
 from screens.widgets.step_detail import PlanView, StepDetail
 from screens.widgets.step_list import StepList
 
+__all__ = ["ACTION_TITLES", "RunbookScreen"]
 
-class RunbookScreen(EngineWork, Screen[None]):
-    BINDINGS = [
-        Binding("r", "run", "Run", id="step.run", tooltip=ACTION_TITLES["run"][1]),
-        Binding("v", "verify", "Verify", id="step.verify", tooltip=ACTION_TITLES["verify"][1]),
-        Binding("p", "plan", "Plan", id="step.plan", tooltip=ACTION_TITLES["plan"][1]),
-        Binding("u", "undo", "Undo", id="step.undo", tooltip=ACTION_TITLES["undo"][1]),
-        Binding("d", "done", "Done", id="step.done", tooltip=ACTION_TITLES["done"][1]),
-        Binding("s", "skip", "Skip", id="step.skip", tooltip=ACTION_TITLES["skip"][1]),
-        Binding("a", "note", "Note", id="step.note", tooltip=ACTION_TITLES["note"][1]),
-        Binding("c", "copy", "Copy", id="step.copy", tooltip=ACTION_TITLES["copy"][1]),
-        Binding("n", "next", "Next", id="step.next", tooltip=ACTION_TITLES["next"][1]),
-        Binding("t", "drive", "Drive", id="session.drive", tooltip=ACTION_TITLES["drive"][1]),
-        Binding("x", "stop", "Stop", id="step.stop", tooltip="stop the running step after its current remote call"),
-        Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?"),
-        Binding("o", "reopen", "Reopen", id="step.reopen", show=False),
-        Binding("H", "handover", "Hand over", id="session.handover", show=False,
-                tooltip=ACTION_TITLES["handover"][1]),
-        Binding("V", "verify_all", "Verify all", id="session.verify_all", show=False),
-        Binding("escape", "back", "Sessions", id="session.back", show=False),
-    ]
+
+class RunbookScreen(ActionGate, EngineWork, Screen[None]):
+    BINDINGS = RUNBOOK_BINDINGS
 
     def __init__(self, path: Path, *, takeover: bool = False, from_start: bool = False) -> None:
         super().__init__()
@@ -159,56 +141,6 @@ class RunbookScreen(EngineWork, Screen[None]):
         self.plans[key] = PlanView(computing=True)
         self._refresh_detail()
         self.plan_step(key)
-
-    # -- which actions apply now ---------------------------------------------------------------------------
-    def why_not(self, action: str) -> str | None:
-        """None when `action` can run now, else the reason (shown when it is asked for anyway)."""
-        if action == "drive":
-            return None if self.following is not None and driver_left(self.path) else "only when the driver left"
-        return actions.why_not(action, self.book, self.selected, driving=self.driving, busy=self.busy)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stop":
-            return bool(self.busy)
-        if self.busy and action in actions.ENGINE_ACTIONS:
-            return False  # hidden while busy, so 80 columns still show x Stop and ^q Quit
-        if action in actions.DRIVING_ACTIONS and self.following is not None and self.why_not("drive") is None:
-            return False  # hidden while t Drive is offered, for the same reason
-        if action == "drive":
-            return True if self.why_not(action) is None else False
-        if action == "back":
-            return self.from_start
-        if action not in ACTION_TITLES:
-            return True
-        return True if self.why_not(action) is None else None
-
-    def on_key(self, event: events.Key) -> None:
-        """A key whose action does not apply now says why, instead of doing nothing."""
-        for binding in self._bindings.key_to_bindings.get(event.key, []):
-            if binding.action in ACTION_TITLES and (reason := self.why_not(binding.action)):
-                event.stop()
-                event.prevent_default()
-                self.notify(reason, title=ACTION_TITLES[binding.action][0], severity="warning", markup=False,
-                            timeout=4)
-                return
-
-    def attempt(self, action: str) -> None:
-        """From the command palette: run the action, or say why it cannot run now."""
-        reason = self.why_not(action)
-        if reason:
-            self.notify(reason, title=ACTION_TITLES[action][0], severity="warning", markup=False)
-            return
-        getattr(self, f"action_{action}")()
-
-    def palette_commands(self) -> Iterable[SystemCommand]:
-        key = self.selected or "-"
-        for action, (title, help_text) in ACTION_TITLES.items():
-            yield SystemCommand(f"{title} ({key})" if "selected" in title else title, help_text,
-                                lambda action=action: self.attempt(action))
-        if self.book is not None:
-            for instance in self.book.instances:
-                yield SystemCommand(f"Go to step {instance.key}", instance.spec.title,
-                                    lambda key=instance.key: self.query_one(StepList).select_key(key), False)
 
     # -- actions -------------------------------------------------------------------------------------------
     def _start(self, text: str) -> None:
