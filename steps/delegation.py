@@ -9,6 +9,7 @@ from runbook.params import Params
 from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from steps import directory_changes as dc
 from steps.applicability import needs_seg
+from steps.targets import each_server, on_tmg
 
 ATTRIBUTE = "msDS-AllowedToDelegateTo"
 
@@ -92,10 +93,6 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
     return items
 
 
-def _seg_targets(params: Params) -> list[Target]:
-    return [Target(label=server.computer, server=server) for server in params.seg]
-
-
 def _why_3a(params: Params) -> list[str]:
     hop = topo.ROLE_NAMES[topo.next_hop_role(params, "tmg")]
     return [f"TMG → {hop}: {', '.join(topo.delegation_targets(params, 'tmg'))}"]
@@ -107,7 +104,7 @@ TMG_DELEGATION = StepSpec(
     why="TMG turns the certificate into a Kerberos ticket for the user (protocol transition) and must be allowed "
         "to present it to the next hop's http service, and only there.",
     track="a", role="ad", modes=("execute", "verify", "manual"), per_server=False,
-    manual=_manual, targets=lambda params: [Target(label=params.tmg.computer, server=params.tmg)],
+    manual=_manual, targets=on_tmg,
     automation=Delegation(), detail=_why_3a,
 )
 
@@ -116,6 +113,6 @@ SEG_DELEGATION = StepSpec(
     title="AD: trust SEG for constrained delegation to EAS",
     why="The SEG authenticates to Exchange on the user's behalf with the same kind of delegation.",
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=_seg_targets, applies=needs_seg, automation=Delegation(),
+    manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=Delegation(),
     detail=lambda params: [f"SEG → EAS: {', '.join(topo.delegation_targets(params, 'seg'))}"] if params.has_seg else [],
 )

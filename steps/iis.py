@@ -13,6 +13,7 @@ from runbook.params import Params
 from steps import host_changes as hc
 from steps import tmg
 from steps.applicability import NO_SEG
+from steps.targets import each_server
 
 VDIR = "Microsoft-Server-ActiveSync"
 CERT_MAPPING = "system.webServer/security/authentication/clientCertificateMappingAuthentication"
@@ -175,17 +176,13 @@ def _depends(role: str):
     return depends
 
 
-def _targets(role: str):
-    return lambda params: [Target(label=s.computer, server=s) for s in params.servers(role)]
-
-
 EAS_IIS = StepSpec(
     id="6a",
     title="IIS + Exchange on EAS: client certificate authentication",
     why="The server that validates the certificate maps it to the AD user (AD client certificate mapping) and "
         "needs a larger upload read-ahead for the certificate exchange.",
     track="a", role="eas", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=_targets("eas"), applies=_applies("eas"), depends_on=_depends("eas"),
+    manual=_manual, targets=each_server("eas"), applies=_applies("eas"), depends_on=_depends("eas"),
     automation=CertificateAuth(), detail=lambda params: [topo.validator_reason(params)],
 )
 
@@ -194,6 +191,6 @@ SEG_IIS = StepSpec(
     title="IIS on SEG: client certificate authentication",
     why="With a SEG, the SEG validates the certificate, so the IIS work of 6a happens on the SEG instead.",
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=_targets("seg"), applies=_applies("seg"), depends_on=_depends("seg"),
+    manual=_manual, targets=each_server("seg"), applies=_applies("seg"), depends_on=_depends("seg"),
     automation=CertificateAuth(), detail=lambda params: [topo.validator_reason(params)],
 )

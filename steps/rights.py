@@ -13,6 +13,7 @@ from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import host_changes as hc
 from steps.applicability import needs_seg
+from steps.targets import each_server, on_tmg
 
 RIGHTS = {
     "SeTcbPrivilege": "Act as part of the operating system",
@@ -125,7 +126,7 @@ TMG_RIGHTS = StepSpec(
     why="TMG's web proxy runs as Network Service and needs to act as part of the OS (protocol transition) and "
         "to impersonate the user it got a ticket for.",
     track="a", role="tmg", modes=("execute", "verify", "manual"), per_server=False,
-    manual=_manual, targets=lambda params: [Target(label=params.tmg.computer, server=params.tmg)],
+    manual=_manual, targets=on_tmg,
     automation=UserRights(),
 )
 
@@ -134,6 +135,6 @@ SEG_RIGHTS = StepSpec(
     title="SEG local policy: app pool identity rights",
     why="The SEG's SecureEmailGateway app pool delegates to Exchange the same way and needs the same two rights.",
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=lambda params: [Target(label=s.computer, server=s) for s in params.seg],
+    manual=_manual, targets=each_server("seg"),
     applies=needs_seg, automation=UserRights(),
 )

@@ -11,12 +11,9 @@ from runbook.catalogue import ManualItem, StepSpec, Target
 from runbook.changes import Verification
 from runbook.context import StepContext
 from runbook.params import Params
+from steps.targets import on_tmg
 
 ITEM = ManualItem
-
-
-def _tmg_target(params: Params) -> list[Target]:
-    return [Target(label=params.tmg.computer, server=params.tmg)]
 
 
 def listener_wants_client_certs(params: Params) -> bool:
@@ -190,7 +187,7 @@ LISTENER = StepSpec(
     why="Devices reach TMG over SSL on the external IP; the listener holds the public certificate and decides "
         "whether TMG asks for the client certificate.",
     track="common", role="tmg", modes=("manual", "verify"), per_server=False,
-    manual=_listener_manual, targets=_tmg_target, verify_only=ListenerCheck(),
+    manual=_listener_manual, targets=on_tmg, verify_only=ListenerCheck(),
     detail=lambda params: [topo.validator_reason(params)],
 )
 
@@ -200,7 +197,7 @@ RULE = StepSpec(
     why="TMG publishes ActiveSync to the next hop and authenticates to it with Kerberos constrained delegation "
         "on the user's behalf.",
     track="common", role="tmg", modes=("manual", "verify"), per_server=False,
-    manual=_rule_manual, targets=_tmg_target, depends_on=_rule_depends, verify_only=RuleCheck(),
+    manual=_rule_manual, targets=on_tmg, depends_on=_rule_depends, verify_only=RuleCheck(),
     detail=lambda params: [f"publishes {params.public_name} to {topo.internal_site_name(params)}; "
                            f"rule SPN: {topo.rule_spn(params)}"],
 )

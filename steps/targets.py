@@ -1,0 +1,17 @@
+"""What a step instance acts on: the TMG, or each server of a role (one instance per server on a farm)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from runbook.catalogue import Target
+from runbook.params import Params
+
+
+def on_tmg(params: Params) -> list[Target]:
+    return [Target(label=params.tmg.computer, server=params.tmg)]
+
+
+def each_server(role: str) -> Callable[[Params], list[Target]]:
+    def targets(params: Params) -> list[Target]:
+        return [Target(label=server.computer, server=server) for server in params.servers(role)]
+    return targets
