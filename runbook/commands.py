@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -26,27 +26,34 @@ def _options(args: argparse.Namespace) -> Options:
     return Options(insecure=bool(getattr(args, "insecure", False)))
 
 
-@contextmanager
-def opened(args: argparse.Namespace, *, drive: bool, purpose: str = "") -> Iterator[Runbook]:
-    path = store.session_path(args.session)
-    book = Runbook.open(path, catalogue(), ports_factory(_options(args)), drive=drive,
+def _open(args: argparse.Namespace, *, drive: bool, purpose: str = "") -> Runbook:
+    return Runbook.open(store.session_path(args.session), catalogue(), ports_factory(_options(args)), drive=drive,
                         takeover=bool(getattr(args, "takeover", False)), purpose=purpose or args.command)
+
+
+@contextmanager
+def _closing(book: Runbook) -> Iterator[Runbook]:
     try:
         yield book
     finally:
         book.close()
 
 
-@contextmanager
-def opened_for_reading_or_driving(args: argparse.Namespace) -> Iterator[Runbook]:
-    """Verify and check record their findings when they can; while another operator drives they only read."""
+def opened(args: argparse.Namespace, *, drive: bool, purpose: str = "") -> AbstractContextManager[Runbook]:
+    return _closing(_open(args, drive=drive, purpose=purpose))
+
+
+def opened_for_reading_or_driving(args: argparse.Namespace) -> AbstractContextManager[Runbook]:
+    """Verify and check record their findings when they can; while another operator drives they only read.
+
+    Only opening falls back: a LockHeld raised later, inside the command, is that command's own error.
+    """
     try:
-        with opened(args, drive=True) as book:
-            yield book
+        book = _open(args, drive=True)
     except LockHeld as held:
         print(f"note: not recorded in the session ({held})", file=sys.stderr)
-        with opened(args, drive=False) as book:
-            yield book
+        book = _open(args, drive=False)
+    return _closing(book)
 
 
 def confirm_on_terminal(args: argparse.Namespace):
