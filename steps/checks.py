@@ -143,11 +143,11 @@ def check_kcd(ctx: CheckContext) -> CheckResult:
 
 
 def check_spn(ctx: CheckContext) -> CheckResult:
-    from steps.spn import _targets, wanted_spns
+    from steps.spn import spn_targets, wanted_spns
 
     result = CheckResult("spn")
     for role in ("eas", "seg") if ctx.params.has_seg else ("eas",):
-        for target in _targets(role)(ctx.params):
+        for target in spn_targets(role)(ctx.params):
             holder = target.server.sam if target.server else str(target.account)
             for spn in wanted_spns(ctx.params, role, target):
                 others = [o for o in ctx.ports.directory.spn_owners(spn) if o.lower() != holder.lower()]
@@ -185,7 +185,7 @@ SPN_WRITES = ["servicePrincipalName"]
 
 def directory_accounts(params: Params) -> list[tuple[str, list[str], list[str]]]:
     """Every account steps 3a/3b/4a/4b write: (sAMAccountName, attributes written there, step keys)."""
-    from steps.spn import _targets
+    from steps.spn import spn_targets
 
     needs: dict[str, tuple[str, list[str], list[str]]] = {}
 
@@ -198,7 +198,7 @@ def directory_accounts(params: Params) -> list[tuple[str, list[str], list[str]]]
     for server in params.seg if params.has_seg else ():
         need(server.sam, DELEGATION_WRITES, f"3b@{server.computer}")
     for role, step in (("eas", "4a"), ("seg", "4b")) if params.has_seg else (("eas", "4a"),):
-        for target in _targets(role)(params):
+        for target in spn_targets(role)(params):
             need(target.server.sam if target.server else str(target.account), SPN_WRITES, f"{step}@{target.label}")
     return list(needs.values())
 

@@ -14,6 +14,7 @@ from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import directory_changes as dc
 from steps.applicability import needs_seg
+from steps.targets import each_server
 
 ATTRIBUTE = "servicePrincipalName"
 
@@ -82,9 +83,10 @@ class ServicePrincipalNames(dc.DirectoryUndo):
         return result
 
 
-def _targets(role: str):
+def spn_targets(role: str):
+    """Each server of the role, plus the farm's shared service account when it holds the alias SPN."""
     def targets(params: Params) -> list[Target]:
-        result = [Target(label=server.computer, server=server) for server in params.servers(role)]
+        result = each_server(role)(params)
         holder = topo.alias_account(params, role)
         if holder:
             result.append(Target(label=holder.upper(), account=holder))
@@ -125,7 +127,7 @@ EAS_SPN = StepSpec(
     why="TMG (or the SEG) asks the KDC for a ticket to http/<name it connects to>; that SPN must exist on exactly "
         "one account, the one that runs the ActiveSync site.",
     track="a", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual("eas"), targets=_targets("eas"), automation=ServicePrincipalNames(),
+    manual=_manual("eas"), targets=spn_targets("eas"), automation=ServicePrincipalNames(),
 )
 
 SEG_SPN = StepSpec(
@@ -133,5 +135,5 @@ SEG_SPN = StepSpec(
     title="AD: http SPNs for SEG",
     why="TMG asks for a ticket to the SEG's http SPN; it must exist on exactly one account.",
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual("seg"), targets=_targets("seg"), applies=needs_seg, automation=ServicePrincipalNames(),
+    manual=_manual("seg"), targets=spn_targets("seg"), applies=needs_seg, automation=ServicePrincipalNames(),
 )
