@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +20,14 @@ from runbook.session import now_iso, operator
 
 HEARTBEAT_SECONDS = 10.0
 STALE_SECONDS = 120.0
+CLAIM_STALE_SECONDS = 10.0
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 @dataclass
@@ -111,29 +120,32 @@ class SessionLock:
             if same_host and is_live(current):
                 raise LockHeld(f"session is being driven by {current.describe()}, which is alive; ask them to "
                                "hand over")
-        aside = self.path.with_name(f"{self.path.name}.{secrets.token_hex(4)}.stale")
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            raise LockHeld("another process took over this session at the same moment; try again to see who") \
-                from None
-        moved = read_holder(aside)
-        if moved is None or moved.token != current.token:
-            # Between our look and our rename another process took over: give its fresh lock back.
-            try:
-                os.link(aside, self.path)
-            except FileExistsError:
-                pass
-            os.unlink(aside)
-            raise LockHeld("another process took over this session first: "
-                           + (moved.describe() if moved else "(unknown)"))
-        os.unlink(aside)
-        if not self._create(mine):
-            winner = read_holder(self.path)
-            raise LockHeld("another process took over this session first: "
-                           + (winner.describe() if winner else "(gone again)"))
+        self._replace(current, mine)
         self.holder, self.took_over = mine, current
         return self
+
+    def _replace(self, stale: Holder, mine: Holder) -> None:
+        """Swap the stale lock for ours in one rename, so the lock file never goes missing (a newcomer's plain
+        create would win unseen); a short-lived claim file makes racing takeovers take turns."""
+        claim = self.path.with_name(self.path.name + ".takeover")
+        try:
+            claim_fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if _age(claim) > CLAIM_STALE_SECONDS:  # a taker died inside the few microseconds it holds the claim
+                claim.unlink(missing_ok=True)
+            raise LockHeld("another process took over this session at the same moment (its takeover is still in "
+                           "progress); try again to see who") from None
+        os.close(claim_fd)
+        try:
+            now = read_holder(self.path)
+            if now is None or now.token != stale.token:
+                raise LockHeld("another process took over this session first: "
+                               + (now.describe() if now else "(the lock was released)"))
+            tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+            tmp.write_text(json.dumps(asdict(mine)), encoding="utf-8")
+            os.replace(tmp, self.path)
+        finally:
+            claim.unlink(missing_ok=True)
 
     def still_mine(self) -> bool:
         current = read_holder(self.path)
