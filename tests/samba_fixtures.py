@@ -15,6 +15,7 @@ directory (logs, databases) after the run for debugging.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 
@@ -43,17 +44,24 @@ def samba_template(tmp_path_factory) -> SambaTemplate:
     return SambaTemplate.build(tmp_path_factory.mktemp("samba-template") / "dc")
 
 
+# One loopback IP (and fixed LDAP ports) serves one DC at a time on this machine: two test runs at once
+# (two developers, or a developer and CI) take turns for the DC instead of colliding on the ports.
+MACHINE_LOCK = "/tmp/certauth-runbook-samba-dc.lock"
+
+
 @pytest.fixture(scope="module")
 def samba_dc(samba_template: SambaTemplate, tmp_path_factory):
     directory = tmp_path_factory.mktemp("samba-dc") / "dc"
     dc: SambaDC = samba_template.instance(directory)
-    dc.start()
-    try:
-        yield dc
-    finally:
-        dc.stop()
-        if os.environ.get(KEEP_ENV, "") in ("", "0"):
-            shutil.rmtree(directory, ignore_errors=True)
+    with open(MACHINE_LOCK, "a+") as machine_lock:
+        fcntl.flock(machine_lock, fcntl.LOCK_EX)
+        dc.start()
+        try:
+            yield dc
+        finally:
+            dc.stop()
+            if os.environ.get(KEEP_ENV, "") in ("", "0"):
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
