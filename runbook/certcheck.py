@@ -22,15 +22,15 @@ class CertReport:
     faults: list[str] = field(default_factory=list)
 
 
-def load_certificate(path: str) -> x509.Certificate:
+def load_certificate(path: str, option: str = "--file") -> x509.Certificate:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise BadInput(f"--file: cannot read {path} ({exc.strerror})") from exc
+        raise BadInput(f"{option}: cannot read {path} ({exc.strerror})") from exc
     try:
         return x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
     except ValueError as exc:
-        raise BadInput(f"--file: {path} is not a PEM or DER certificate ({exc})") from exc
+        raise BadInput(f"{option}: {path} is not a PEM or DER certificate ({exc})") from exc
 
 
 def _upn(value: bytes) -> str:
@@ -44,8 +44,8 @@ def _upn(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
-def check_certificate(path: str) -> CertReport:
-    cert = load_certificate(path)
+def check_certificate(path: str, option: str = "--file") -> CertReport:
+    cert = load_certificate(path, option)
     report = CertReport(subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string())
     try:
         san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value

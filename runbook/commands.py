@@ -172,6 +172,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.name == "device":
+        from runbook.commands_device import cmd_check_device
+
+        return cmd_check_device(args)
     from steps.checks import CHECKS, CheckContext
 
     options = {"file": args.file, "keytab": args.keytab, "user": args.user, "role": args.role}
