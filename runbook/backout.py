@@ -44,7 +44,7 @@ def build(book: Runbook) -> tuple[list[Item], list[str]]:
         key = instance.key
         record, state = book.record(key), book.display_state(key)
         mine = [entry for entry in entries if entry.get("step") == key]
-        base: dict[str, Any] = dict(key=key, title=instance.spec.title, state=state.value, by=record.by,
+        base: dict[str, Any] = dict(key=key, title=instance.title, state=state.value, by=record.by,
                                     when=record.updated)
         changes = [Change.from_dict(change) for change in record.changes]
         if any(change.op != "action" for change in changes):  # an iisreset left behind alone changes nothing

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from runbook.chain import Effect
 from runbook.changes import Change, Plan, Verification
 from runbook.params import Params, Server
 
@@ -58,11 +59,14 @@ class Automation(Protocol):
         ...
 
 
+Text = str | Callable[[Params], str]  # a fixed text, or one that follows the chain (step 6 differs by chain)
+
+
 @dataclass(frozen=True)
 class StepSpec:
     id: str
-    title: str
-    why: str
+    title: Text
+    why: Text
     track: str  # "common" | "a" | "b"
     role: str  # where it acts: "tmg" | "seg" | "eas" | "ad"
     modes: tuple[str, ...]
@@ -74,6 +78,12 @@ class StepSpec:
     automation: Automation | None = None
     verify_only: Automation | None = None  # read-only checks for manual steps (1, 2)
     detail: Callable[[Params], list[str]] = lambda params: []  # extra explanation shown with the step
+    effects: Callable[[Params, Target], list[Effect]] = lambda params, target: []  # what it makes true (chain.py)
+    label_single: bool = True  # False: a lone target keeps the bare id ('3a'), only an array gets '3a@TMG02'
+
+
+def _text(value: Text, params: Params) -> str:
+    return value if isinstance(value, str) else value(params)
 
 
 @dataclass(frozen=True)
@@ -83,13 +93,21 @@ class StepInstance:
     key: str  # "3a", "4a@EAS02"
     not_applicable: str | None  # reason, or None when the step applies
     depends_on: tuple[str, ...] = field(default=())
+    title: str = ""
+    why: str = ""
 
     @property
     def id(self) -> str:
         return self.spec.id
 
     def manual(self, params: Params) -> list[ManualItem]:
-        return self.spec.manual(params, self.target)
+        """The checklist; a step that does not apply has none (its target is only a placeholder)."""
+        return [] if self.not_applicable else self.spec.manual(params, self.target)
+
+    def effects(self, params: Params) -> list[Effect]:
+        if self.not_applicable:
+            return []
+        return [Effect(e.kind, e.role, e.host, e.spns, self.key) for e in self.spec.effects(params, self.target)]
 
 
 def expand(catalogue: list[StepSpec], params: Params) -> list[StepInstance]:
@@ -99,23 +117,28 @@ def expand(catalogue: list[StepSpec], params: Params) -> list[StepInstance]:
         reason = spec.applies(params)
         targets = spec.targets(params) if reason is None else [Target(label=spec.role.upper())]
         for target in targets:
-            key = f"{spec.id}@{target.label}" if spec.per_server and reason is None else spec.id
-            instances.append(StepInstance(spec, target, key, reason, tuple(spec.depends_on(params))))
+            labelled = spec.per_server and reason is None and (spec.label_single or len(targets) > 1)
+            key = f"{spec.id}@{target.label}" if labelled else spec.id
+            depends = tuple(spec.depends_on(params)) if reason is None else ()
+            instances.append(StepInstance(spec, target, key, reason, depends, _text(spec.title, params),
+                                          _text(spec.why, params)))
     return _resolve_dependencies(instances)
 
 
 def _resolve_dependencies(instances: list[StepInstance]) -> list[StepInstance]:
     """Turn step-id dependencies into instance keys ('2' → '2', '4a' → every 4a instance)."""
     keys_by_id: dict[str, list[str]] = {}
+    not_applicable = {instance.key for instance in instances if instance.not_applicable}
     for instance in instances:
         keys_by_id.setdefault(instance.id, []).append(instance.key)
     resolved = []
     for instance in instances:
         keys: list[str] = []
         for dependency in instance.depends_on:
-            keys.extend(keys_by_id.get(dependency, [dependency]))
+            # A dependency that does not apply to this chain is no dependency at all.
+            keys.extend(k for k in keys_by_id.get(dependency, [dependency]) if k not in not_applicable)
         resolved.append(StepInstance(instance.spec, instance.target, instance.key, instance.not_applicable,
-                                     tuple(keys)))
+                                     tuple(keys), instance.title, instance.why))
     return resolved
 
 

@@ -122,6 +122,9 @@ def cmd_note(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     with opened(args, drive=False) as book:
         for instance in book.resolve(args.step):
+            if instance.not_applicable:
+                print(f"{instance.key}: does not apply: {instance.not_applicable}")
+                continue
             plan = book.plan(instance.key)
             print(f"{instance.key}:")
             print("\n".join("  " + line for line in plan.lines()))
@@ -152,6 +155,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with opened_for_reading_or_driving(args) as book:
         if args.step:
             chosen = book.resolve(args.step)
+            for instance in [i for i in chosen if i.not_applicable]:
+                print(f"{instance.key}: does not apply: {instance.not_applicable}")
+            chosen = [i for i in chosen if not i.not_applicable]
         else:
             chosen = [i for i in book.instances if book.record(i.key).state.value in
                       ("done", "manual-done", "failed", "interrupted", "undone", "running")]

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from runbook import store, two_person
+from runbook import chain, store, two_person
 from runbook.catalogue import StepInstance, StepSpec, expand, select
 from runbook.changes import Change, Plan, Verification
 from runbook.context import Ports, StepContext
-from runbook.errors import BadInput, DriftError, NotAvailable, Refused, RunbookError, StepFailed
+from runbook.errors import BadInput, DriftError, NotAvailable, ParamsError, Refused, RunbookError, StepFailed
 from runbook.journal import Journal
 from runbook.lock import SessionLock, is_live, read_holder
 from runbook.params import Params, load_params_file, parse_params
@@ -54,6 +54,9 @@ class Runbook:
         params = load_params_file(params_file)
         session = Session(name=path.stem, params=params.data, lab=lab)
         book = cls(path, session, catalogue, ports_factory)
+        broken = chain_problems(book.params, book.instances)
+        if broken:  # before anything is written: a tool must never automate a chain that locks devices out
+            raise ParamsError(broken)
         for instance in book.instances:
             record = session.record(instance.key)
             if instance.not_applicable:
@@ -182,7 +185,8 @@ class Runbook:
     # -- operations -----------------------------------------------------------------------------------------
     def plan(self, key: str) -> Plan:
         instance = self.instance(key)
-        key = instance.key  # '4a' on a one-server topology means 4a@EAS01
+        if instance.not_applicable:
+            raise Refused(f"{instance.key} does not apply: {instance.not_applicable}")
         automation = _automation(instance)
         return automation.plan(self._context(instance, False))
 
@@ -397,6 +401,12 @@ class Runbook:
 
 
 _DIRECTORY = "(directory)"
+
+
+def chain_problems(params: Params, instances: list[StepInstance]) -> list[str]:
+    """The chain invariants (runbook.chain) over what the applicable steps would make true."""
+    effects = [effect for instance in instances for effect in instance.effects(params)]
+    return chain.problems(params, effects)
 
 
 def _checker(instance: StepInstance) -> Any:

@@ -39,6 +39,19 @@ class Server:
         return self.computer.upper() + "$"
 
 
+# TMG's web proxy acts on the network as this identity; 5a grants it the two rights. A SID is accepted as is.
+WELL_KNOWN_IDENTITIES = {
+    "NETWORK SERVICE": "S-1-5-20",
+    "LOCAL SERVICE": "S-1-5-19",
+    "LOCAL SYSTEM": "S-1-5-18",
+}
+CHAIN_CHOICES = {
+    "tmg-eas": ("tmg", "eas"),
+    "tmg-seg-eas": ("tmg", "seg"),
+    "add-seg": ("tmg", "seg"),
+}
+
+
 @dataclass(frozen=True)
 class Scep:
     server_url: str
@@ -50,7 +63,7 @@ class Params:
     topology: str
     domain: str
     directory: DirectorySettings
-    tmg: Server
+    tmg: Server  # the first (or only) member of the TMG array: where steps 1 and 2 are read
     seg: tuple[Server, ...]
     eas: tuple[Server, ...]
     internal_names: dict[str, str]
@@ -66,6 +79,8 @@ class Params:
     exchange_version: str | None = None
     app_pool_identity: str = "NT AUTHORITY\\NETWORK SERVICE"
     winrm: WinRMSettings = field(default_factory=WinRMSettings)
+    tmg_members: tuple[Server, ...] = ()  # every member of the TMG array (3a and 5a apply per member)
+    tmg_service_identity: str = "NETWORK SERVICE"
     data: dict[str, Any] = field(default_factory=dict, compare=False)  # normalised, YAML-safe, saved in the session
 
     @property
@@ -80,11 +95,19 @@ class Params:
     def publishing_rule(self) -> str:
         return self.rule_name or f"EAS {self.public_name}"
 
+    @property
+    def tmg_array(self) -> tuple[Server, ...]:
+        return self.tmg_members or (self.tmg,)
+
+    @property
+    def tmg_service_sid(self) -> str:
+        return WELL_KNOWN_IDENTITIES.get(self.tmg_service_identity.upper(), self.tmg_service_identity)
+
     def servers(self, role: str) -> tuple[Server, ...]:
-        return {"tmg": (self.tmg,), "seg": self.seg, "eas": self.eas}[role]
+        return {"tmg": self.tmg_array, "seg": self.seg, "eas": self.eas}[role]
 
     def all_servers(self) -> list[Server]:
-        return [self.tmg, *self.seg, *self.eas]
+        return [*self.tmg_array, *self.seg, *self.eas]
 
     def server(self, computer: str) -> Server:
         for candidate in self.all_servers():
@@ -138,13 +161,14 @@ def parse_params(data: object, *, base_dir: Path | None = None, check_files: boo
     if check.dns_name(domain):
         problems.add("domain", domain, "a DNS domain name like test.lan")
     directory = _directory(data.get("directory"), str(domain or ""), base_dir, check_files, problems)
-    tmg = _server(data.get("tmg"), "tmg", problems)
+    tmg_members, service_identity = _tmg(data.get("tmg"), problems)
+    tmg = tmg_members[0] if tmg_members else None
     has_seg = topology in ("tmg-seg-eas", "add-seg")
     seg = _server_list(data.get("seg"), "seg", problems, required=has_seg)
     if topology == "tmg-eas" and seg:
         problems.say("seg", "topology tmg-eas has no SEG: remove the seg list or choose tmg-seg-eas / add-seg")
     eas = _server_list(data.get("eas"), "eas", problems, required=True)
-    _unique_servers([s for s in (tmg, *seg, *eas) if s], problems)
+    _unique_servers([*tmg_members, *seg, *eas], problems)
 
     internal_names = _role_map(data.get("internal_names"), "internal_names", problems, check.dns_name)
     service_accounts = _role_map(data.get("service_accounts"), "service_accounts", problems, check.account_name)
@@ -168,11 +192,13 @@ def parse_params(data: object, *, base_dir: Path | None = None, check_files: boo
     iis_site = data.get("iis_site", "Default Web Site")
     if (why := check.iis_site(iis_site)):
         problems.add("iis_site", iis_site, why)
-    default_validator = "eas" if topology == "tmg-eas" else "seg"
-    validator = data.get("cert_validation", default_validator)
-    if validator not in VALIDATORS or (validator == "seg" and not has_seg):
-        allowed = VALIDATORS if has_seg else ("tmg", "eas")
-        problems.add("cert_validation", validator, "one of " + " | ".join(allowed))
+    # One hop checks the certificate; TMG by default (the guide's own design: Kerberos carries the user on).
+    validator = data.get("cert_validation", "tmg")
+    allowed = CHAIN_CHOICES.get(str(topology), VALIDATORS)
+    if validator not in allowed:
+        problems.add("cert_validation", validator, f"one of {' | '.join(allowed)} for topology {topology}"
+                     + (" (eas: only without a SEG, which would otherwise receive TLS it cannot check; seg: only "
+                        "with one)" if topology in CHAIN_CHOICES else ""))
     scep = _scep(data.get("scep"), problems)
     optional_text = {}
     for key in ("listener_certificate", "rule_name", "exchange_version", "app_pool_identity"):
@@ -194,7 +220,7 @@ def parse_params(data: object, *, base_dir: Path | None = None, check_files: boo
         scep=scep, listener_ip=data.get("listener_ip"), listener_certificate=optional_text["listener_certificate"],
         rule_name=optional_text["rule_name"], exchange_version=optional_text["exchange_version"],
         app_pool_identity=optional_text["app_pool_identity"] or "NT AUTHORITY\\NETWORK SERVICE",
-        winrm=winrm, data=normalised,
+        winrm=winrm, tmg_members=tuple(tmg_members), tmg_service_identity=service_identity, data=normalised,
     )
 
 
@@ -268,6 +294,33 @@ def _server(raw: object, path: str, problems: _Problems) -> Server | None:
     if check.dns_name(host):
         problems.add(f"{path}.host", host, "a DNS name (expected a fully qualified name like eas02.test.lan)")
     return Server(str(computer).upper(), str(host).lower())
+
+
+def _tmg(raw: object, problems: _Problems) -> tuple[list[Server], str]:
+    """`tmg:` is one server, or the members of a TMG array; each may name the web proxy's service identity."""
+    items = raw if isinstance(raw, list) else [raw]
+    if isinstance(raw, list) and not raw:
+        problems.add("tmg", raw, "a mapping {computer, host} or a list of them (the TMG array members)")
+        return [], "NETWORK SERVICE"
+    members: list[Server] = []
+    identities: set[str] = set()
+    for index, item in enumerate(items):
+        path = f"tmg[{index}]" if isinstance(raw, list) else "tmg"
+        if isinstance(item, dict) and "service_identity" in item:
+            value = item["service_identity"]
+            if not isinstance(value, str) or not (value.upper() in WELL_KNOWN_IDENTITIES or check.sid(value) is None):
+                problems.add(f"{path}.service_identity", value,
+                             "NETWORK SERVICE | LOCAL SERVICE | LOCAL SYSTEM, or a SID like S-1-5-21-…-1105")
+            else:
+                identities.add(value.upper() if value.upper() in WELL_KNOWN_IDENTITIES else value)
+            item = {k: v for k, v in item.items() if k != "service_identity"}
+        server = _server(item, path, problems)
+        if server:
+            members.append(server)
+    if len(identities) > 1:
+        problems.say("tmg", "the array members name different service_identity values; TMG runs its web proxy as "
+                     "one identity on every member")
+    return members, next(iter(identities), "NETWORK SERVICE")
 
 
 def _server_list(raw: object, path: str, problems: _Problems, *, required: bool) -> list[Server]:

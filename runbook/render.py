@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook import handover, store
-from runbook import topology as topo
+from runbook import chain, handover, store
 from runbook.changes import Verification
 from runbook.engine import Runbook
 from runbook.lock import read_holder
@@ -22,7 +21,7 @@ def status_rows(book: Runbook) -> list[dict[str, Any]]:
         record = book.record(instance.key)
         state = book.display_state(instance.key)
         rows.append({
-            "step": instance.key, "title": instance.spec.title, "state": state.value,
+            "step": instance.key, "title": instance.title, "state": state.value,
             "updated": record.updated, "by": record.by, "note": record.note, "error": record.error,
             "verified": (record.verified or {}).get("ok"), "waits_for": book.waiting_for(instance),
             "modes": list(instance.spec.modes),
@@ -36,7 +35,8 @@ def status_data(book: Runbook) -> dict[str, Any]:
     last = book.journal.last()
     settled = sum(1 for row in rows if State(row["state"]) in SETTLED)
     return {
-        "session": str(book.path), "topology": book.params.topology, "chain": topo.CHAINS[book.params.topology],
+        "session": str(book.path), "topology": book.params.topology, "chain": chain.chain_line(book.params),
+        "cert_validation": book.params.cert_validation,
         "rehearsal": bool(book.session.lab), "progress": {"settled": settled, "total": len(rows)},
         "driver": holder.describe() if holder else None,
         "last_activity": {"time": last["time"], "operator": last["operator"], "step": last["step"],
@@ -71,15 +71,16 @@ def status_text(book: Runbook) -> str:
 
 
 def steps_text(book: Runbook) -> str:
-    lines = [f"{book.params.topology}: {topo.CHAINS[book.params.topology]}",
-             f"certificate validation: {topo.validator_reason(book.params)}", ""]
+    lines = [f"chain: {chain.chain_line(book.params)}",
+             f"{book.params.topology}, cert_validation {book.params.cert_validation}: "
+             f"{chain.validator_summary(book.params)}", ""]
     for instance in book.instances:
         spec = instance.spec
         if instance.not_applicable:
-            lines.append(f"  {instance.key:<11} does not apply — {instance.not_applicable}")
+            lines.append(f"  {instance.key:<11} does not apply: {instance.not_applicable}")
             continue
-        lines.append(f"  {instance.key:<11} {spec.title}  [{', '.join(spec.modes)}]")
-        lines.append(f"  {'':<11} why: {spec.why}")
+        lines.append(f"  {instance.key:<11} {instance.title}  [{', '.join(spec.modes)}]")
+        lines.append(f"  {'':<11} why: {instance.why}")
         for detail in spec.detail(book.params):
             lines.append(f"  {'':<11} {detail}")
         if instance.depends_on:
@@ -90,7 +91,9 @@ def steps_text(book: Runbook) -> str:
 def manual_text(book: Runbook, key: str) -> str:
     instance = book.instance(key)
     record = book.record(key)
-    lines = [f"{instance.key} — {instance.spec.title}", f"why: {instance.spec.why}"]
+    if instance.not_applicable:
+        return f"{instance.key} — {instance.title}\ndoes not apply: {instance.not_applicable}"
+    lines = [f"{instance.key} — {instance.title}", f"why: {instance.why}"]
     lines += [f"     {detail}" for detail in instance.spec.detail(book.params)]
     lines.append("")
     for index, item in enumerate(instance.manual(book.params)):

@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from typing import Any
 
-from runbook import handover, two_person
+from runbook import chain, handover, two_person
 from runbook import topology as topo
 from runbook.changes import Change, _show
 from runbook.engine import Runbook
@@ -87,27 +87,36 @@ def _entries(book: Runbook) -> Any:
 
 
 def diagram(params: Params) -> list[str]:
-    """The path a request takes, hop by hop, with what each hop needs and where the certificate is checked."""
-    validator = topo.validator_role(params)
+    """The path a request takes, hop by hop: where the certificate is checked, where Kerberos is delegated."""
+    validator = params.cert_validation
     roles = ["tmg", "seg", "eas"] if params.has_seg else ["tmg", "eas"]
-    lines = ["mobile device", "    |  HTTPS to " + params.public_name + ", client certificate", "    v"]
+    lines = [f"chain: {chain.chain_line(params)}",
+             f"where the certificate is checked: {chain.validator_summary(params)}", "",
+             "mobile device", "    |  HTTPS to " + params.public_name + ", client certificate", "    v"]
     for index, role in enumerate(roles):
         servers = ", ".join(f"{s.computer} ({s.host})" for s in params.servers(role))
         lines.append(f"{topo.ROLE_NAMES[role]}: {servers}")
-        if role == "tmg":
+        if role == "tmg" and validator == "tmg":
             where = f" on {params.listener_ip}" if params.listener_ip else ""
-            lines.append(f"    listener \"{params.listener}\"{where}; rule \"{params.publishing_rule}\"")
+            lines.append(f"    listener \"{params.listener}\"{where}; web publishing rule \"{params.publishing_rule}\"")
+        elif role == "tmg":
+            lines.append(f"    server publishing rule \"{params.publishing_rule}\" (HTTPS): TLS passes through")
         alias = params.internal_names.get(role)
         if alias:
             account = topo.alias_account(params, role)
             lines.append(f"    alias {alias}" + (f" (SPN on the account {account})" if account else ""))
         if role == validator:
-            lines.append("    * the client certificate is validated here")
+            lines.append("    * the client certificate is checked here, and only here")
+        elif role != "tmg":
+            lines.append("    * accepts Kerberos (Windows authentication, Negotiate)")
         if index + 1 < len(roles):
-            spns = topo.delegation_targets(params, role)
-            lines += [f"    |  Kerberos constrained delegation (KCD) to {', '.join(spns)}", "    v"]
+            if role == "tmg" and validator != "tmg":
+                lines += ["    |  TLS passed through unchanged", "    v"]
+            else:
+                spns = topo.delegation_targets(params, role)
+                lines += [f"    |  Kerberos constrained delegation (KCD) to {', '.join(spns)}", "    v"]
     if params.topology == "add-seg":
-        lines.append("(before this change: TMG published straight to EAS and validated the certificate itself)")
+        lines.append("(before this change: TMG published straight to EAS)")
     return lines
 
 
@@ -163,7 +172,7 @@ def _step(book: Runbook, instance: Any, state: State, entries: list[dict[str, An
         marks = [e["seq"] for e in mine if e.get("action") == "mark_done"]
         before = before_values(mine, marks[-1]) if marks else []
     verified = record.verified or None
-    return {"key": instance.key, "title": instance.spec.title, "why": instance.spec.why, "state": state.value,
+    return {"key": instance.key, "title": instance.title, "why": instance.why, "state": state.value,
             "before": before, "by": record.by, "when": record.updated, "not_applicable": instance.not_applicable,
             "error": record.error, "note": record.note, "history": history, "log": log, "acks": acks,
             "verified": verified, "manual": manual, "notes": notes}

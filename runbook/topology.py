@@ -3,11 +3,6 @@ from __future__ import annotations
 
 from runbook.params import Params, Server
 
-CHAINS = {
-    "tmg-eas": "device → TMG (listener, KCD) → EAS",
-    "tmg-seg-eas": "device → TMG (listener, KCD) → SEG (KCD) → EAS",
-    "add-seg": "existing TMG → EAS, re-pointed: device → TMG → SEG (KCD) → EAS",
-}
 ROLE_NAMES = {"tmg": "TMG", "seg": "SEG", "eas": "EAS"}
 
 
@@ -63,10 +58,6 @@ def alias_account(params: Params, role: str) -> str | None:
     if role not in params.internal_names or len(params.servers(role)) < 2:
         return None
     return params.service_accounts.get(role)
-
-
-def validator_role(params: Params) -> str:
-    return params.cert_validation
 
 
 def validator_reason(params: Params) -> str:

@@ -75,3 +75,12 @@ def text(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "a non-empty text"
     return None
+
+
+_SID = re.compile(r"^S-1-\d+(-\d+)+$", re.IGNORECASE)
+
+
+def sid(value: object) -> str | None:
+    if not isinstance(value, str) or not _SID.match(value):
+        return "a SID like S-1-5-20"
+    return None

@@ -196,7 +196,7 @@ class Watcher:
                 self._driver, self._holder = driver, holder
                 events.append(DriverChanged(holder, live))
             states = self._states(self.book, live)
-            titles = {i.key: i.spec.title for i in self.book.instances}
+            titles = {i.key: i.title for i in self.book.instances}
             for key, state in states.items():
                 if self.states.get(key) != state:
                     events.append(StepChanged(key, titles.get(key, ""), self.states.get(key, "?"), state))

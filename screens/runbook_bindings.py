@@ -94,5 +94,5 @@ class ActionGate:
                                 lambda action=action: self.attempt(action))
         if self.book is not None:
             for instance in self.book.instances:
-                yield SystemCommand(f"Go to step {instance.key}", instance.spec.title,
+                yield SystemCommand(f"Go to step {instance.key}", instance.title,
                                     lambda key=instance.key: self.query_one(StepList).select_key(key), False)

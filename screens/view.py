@@ -96,7 +96,7 @@ def step_rows(book: Runbook) -> list[Row]:
             mark, style = glyph(book, instance.key)
             title_style = "$text-disabled" if instance.not_applicable else ""
             rows.append(Row(Content.assemble((mark, style), " ", (f"{instance.key:<{width}}", "bold"), " ",
-                                             (instance.spec.title, title_style)), instance.key))
+                                             (instance.title, title_style)), instance.key))
     return rows
 
 

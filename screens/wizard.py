@@ -40,8 +40,8 @@ def summary_content(params: Params, catalogue: list[Any]) -> Content:
                                                                        "$text-muted"), "\n"]
             continue
         how = "runs by itself" if instance.spec.automation else "by hand, then verified"
-        parts += [(f"[ ] {instance.key:<10}", "bold"), instance.spec.title, (f"  ({how})", "$text-muted"), "\n",
-                  (f"    why: {instance.spec.why}", "$text-muted"), "\n"]
+        parts += [(f"[ ] {instance.key:<10}", "bold"), instance.title, (f"  ({how})", "$text-muted"), "\n",
+                  (f"    why: {instance.why}", "$text-muted"), "\n"]
         if instance.depends_on:
             parts += [(f"    after: {', '.join(instance.depends_on)}", "$text-muted"), "\n"]
     return Content.assemble(*parts)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from runbook.catalogue import StepSpec
+from steps.cleanup import CLEANUP
 from steps.delegation import SEG_DELEGATION, TMG_DELEGATION
 from steps.iis import EAS_IIS, SEG_IIS
 from steps.rights import SEG_RIGHTS, TMG_RIGHTS
@@ -14,4 +15,5 @@ CATALOGUE: list[StepSpec] = [
     EAS_SPN, SEG_SPN,
     TMG_RIGHTS, SEG_RIGHTS,
     EAS_IIS, SEG_IIS,
+    CLEANUP,
 ]

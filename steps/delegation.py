@@ -1,6 +1,7 @@
 """Steps 3a and 3b: trust the TMG (3a) and each SEG (3b) for constrained delegation to the next hop's http SPNs."""
 from __future__ import annotations
 
+from runbook import chain
 from runbook import topology as topo
 from runbook.catalogue import ManualItem, StepSpec, Target
 from runbook.changes import Plan, Verification
@@ -8,8 +9,9 @@ from runbook.context import StepContext
 from runbook.params import Params
 from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from steps import directory_changes as dc
-from steps.applicability import needs_seg
-from steps.targets import each_server, on_tmg
+from steps import identity
+from steps.applicability import needs_seg, tmg_authenticates
+from steps.targets import each_server
 
 ATTRIBUTE = "msDS-AllowedToDelegateTo"
 
@@ -26,11 +28,13 @@ def _role(ctx_or_spec_id: str) -> str:
 class Delegation(dc.DirectoryUndo):
     def plan(self, ctx: StepContext) -> Plan:
         role = _role(ctx.instance.id)
+        plan = Plan()
+        if role == "seg":
+            plan.notes += identity.seg_runs_as_computer(ctx)
         account = dc.account_or_fail(ctx, ctx.target.server.sam if ctx.target.server else str(ctx.target.account))
         wanted = topo.delegation_targets(ctx.params, role)
         present = dc.lower_set(account.allowed_to_delegate_to)
         missing = [spn for spn in wanted if spn.lower() not in present]
-        plan = Plan()
         if missing:
             plan.changes.append(dc.add_values_change(account, ATTRIBUTE, account.allowed_to_delegate_to, missing))
         uac = wanted_uac(account.user_account_control)
@@ -39,6 +43,12 @@ class Delegation(dc.DirectoryUndo):
         others = [v for v in account.allowed_to_delegate_to if v.lower() not in {w.lower() for w in wanted}]
         if others:
             plan.notes.append(f"kept as they are (other services already delegated): {', '.join(others)}")
+        turning_on = uac & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION and not (
+            account.user_account_control & UAC_TRUSTED_TO_AUTH_FOR_DELEGATION)
+        if turning_on and others:
+            plan.notes.append(f"WARNING: protocol transition is account-wide: {account.sam_account_name} will also "
+                              f"be able to obtain tickets as any user for {', '.join(others)}, without that user's "
+                              "credentials. Review those services before you apply.")
         dc.require_write(ctx, account, [change.attribute for change in plan.changes])
         return plan
 
@@ -62,7 +72,7 @@ class Delegation(dc.DirectoryUndo):
 
 
 def _manual(params: Params, target: Target) -> list[ManualItem]:
-    role = "tmg" if target.server == params.tmg else "seg"
+    role = "tmg" if target.server in params.tmg_array else "seg"
     hop = topo.next_hop_role(params, role)
     spns = topo.delegation_targets(params, role)
     computer = target.server.computer if target.server else target.label
@@ -98,14 +108,29 @@ def _why_3a(params: Params) -> list[str]:
     return [f"TMG → {hop}: {', '.join(topo.delegation_targets(params, 'tmg'))}"]
 
 
+def _effects(role: str):
+    def effects(params: Params, target: Target) -> list[chain.Effect]:
+        assert target.server is not None
+        return [chain.Effect(chain.DELEGATES, role, target.server.host,
+                             tuple(topo.delegation_targets(params, role)))]
+    return effects
+
+
+def _depends_3a(params: Params) -> list[str]:
+    # Adding a SEG: TMG's new delegation target is part of the cutover, after the SEG side is ready.
+    from steps.tmg import SEG_SIDE
+
+    return list(SEG_SIDE) if params.topology == "add-seg" else []
+
+
 TMG_DELEGATION = StepSpec(
     id="3a",
     title="AD: trust TMG for constrained delegation",
     why="TMG turns the certificate into a Kerberos ticket for the user (protocol transition) and must be allowed "
         "to present it to the next hop's http service, and only there.",
-    track="a", role="ad", modes=("execute", "verify", "manual"), per_server=False,
-    manual=_manual, targets=on_tmg,
-    automation=Delegation(), detail=_why_3a,
+    track="a", role="ad", modes=("execute", "verify", "manual"), per_server=True,
+    manual=_manual, targets=each_server("tmg"), applies=tmg_authenticates, depends_on=_depends_3a,
+    automation=Delegation(), detail=_why_3a, effects=_effects("tmg"), label_single=False,
 )
 
 SEG_DELEGATION = StepSpec(
@@ -115,4 +140,5 @@ SEG_DELEGATION = StepSpec(
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=Delegation(),
     detail=lambda params: [f"SEG → EAS: {', '.join(topo.delegation_targets(params, 'seg'))}"] if params.has_seg else [],
+    effects=_effects("seg"),
 )

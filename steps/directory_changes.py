@@ -86,6 +86,13 @@ def add_values_change(account: Account, attribute: str, current: tuple[str, ...]
                   locator={"dn": account.dn})
 
 
+def remove_values_change(account: Account, attribute: str, current: tuple[str, ...], gone: list[str]) -> Change:
+    lowered = {value.lower() for value in gone}
+    return Change(kind="ldap-values", target=account.sam_account_name, attribute=attribute, op="remove",
+                  values=gone, before=list(current), after=[v for v in current if v.lower() not in lowered],
+                  locator={"dn": account.dn})
+
+
 def uac_change(account: Account, wanted: int) -> Change:
     return Change(kind="ldap-uac", target=account.sam_account_name, attribute="userAccountControl", op="set",
                   before=account.user_account_control, after=wanted, locator={"dn": account.dn},
@@ -124,6 +131,10 @@ def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
             if change.op == "add" and gone:
                 problems.append(f"{change.target} {change.attribute}: {', '.join(gone)} was removed outside this "
                                 "session since it was added")
+            back = [value for value in change.values if value.lower() in live]
+            if change.op == "remove" and back:
+                problems.append(f"{change.target} {change.attribute}: {', '.join(back)} was added back outside "
+                                "this session since it was removed")
         elif change.kind == "ldap-uac":
             account = account_or_fail(ctx, change.target)
             if account.user_account_control != change.after:
@@ -135,6 +146,10 @@ def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
 def revert(ctx: StepContext, change: Change) -> None:
     if change.kind == "ldap-values" and change.op == "add":
         reverse = Change(kind=change.kind, target=change.target, attribute=change.attribute, op="remove",
+                         values=change.values, before=change.after, after=change.before, locator=change.locator,
+                         note="undo")
+    elif change.kind == "ldap-values" and change.op == "remove":
+        reverse = Change(kind=change.kind, target=change.target, attribute=change.attribute, op="add",
                          values=change.values, before=change.after, after=change.before, locator=change.locator,
                          note="undo")
     elif change.kind == "ldap-uac":

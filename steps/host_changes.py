@@ -34,6 +34,8 @@ def read(ctx: StepContext, change: Change) -> Any:
     if change.kind == "exchange-vdir":
         reply = shell.invoke("Get-ActiveSyncVirtualDirectory", {"Identity": loc["identity"]}, endpoint=EXCHANGE)
         return reply.first[change.attribute]
+    if change.kind == "auth-provider":
+        return shell.invoke("Get-CertAuthAuthProviders", {"Location": loc["location"]}).first["Providers"]
     raise StepFailed(f"cannot read {change.kind}")
 
 
@@ -56,9 +58,9 @@ def _took(ctx: StepContext, change: Change) -> bool:
         live = read(ctx, change)
     except RunbookError:
         return False
-    if change.kind == "user-right":
+    if change.kind in ("user-right", "auth-provider"):
         present = {str(v).lower() for v in live}
-        wanted = [str(v).lower() for v in (change.values or [change.locator.get("sid")])]
+        wanted = [str(v).lower() for v in change.values]
         return all((v in present) == (change.op == "add") for v in wanted)
     return same(live, change.after)
 
@@ -77,6 +79,11 @@ def _write(ctx: StepContext, change: Change) -> None:
         else:
             reply = shell.invoke("Set-CertAuthWebConfig", {**where, "Value": change.after}).first
         change.before, change.after = reply["Before"], reply["After"]
+    elif change.kind == "auth-provider":
+        function = "Add-CertAuthAuthProvider" if change.op == "add" else "Remove-CertAuthAuthProvider"
+        for provider in change.values:
+            reply = shell.invoke(function, {"Location": loc["location"], "Provider": provider}).first
+        change.before, change.after = reply["Before"], reply["After"]
     elif change.kind == "exchange-vdir":
         shell.invoke("Set-ActiveSyncVirtualDirectory", {"Identity": loc["identity"], change.attribute: change.after},
                      endpoint=EXCHANGE)
@@ -92,7 +99,7 @@ def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
         if change.kind == "iisreset":
             continue
         live = read(ctx, change)
-        if change.kind == "user-right":
+        if change.kind in ("user-right", "auth-provider"):
             live_set = {str(v).lower() for v in live}
             gone = [v for v in change.values if str(v).lower() not in live_set]
             if gone:

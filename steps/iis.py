@@ -1,196 +1,99 @@
-"""Steps 6a and 6b: IIS (and, on EAS, Exchange) require and map client certificates — on the one server that
-validates them. The Exchange cmdlet runs first because it writes the vdir's SSL setting itself; iisreset is the
-point of no return and runs only with the operator's explicit consent.
+"""Steps 6a and 6b: how the EAS (6a) and the SEG (6b) authenticate the user — by the chain, one of two things.
+
+The one hop that checks the client certificate gets the guide's IIS certificate configuration
+(steps/iis_certificate.py); every hop that receives a delegated ticket accepts Kerberos
+(steps/iis_kerberos.py). Never both on one server (DOMAIN.md, first section).
 """
 from __future__ import annotations
 
-from runbook import topology as topo
+from typing import Any
+
+from runbook import chain
 from runbook.catalogue import ManualItem, StepSpec, Target
 from runbook.changes import Change, Plan, Verification
 from runbook.context import StepContext
-from runbook.errors import Refused, StepFailed
 from runbook.params import Params
-from steps import host_changes as hc
-from steps import tmg
-from steps.applicability import NO_SEG
+from steps import iis_certificate, iis_kerberos
+from steps.applicability import needs_seg, validates
 from steps.targets import each_server
 
-VDIR = "Microsoft-Server-ActiveSync"
-CERT_MAPPING = "system.webServer/security/authentication/clientCertificateMappingAuthentication"
-ACCESS = "system.webServer/security/access"
-RUNTIME = "system.webServer/serverRuntime"
-REQUIRE_CERT = "Ssl,SslNegotiateCert,SslRequireCert"
-READ_AHEAD = 10485760
-FEATURE = "Web-Client-Auth"
+
+def _role(step_id: str) -> str:
+    return "eas" if step_id == "6a" else "seg"
 
 
-def wanted_settings(params: Params) -> list[tuple[str, str, str, object]]:
-    """(location, section, property, value) in the order they are applied."""
-    vdir = f"{params.iis_site}/{VDIR}"
-    return [
-        ("", CERT_MAPPING, "enabled", True),
-        (vdir, CERT_MAPPING, "enabled", True),
-        (vdir, ACCESS, "sslFlags", REQUIRE_CERT),
-        ("", RUNTIME, "uploadReadAheadSize", READ_AHEAD),
-        (params.iis_site, RUNTIME, "uploadReadAheadSize", READ_AHEAD),
-    ]
+class ByChain:
+    """The automation of 6a/6b: certificate checking on the validating hop, Kerberos acceptance elsewhere."""
 
+    def __init__(self) -> None:
+        self._certificate = iis_certificate.CertificateAuth()
+        self._kerberos = iis_kerberos.KerberosAcceptance()
 
-def vdir_identity(params: Params, computer: str) -> str:
-    return f"{computer}\\{VDIR} ({params.iis_site})"
-
-
-def _where(location: str) -> str:
-    return location or "server level"
-
-
-class CertificateAuth(hc.HostUndo):
-    def _exchange_changes(self, ctx: StepContext) -> list[Change]:
-        if ctx.instance.id != "6a":
-            return []
-        server = ctx.target.server
-        assert server is not None
-        identity = vdir_identity(ctx.params, server.computer)
-        vdir = ctx.hosts.shell(server.host).invoke("Get-ActiveSyncVirtualDirectory", {"Identity": identity},
-                                                   endpoint=hc.EXCHANGE).first
-        changes = []
-        for attribute, wanted in (("ClientCertAuth", "Required"), ("BasicAuthEnabled", False)):
-            if not hc.same(vdir[attribute], wanted):
-                changes.append(Change(kind="exchange-vdir", target=server.host, attribute=attribute, op="set",
-                                      before=vdir[attribute], after=wanted,
-                                      locator={"host": server.host, "identity": identity}))
-        return changes
+    def _pick(self, ctx: StepContext) -> Any:
+        return self._certificate if validates(ctx.params, _role(ctx.instance.id)) else self._kerberos
 
     def plan(self, ctx: StepContext) -> Plan:
-        server = ctx.target.server
-        assert server is not None
-        if ctx.instance.id == "6b" and ctx.params.topology == "add-seg":
-            blockers = tmg.seg_takeover_blockers(ctx)
-            if blockers:
-                raise Refused(f"{server.host}: not yet: on {ctx.params.tmg.host} the " + "; the ".join(blockers) +
-                              ". Two certificate validators break the chain: finish steps 1 and 2 on TMG first "
-                              "(runbook manual SESSION 1 / 2), then run this again")
-        shell = ctx.hosts.shell(server.host)
-        feature = shell.invoke("Get-CertAuthWindowsFeature", {"Name": FEATURE}).first
-        if not feature["Installed"]:
-            raise StepFailed(f"{server.host}: the IIS feature {FEATURE} (Client Certificate Mapping Authentication) "
-                             f"is not installed; install it first: Install-WindowsFeature {FEATURE}")
-        plan = Plan(changes=self._exchange_changes(ctx))
-        for location, section, name, value in wanted_settings(ctx.params):
-            reply = shell.invoke("Get-CertAuthWebConfig", {"Location": location, "Filter": section,
-                                                           "Name": name}).first
-            live = reply["Value"]
-            if not hc.same(live, value):
-                # An inherited value is restored on undo by inheriting again, not by writing it here.
-                plan.changes.append(Change(
-                    kind="web-config", target=server.host, attribute=f"{section.rsplit('/', 1)[-1]}.{name} "
-                    f"@ {_where(location)}", op="set", before=live, after=value,
-                    locator={"host": server.host, "location": location, "filter": section, "name": name,
-                             **({} if reply["Local"] else {"inherited": True})}))
-        if plan.changes:
-            plan.changes.append(Change(kind="iisreset", target=server.host, attribute="iisreset", op="action",
-                                       locator={"host": server.host}, note="restarts IIS"))
-            plan.point_of_no_return = f"iisreset on {server.host} restarts IIS and interrupts every site on it"
-        return plan
+        return self._pick(ctx).plan(ctx)
 
     def apply(self, ctx: StepContext, plan: Plan) -> None:
-        for change in plan.changes:
-            if change.kind == "web-config" and hc.same(hc.read(ctx, change), change.after):
-                # Written by the Exchange cmdlet, or now inherited from the server level set just before.
-                ctx.say(f"{change.describe()}: already in effect, not written")
-                continue
-            hc.apply(ctx, change)
+        self._pick(ctx).apply(ctx, plan)
 
     def verify(self, ctx: StepContext) -> Verification:
-        server = ctx.target.server
-        assert server is not None
-        shell = ctx.hosts.shell(server.host)
-        result = Verification()
-        installed = shell.invoke("Get-CertAuthWindowsFeature", {"Name": FEATURE}).first["Installed"]
-        result.expect(f"{server.host} feature {FEATURE} installed", True, bool(installed))
-        if ctx.instance.id == "6a":
-            vdir = shell.invoke("Get-ActiveSyncVirtualDirectory",
-                                {"Identity": vdir_identity(ctx.params, server.computer)}, endpoint=hc.EXCHANGE).first
-            result.expect("Exchange ActiveSync ClientCertAuth", "Required", vdir["ClientCertAuth"])
-            result.expect("Exchange ActiveSync BasicAuthEnabled", False, vdir["BasicAuthEnabled"],
-                          ok=hc.same(vdir["BasicAuthEnabled"], False))
-        for location, section, name, value in wanted_settings(ctx.params):
-            live = shell.invoke("Get-CertAuthWebConfig", {"Location": location, "Filter": section,
-                                                          "Name": name}).first["Value"]
-            result.expect(f"{server.host} {section.rsplit('/', 1)[-1]}.{name} @ {_where(location)}", value, live,
-                          ok=hc.same(live, value))
-        return result
+        return self._pick(ctx).verify(ctx)
+
+    def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
+        return self._pick(ctx).undo_problems(ctx, changes)
+
+    def undo(self, ctx: StepContext, changes: list[Change]) -> None:
+        self._pick(ctx).undo(ctx, changes)
 
 
 def _manual(params: Params, target: Target) -> list[ManualItem]:
-    assert target.server is not None
-    host, computer, site = target.server.host, target.server.computer, params.iis_site
-    vdir = f"{site}/{VDIR}"
-    appcmd = "C:\\Windows\\System32\\inetsrv\\appcmd.exe"
-    items = [ManualItem(f"Why here: {topo.validator_reason(params)}.")]
-    items.append(ManualItem(f"On {host}: check the IIS feature Client Certificate Mapping Authentication is "
-                            "installed (Web-Cert-Auth is the other one and is not needed).",
-                            command=f"Install-WindowsFeature {FEATURE}"))
-    if target.server in params.eas:
-        items.append(ManualItem(
-            "Exchange first (it writes the vdir's SSL setting itself): in the Exchange Management Shell — or EMC → "
-            f"Server Configuration → Client Access → {computer} → Exchange ActiveSync → Microsoft-Server-ActiveSync "
-            "→ Authentication: clear Basic, select Require client certificates.",
-            command=f"Set-ActiveSyncVirtualDirectory -Identity '{vdir_identity(params, computer)}' "
-                    "-ClientCertAuth Required -BasicAuthEnabled $false"))
-    items += [
-        ManualItem(f"inetmgr → {computer} → Authentication → Active Directory Client Certificate Authentication → "
-                   "Enable.",
-                   command=f"{appcmd} set config -section:{CERT_MAPPING} /enabled:True /commit:apphost"),
-        ManualItem(f"Sites → {site} → {VDIR} → Configuration Editor → {CERT_MAPPING} → enabled = True → Apply.",
-                   command=f'{appcmd} set config "{vdir}" -section:{CERT_MAPPING} /enabled:True /commit:apphost'),
-        ManualItem(f"{VDIR} → SSL Settings → Require SSL, Client certificates: Required (Accept only if other "
-                   "authentication must keep working) → Apply.",
-                   command=f'{appcmd} set config "{vdir}" -section:{ACCESS} /sslFlags:"{REQUIRE_CERT}" '
-                           "/commit:apphost"),
-        ManualItem("uploadReadAheadSize 48 KB → 10 MB, server level:",
-                   command=f"{appcmd} set config -section:{RUNTIME} /uploadReadAheadSize:{READ_AHEAD} /commit:apphost"),
-        ManualItem(f"… and on the site {site}:",
-                   command=f'{appcmd} set config "{site}" -section:{RUNTIME} /uploadReadAheadSize:{READ_AHEAD} '
-                           "/commit:apphost"),
-        ManualItem(f"POINT OF NO RETURN — iisreset interrupts every site on {host}: do it inside the window.",
-                   command="iisreset"),
-    ]
-    return items
+    role = "eas" if target.server in params.eas else "seg"
+    return iis_certificate.manual(params, target) if validates(params, role) else iis_kerberos.manual(params, target)
 
 
-def _applies(role: str):
-    def applies(params: Params) -> str | None:
-        if role == "seg" and not params.has_seg:
-            return NO_SEG
-        if params.cert_validation != role:
-            return "skipped: " + topo.validator_reason(params)
-        return None
-    return applies
+def _effects(role: str):
+    def effects(params: Params, target: Target) -> list[chain.Effect]:
+        assert target.server is not None
+        kind = chain.REQUIRES_CERT if validates(params, role) else chain.ACCEPTS_KERBEROS
+        return [chain.Effect(kind, role, target.server.host)]
+    return effects
 
 
-def _depends(role: str):
-    def depends(params: Params) -> list[str]:
-        # Adding a SEG: TMG must stop validating certificates and stop publishing to EAS before the SEG takes over.
-        return ["1", "2"] if role == "seg" and params.topology == "add-seg" else []
-    return depends
+def _title(role: str):
+    name = role.upper()
+
+    def title(params: Params) -> str:
+        if validates(params, role):
+            return f"{name}: check the client certificate (IIS" + (" + Exchange)" if role == "eas" else ")")
+        return f"{name}: accept Kerberos from " + ("the SEG" if role == "eas" and params.has_seg else "TMG")
+    return title
+
+
+def _why(role: str):
+    def why(params: Params) -> str:
+        if validates(params, role):
+            return ("This is the one hop that checks the device's certificate: IIS asks for it, maps it to the AD "
+                    "user, and needs a larger upload read-ahead for the renegotiation.")
+        return ("This hop receives the user as a Kerberos ticket (constrained delegation) and must accept it — "
+                "Windows authentication with Negotiate — or every delegated request gets 401.")
+    return why
+
 
 
 EAS_IIS = StepSpec(
     id="6a",
-    title="IIS + Exchange on EAS: client certificate authentication",
-    why="The server that validates the certificate maps it to the AD user (AD client certificate mapping) and "
-        "needs a larger upload read-ahead for the certificate exchange.",
+    title=_title("eas"), why=_why("eas"),
     track="a", role="eas", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=each_server("eas"), applies=_applies("eas"), depends_on=_depends("eas"),
-    automation=CertificateAuth(), detail=lambda params: [topo.validator_reason(params)],
+    manual=_manual, targets=each_server("eas"), automation=ByChain(),
+    detail=lambda params: [chain.validator_summary(params)], effects=_effects("eas"),
 )
 
 SEG_IIS = StepSpec(
     id="6b",
-    title="IIS on SEG: client certificate authentication",
-    why="With a SEG, the SEG validates the certificate, so the IIS work of 6a happens on the SEG instead.",
+    title=_title("seg"), why=_why("seg"),
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=each_server("seg"), applies=_applies("seg"), depends_on=_depends("seg"),
-    automation=CertificateAuth(), detail=lambda params: [topo.validator_reason(params)],
+    manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=ByChain(),
+    detail=lambda params: [chain.validator_summary(params)], effects=_effects("seg"),
 )

@@ -6,34 +6,42 @@ grant does not stick, and the step says so instead of pretending.
 """
 from __future__ import annotations
 
+from runbook import chain
 from runbook.catalogue import ManualItem, StepSpec, Target
 from runbook.changes import Change, Plan, Verification
 from runbook.context import StepContext
 from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import host_changes as hc
-from steps.applicability import needs_seg
-from steps.targets import each_server, on_tmg
+from steps import identity as who
+from steps.applicability import needs_seg, tmg_authenticates
+from steps.targets import each_server
 
 RIGHTS = {
     "SeTcbPrivilege": "Act as part of the operating system",
     "SeImpersonatePrivilege": "Impersonate a client after authentication",
 }
-NETWORK_SERVICE_SID = "S-1-5-20"
-SEG_POOL = "SecureEmailGateway"
+SEG_POOL = who.SEG_POOL
 
 
 def identity(ctx: StepContext) -> tuple[str, str, list[str]]:
     """(SID, display name, notes) of the identity that needs the rights on this host."""
     if ctx.instance.id == "5a":
-        return NETWORK_SERVICE_SID, "NETWORK SERVICE", []
-    pool = ctx.hosts.shell(_host(ctx)).invoke("Get-CertAuthAppPoolIdentity", {"Name": SEG_POOL}).first
-    if pool["IdentityType"] == "NetworkService":
-        return pool["Sid"], "NETWORK SERVICE", [f"app pool {SEG_POOL} runs as NetworkService"]
-    name = pool.get("UserName") or pool["IdentityType"]
+        params = ctx.params
+        return params.tmg_service_sid, params.tmg_service_identity, [
+            f"TMG's web proxy runs as {params.tmg_service_identity} (params tmg.service_identity)"]
+    server = ctx.target.server
+    assert server is not None
+    pool = who.seg_pool(ctx, server.host)
+    kind = pool["IdentityType"]
+    name = pool.get("UserName") or kind
+    if kind in who.AS_COMPUTER:
+        return pool["Sid"], name, [
+            f"app pool {SEG_POOL} runs as {name}: the rights go to that identity, and on the network it acts as "
+            f"{server.sam}, which is where 3b's delegation and 4b's SPNs are"]
     return pool["Sid"], name, [
-        f"app pool {SEG_POOL} runs as {name}, not NetworkService: the rights go to that account, and the SEG's SPN "
-        f"(4b) and delegation (3b) must be on {name} instead of the computer account"]
+        f"app pool {SEG_POOL} runs as the domain account {name}: the rights go to it, and the SEG's SPNs (4b) and "
+        f"delegation (3b) belong on {name}, not on {server.sam}"]
 
 
 def _host(ctx: StepContext) -> str:
@@ -95,15 +103,16 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
     if target.server in params.seg:
         items += [
             ManualItem(f"On {host}: inetmgr → {target.server.computer} → Application Pools → "
-                       f"{SEG_POOL}: check the Identity column. It should be NetworkService; if it is a domain "
-                       "account, grant the rights below to that account instead, and put the SEG's SPN (4b) and "
-                       "delegation (3b) on that account."),
+                       f"{SEG_POOL}: check the Identity column. NetworkService, ApplicationPoolIdentity and "
+                       f"LocalSystem all act on the network as {target.server.computer}$ (where 3b and 4b put the "
+                       "delegation and SPNs); a domain account moves the SPN (4b) and delegation (3b) to that "
+                       "account. Grant the rights below to the identity shown."),
             ManualItem("Or read it in PowerShell:",
                        command=f"Import-Module WebAdministration; (Get-ItemProperty IIS:\\AppPools\\{SEG_POOL} "
                                "-Name processModel).identityType"),
         ]
-    identity_name = (params.app_pool_identity if target.server == params.tmg
-                     else "NETWORK SERVICE (or the pool's account)")
+    identity_name = (params.tmg_service_identity if target.server in params.tmg_array
+                     else "the pool's identity (NETWORK SERVICE, or IIS APPPOOL\\SecureEmailGateway, or its account)")
     items += [
         ManualItem(f"On {host}: Start → Run → secpol.msc → Security Settings → Local Policies → User Rights "
                    "Assignment."),
@@ -120,14 +129,21 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
     return items
 
 
+def _effects(role: str):
+    def effects(params: Params, target: Target) -> list[chain.Effect]:
+        assert target.server is not None
+        return [chain.Effect(chain.ACTS_AS_OS, role, target.server.host)]
+    return effects
+
+
 TMG_RIGHTS = StepSpec(
     id="5a",
-    title="TMG local policy: Network Service rights",
+    title="TMG local policy: web proxy identity rights",
     why="TMG's web proxy runs as Network Service and needs to act as part of the OS (protocol transition) and "
         "to impersonate the user it got a ticket for.",
-    track="a", role="tmg", modes=("execute", "verify", "manual"), per_server=False,
-    manual=_manual, targets=on_tmg,
-    automation=UserRights(),
+    track="a", role="tmg", modes=("execute", "verify", "manual"), per_server=True, label_single=False,
+    manual=_manual, targets=each_server("tmg"), applies=tmg_authenticates,
+    automation=UserRights(), effects=_effects("tmg"),
 )
 
 SEG_RIGHTS = StepSpec(
@@ -136,5 +152,5 @@ SEG_RIGHTS = StepSpec(
     why="The SEG's SecureEmailGateway app pool delegates to Exchange the same way and needs the same two rights.",
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual, targets=each_server("seg"),
-    applies=needs_seg, automation=UserRights(),
+    applies=needs_seg, automation=UserRights(), effects=_effects("seg"),
 )

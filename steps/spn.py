@@ -13,7 +13,8 @@ from runbook.context import StepContext
 from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import directory_changes as dc
-from steps.applicability import needs_seg
+from steps import identity
+from steps.applicability import kerberos_reaches_eas, kerberos_reaches_seg
 from steps.targets import each_server
 
 ATTRIBUTE = "servicePrincipalName"
@@ -47,9 +48,9 @@ def _sam(target: Target) -> str:
 class ServicePrincipalNames(dc.DirectoryUndo):
     def plan(self, ctx: StepContext) -> Plan:
         role = _role(ctx)
+        plan = Plan(notes=identity.seg_runs_as_computer(ctx) if role == "seg" else [])
         account = dc.account_or_fail(ctx, _sam(ctx.target))
         present = dc.lower_set(account.service_principal_names)
-        plan = Plan()
         missing = []
         for spn in wanted_spns(ctx.params, role, ctx.target):
             if "*" in spn:
@@ -80,7 +81,26 @@ class ServicePrincipalNames(dc.DirectoryUndo):
             result.expect(f"{spn} resolves to {sam}", "present", "present" if _covered(spn, present) else "absent")
             others = [o for o in ctx.directory.spn_owners(spn) if o.lower() != account.sam_account_name.lower()]
             result.expect(f"{spn} is on no other account", [], others)
+        if ctx.target.account and role == "eas":
+            _check_alternate_service_account(ctx, result)
         return result
+
+
+def _check_alternate_service_account(ctx: StepContext, result: Verification) -> None:
+    """Read-only: every Exchange server of the farm decrypts the alias tickets with the ASA's key."""
+    for server in ctx.params.eas:
+        reply = ctx.hosts.shell(server.host).invoke(
+            "Get-ClientAccessService", {"Identity": server.computer,
+                                        "IncludeAlternateServiceAccountCredentialStatus": True},
+            endpoint="exchange").first
+        config = reply.get("AlternateServiceAccountConfiguration") or {}
+        # Each credential reads 'DOMAIN\\ACCOUNT$' (a computer-type ASA) or 'DOMAIN\\account', maybe with a date.
+        held = config.get("EffectiveCredentials") or []
+        held = [str(item) for item in (held if isinstance(held, list) else [held])]
+        wanted = str(ctx.target.account).rstrip("$").lower()
+        ok = any(item.split()[0].split("\\")[-1].rstrip("$").lower() == wanted for item in held if item.strip())
+        result.expect(f"{server.computer} holds the alternate service account credential of {ctx.target.account}",
+                      ctx.target.account, ", ".join(held) or "(none)", ok=ok)
 
 
 def spn_targets(role: str):
@@ -99,17 +119,18 @@ def _manual(role: str):
         spns = wanted_spns(params, role, target)
         account = target.server.computer if target.server else str(target.account)
         items = [ManualItem(
-            f"Register on {account}: {', '.join(spns)}. Use setspn -S (it searches the forest for duplicates "
-            "first), not the guide's -A, which happily creates a duplicate that breaks Kerberos for everyone.")]
+            f"Register on {account}: {', '.join(spns)}. Use setspn -F -S (it searches the whole forest for "
+            "duplicates first), not the guide's -A, which happily creates a duplicate that breaks Kerberos for "
+            "everyone.")]
         if target.server:
             items.append(ManualItem(
                 f"http/{target.server.host} is already covered if {account} holds HOST/{target.server.host} "
                 "(check with the first command); add it only when it is missing."))
         items.append(ManualItem("List what is there:", command=f"setspn -L {account}"))
         for spn in spns:
-            items.append(ManualItem(f"Add {spn}:", command=f"setspn -S {spn} {account}"))
-        items.append(ManualItem("Check no other account holds them (each must list only " + account + "):",
-                                command="setspn -Q " + " ".join(spns)))
+            items.append(ManualItem(f"Add {spn}:", command=f"setspn -F -S {spn} {account}"))
+        items.append(ManualItem("Check no other account in the forest holds them (each must list only "
+                                + account + "):", command="setspn -F -Q " + " ".join(spns)))
         items.append(ManualItem("ADSI Edit alternative: Default naming context → the account → Properties → "
                                 "Attribute Editor → servicePrincipalName → Edit → add each value → OK twice."))
         if target.account:
@@ -117,6 +138,9 @@ def _manual(role: str):
                                     "every server must run the site as it (Exchange: "
                                     "RollAlternateServiceAccountPassword.ps1 on each server) so each can decrypt "
                                     "the tickets."))
+            items.append(ManualItem("Check each server has the credential:",
+                                    command="Get-ClientAccessService -IncludeAlternateServiceAccountCredentialStatus "
+                                            "| Format-List Name, AlternateServiceAccountConfiguration"))
         return items
     return manual
 
@@ -127,7 +151,8 @@ EAS_SPN = StepSpec(
     why="TMG (or the SEG) asks the KDC for a ticket to http/<name it connects to>; that SPN must exist on exactly "
         "one account, the one that runs the ActiveSync site.",
     track="a", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual("eas"), targets=spn_targets("eas"), automation=ServicePrincipalNames(),
+    manual=_manual("eas"), targets=spn_targets("eas"), applies=kerberos_reaches_eas,
+    automation=ServicePrincipalNames(),
 )
 
 SEG_SPN = StepSpec(
@@ -135,5 +160,6 @@ SEG_SPN = StepSpec(
     title="AD: http SPNs for SEG",
     why="TMG asks for a ticket to the SEG's http SPN; it must exist on exactly one account.",
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual("seg"), targets=spn_targets("seg"), applies=needs_seg, automation=ServicePrincipalNames(),
+    manual=_manual("seg"), targets=spn_targets("seg"), applies=kerberos_reaches_seg,
+    automation=ServicePrincipalNames(),
 )

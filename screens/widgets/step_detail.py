@@ -66,7 +66,7 @@ class StepDetail(Vertical):
         mark, style = view.glyph(book, instance.key)
         modes = ", ".join(instance.spec.modes)
         self.query_one("#step-head", Static).update(Content.assemble(
-            (mark, style), " ", (instance.key, "bold"), "  ", (instance.spec.title, "bold"), "\n",
+            (mark, style), " ", (instance.key, "bold"), "  ", (instance.title, "bold"), "\n",
             (view.state_word(book, instance.key), style or "bold"), (" · ", "$text-muted"), modes,
             (" · on ", "$text-muted"), instance.target.label))
         self._show_status(book, instance)
@@ -74,7 +74,7 @@ class StepDetail(Vertical):
         stale = view.stale_mismatch(book, instance.key)
         self._set("#step-verify", _block("Verify", view.verify_lines(record.verified, stale=stale))
                   if record.verified else None)
-        why = [instance.spec.why] + list(instance.spec.detail(book.params))
+        why = [instance.why] + list(instance.spec.detail(book.params))
         self._set("#step-why", _block("Why", [(line, "") for line in why]))
         self._show_checklist(book, instance)
         self._show_log(view.journal_lines(entries, instance.key) or ["(nothing journaled for this step yet)"])

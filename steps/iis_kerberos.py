@@ -1,0 +1,156 @@
+"""Step 6 where this server receives the user as a delegated Kerberos ticket (from TMG or the SEG): it must accept
+Kerberos, or every delegated request gets 401. On EAS through Exchange (`-WindowsAuthEnabled $true`, which writes
+the vdir's IIS Windows Authentication itself), on the SEG in IIS; Negotiate must be among the providers. Nothing here
+asks for a client certificate: a device's certificate never reaches this hop (DOMAIN.md, first section).
+"""
+from __future__ import annotations
+
+from runbook import topology as topo
+from runbook.catalogue import ManualItem, Target
+from runbook.changes import Change, Plan, Verification
+from runbook.context import StepContext
+from runbook.params import Params, Server
+from steps import host_changes as hc
+from steps.iis_certificate import ACCESS, VDIR, vdir_identity
+
+WINDOWS_AUTH = "system.webServer/security/authentication/windowsAuthentication"
+NEGOTIATE = "Negotiate"
+
+
+def location(params: Params) -> str:
+    return f"{params.iis_site}/{VDIR}"
+
+
+def _server(ctx: StepContext) -> Server:
+    assert ctx.target.server is not None
+    return ctx.target.server
+
+
+def _is_eas(ctx: StepContext) -> bool:
+    return ctx.instance.id == "6a"
+
+
+def _pool_credentials(params: Params) -> bool:
+    """useAppPoolCredentials: the SEG farm's alias SPN lives on the shared account the pool runs as."""
+    return topo.alias_account(params, "seg") is not None
+
+
+class KerberosAcceptance(hc.HostUndo):
+    def _web(self, ctx: StepContext, name: str) -> dict:
+        return ctx.hosts.shell(_server(ctx).host).invoke(
+            "Get-CertAuthWebConfig", {"Location": location(ctx.params), "Filter": WINDOWS_AUTH, "Name": name}).first
+
+    def _providers(self, ctx: StepContext) -> list[str]:
+        return list(ctx.hosts.shell(_server(ctx).host).invoke(
+            "Get-CertAuthAuthProviders", {"Location": location(ctx.params)}).first["Providers"])
+
+    def _vdir(self, ctx: StepContext) -> dict:
+        server = _server(ctx)
+        return ctx.hosts.shell(server.host).invoke(
+            "Get-ActiveSyncVirtualDirectory", {"Identity": vdir_identity(ctx.params, server.computer)},
+            endpoint=hc.EXCHANGE).first
+
+    def plan(self, ctx: StepContext) -> Plan:
+        server = _server(ctx)
+        plan = Plan()
+        if _is_eas(ctx):
+            vdir = self._vdir(ctx)
+            identity = vdir_identity(ctx.params, server.computer)
+            for attribute, wanted in (("WindowsAuthEnabled", True), ("ClientCertAuth", "Ignore")):
+                if not hc.same(vdir.get(attribute), wanted):
+                    plan.changes.append(Change(kind="exchange-vdir", target=server.host, attribute=attribute,
+                                               op="set", before=vdir.get(attribute), after=wanted,
+                                               locator={"host": server.host, "identity": identity}))
+            if vdir.get("BasicAuthEnabled"):
+                plan.notes.append("Basic authentication stays on as it was: devices authenticate only through TMG/SEG "
+                                  "with Kerberos; turn Basic off by hand if nothing else uses it")
+        else:
+            wanted_settings: list[tuple[str, object]] = [("enabled", True)]
+            if _pool_credentials(ctx.params):
+                wanted_settings.append(("useAppPoolCredentials", True))
+            for name, wanted in wanted_settings:
+                reply = self._web(ctx, name)
+                if not hc.same(reply["Value"], wanted):
+                    plan.changes.append(Change(
+                        kind="web-config", target=server.host, attribute=f"windowsAuthentication.{name} @ "
+                        f"{location(ctx.params)}", op="set", before=reply["Value"], after=wanted,
+                        locator={"host": server.host, "location": location(ctx.params), "filter": WINDOWS_AUTH,
+                                 "name": name, **({} if reply["Local"] else {"inherited": True})}))
+        providers = self._providers(ctx)
+        if NEGOTIATE.lower() not in {p.lower() for p in providers}:
+            plan.changes.append(Change(kind="auth-provider", target=server.host,
+                                       attribute=f"Windows Authentication providers @ {location(ctx.params)}",
+                                       op="add", values=[NEGOTIATE], before=providers, after=providers + [NEGOTIATE],
+                                       locator={"host": server.host, "location": location(ctx.params)}))
+        if "NTLM" not in {p.upper() for p in providers}:
+            plan.notes.append("NTLM is not among the providers: keep it after Negotiate if anything else needs it")
+        return plan
+
+    def apply(self, ctx: StepContext, plan: Plan) -> None:
+        for change in plan.changes:
+            hc.apply(ctx, change)
+
+    def verify(self, ctx: StepContext) -> Verification:
+        server = _server(ctx)
+        result = Verification()
+        if _is_eas(ctx):
+            vdir = self._vdir(ctx)
+            result.expect("Exchange ActiveSync WindowsAuthEnabled", True, vdir.get("WindowsAuthEnabled"),
+                          ok=hc.same(vdir.get("WindowsAuthEnabled"), True))
+            result.expect("Exchange ActiveSync ClientCertAuth (the certificate was checked before this hop)",
+                          "Ignore", vdir.get("ClientCertAuth"))
+        enabled = self._web(ctx, "enabled")["Value"]
+        result.expect(f"{server.host} windowsAuthentication.enabled @ {location(ctx.params)}", True, enabled,
+                      ok=hc.same(enabled, True))
+        if not _is_eas(ctx) and _pool_credentials(ctx.params):
+            pooled = self._web(ctx, "useAppPoolCredentials")["Value"]
+            result.expect(f"{server.host} windowsAuthentication.useAppPoolCredentials", True, pooled,
+                          ok=hc.same(pooled, True))
+        providers = self._providers(ctx)
+        result.expect(f"{server.host} Windows Authentication providers include Negotiate", True,
+                      NEGOTIATE.lower() in {p.lower() for p in providers})
+        flags = ctx.hosts.shell(server.host).invoke(
+            "Get-CertAuthWebConfig", {"Location": location(ctx.params), "Filter": ACCESS, "Name": "sslFlags"}).first
+        result.expect(f"{server.host} does not require a client certificate (sslFlags)", "no SslRequireCert",
+                      flags["Value"], ok="sslrequirecert" not in str(flags["Value"]).lower())
+        return result
+
+
+def manual(params: Params, target: Target) -> list[ManualItem]:
+    assert target.server is not None
+    host, computer = target.server.host, target.server.computer
+    vdir = location(params)
+    appcmd = "C:\\Windows\\System32\\inetsrv\\appcmd.exe"
+    sender = "the SEG" if target.server in params.eas and params.has_seg else "TMG"
+    items = [ManualItem(f"Why here: {computer} receives the user from {sender} as a Kerberos ticket (constrained "
+                        "delegation); it must accept Kerberos. A client certificate never reaches it, so nothing "
+                        "here may require one (the guide's IIS certificate settings do not apply to this hop).")]
+    if target.server in params.eas:
+        items += [
+            ManualItem(f"On {host}, Exchange Management Shell: turn on Windows authentication for ActiveSync "
+                       "(Exchange writes the vdir's IIS setting itself).",
+                       command=f"Set-ActiveSyncVirtualDirectory -Identity '{vdir_identity(params, computer)}' "
+                               "-WindowsAuthEnabled $true -ClientCertAuth Ignore"),
+            ManualItem("Leave Basic authentication as it is (devices authenticate only through TMG/SEG); check:",
+                       command=f"Get-ActiveSyncVirtualDirectory -Identity '{vdir_identity(params, computer)}' | "
+                               "Format-List WindowsAuthEnabled,BasicAuthEnabled,ClientCertAuth"),
+        ]
+    else:
+        items.append(ManualItem(f"On {host}: inetmgr → Sites → {vdir} → Authentication → Windows Authentication → "
+                                "Enable.",
+                                command=f'{appcmd} set config "{vdir}" -section:{WINDOWS_AUTH} /enabled:True '
+                                        "/commit:apphost"))
+        if _pool_credentials(params):
+            items.append(ManualItem("The alias SPN lives on the farm's shared account, which runs the pool: let IIS "
+                                    "decrypt tickets with it (useAppPoolCredentials).",
+                                    command=f'{appcmd} set config "{vdir}" -section:{WINDOWS_AUTH} '
+                                            "/useAppPoolCredentials:True /commit:apphost"))
+    items += [
+        ManualItem(f"{vdir} → Windows Authentication → Providers: Negotiate first, then NTLM (add Negotiate if "
+                   "missing). TMG's “Test Rule” needs a Negotiate challenge from this server.",
+                   command=f'{appcmd} set config "{vdir}" -section:{WINDOWS_AUTH} '
+                           "/+providers.[value='Negotiate'] /commit:apphost"),
+        ManualItem(f"{vdir} → SSL Settings: Require SSL, Client certificates: Ignore (the certificate was checked "
+                   "before this hop)."),
+    ]
+    return items
