@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, default=0.0, metavar="MS")
     p.add_argument("--fail", metavar="STEP", help="inject a failure in the middle of STEP")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--cert-validation", choices=["tmg", "seg", "eas"], default=None,
+                   help="where the client certificate is checked (default tmg: the TMG listener; eas: tmg-eas only; "
+                        "seg: SEG scenarios only)")
     return parser
 
 

@@ -235,8 +235,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from runbook.lab import lab
 
         return lab.prepare_demo(args.scenario, catalogue(), init=args.init, resume=args.resume,
-                                latency_ms=args.latency, fail=args.fail, seed=args.seed)
+                                latency_ms=args.latency, fail=args.fail, seed=args.seed,
+                                cert_validation=args.cert_validation)
 
+    if args.cert_validation and not args.resume:  # refused before any screen: exit 2 naming the option
+        from runbook.lab import lab
+        from runbook.params import CHAIN_CHOICES
+
+        topology = lab.scenario(args.scenario)["params"]["topology"]
+        if args.cert_validation not in CHAIN_CHOICES[topology]:
+            raise BadInput(f"--cert-validation: {args.cert_validation!r} does not fit the {args.scenario} scenario "
+                           f"(topology {topology}: one of {' | '.join(CHAIN_CHOICES[topology])})")
     if args.init or args.resume:  # nothing to build, or an answer needed before the screen takes over
         path = prepare()
         if args.resume:

@@ -206,8 +206,9 @@ def _without_certificate(result: ProbeResult, hop: ValidatingHop, params: Params
                                       "the proof cannot show the certificate is required", (), None))
         return
     if 200 <= result.status < 300:
-        verdict.faults.append(_not_asking(hop, params, f"the request succeeds without a certificate "
-                                                       f"({result.status} {result.reason}): "))
+        verdict.faults[:] = [f for f in verdict.faults if not f.text.startswith(hop.what)]  # said more precisely:
+        verdict.faults.insert(0, _not_asking(hop, params, f"the request succeeds without a certificate "
+                                                          f"({result.status} {result.reason}): "))
         return
     if result.status == 401 and any(v.lower().startswith("basic") for v in result.header("WWW-Authenticate")):
         verdict.warnings.append(f"without a certificate the server asks for a password (Basic): {hop.what} still "
@@ -227,7 +228,7 @@ def diagnose(with_cert: ProbeResult, without_cert: ProbeResult, params: Params, 
     else:
         fault = _with_certificate(with_cert, hop, params, issuer)
         if fault is not None:
-            if with_cert.certificate_requested is False and fault.hop != hop.role:
+            if with_cert.certificate_requested is False:
                 verdict.faults.append(_not_asking(hop, params))  # the cause before its symptom
             verdict.faults.append(fault)
         verdict.versions = with_cert.protocol_versions

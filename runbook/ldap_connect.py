@@ -1,15 +1,15 @@
 """Opening, securing and binding the ldap3 connections behind `LdapDirectory`.
 
 TLS is validated against `directory.ca_file` or the system trust store; the password is used
-for the binds and then dropped (ldap3's copy is cleared after each bind).
+for the binds and then dropped (ldap3's copy is cleared after each bind). Without
+`directory.bind_user` the bind is SASL GSSAPI with the operator's ticket (`runbook.kerberos`):
+inside TLS and with no SASL security layer, as AD requires (it refuses sign/seal inside TLS), with
+the TLS channel binding that a DC enforcing LDAP channel binding asks for (ldap3 sends it).
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import shutil
 import ssl
-import subprocess
 from typing import Any
 
 from runbook.errors import (
@@ -18,7 +18,8 @@ from runbook.errors import (
     DirectoryCaFileError,
     DirectoryError,
 )
-from runbook.ldap_errors import _bind_error, _map_exception
+from runbook.kerberos import Ticket, current_ticket, realm_of
+from runbook.ldap_errors import _bind_error, _kerberos_bind_error, _map_exception
 from runbook.settings import DirectorySettings
 
 
@@ -46,8 +47,8 @@ def _texts(values: list[bytes] | None) -> tuple[str, ...]:
 
 def _open_connections(
     settings: DirectorySettings, password: str | None, *, insecure: bool, timeout: float
-) -> tuple[Any, Any, str, list[str]]:
-    """(DC connection, Global Catalog connection or None, naming context to search, warnings)."""
+) -> tuple[Any, Any, str, list[str], str]:
+    """(DC connection, Global Catalog connection or None, naming context to search, warnings, acting as)."""
     if settings.tls not in ("ldaps", "starttls", "none"):
         raise BadInput(f"directory.tls must be ldaps, starttls or none, not {settings.tls!r}")
     if settings.tls == "none" and not insecure:
@@ -57,8 +58,8 @@ def _open_connections(
         )
     if settings.bind_user is not None and not password:
         raise BadInput(f"no password for the directory bind as {settings.bind_user}")
-    if settings.bind_user is None:
-        _check_kerberos_ready(settings)
+    ticket = _ticket(settings) if settings.bind_user is None else None
+    acting_as = ticket.principal if ticket else str(settings.bind_user)
     password = _Hidden(password) if password else None
 
     warnings: list[str] = []
@@ -66,7 +67,7 @@ def _open_connections(
         warnings.append(
             f"plain LDAP to {settings.server}:{settings.port} (--insecure): nothing is encrypted or authenticated"
         )
-    conn = _open_and_bind(settings, settings.port, password, timeout)
+    conn = _open_and_bind(settings, settings.port, password, timeout, acting_as)
     try:
         base_dn = settings.base_dn
         root = _root_dse(conn, settings, settings.port, ["defaultNamingContext"], timeout)
@@ -79,7 +80,7 @@ def _open_connections(
             base_dn = live_nc
         gc_conn = None
         try:
-            gc_conn = _open_and_bind(settings, settings.gc_port, password, min(timeout, 10.0))
+            gc_conn = _open_and_bind(settings, settings.gc_port, password, min(timeout, 10.0), acting_as)
         except DirectoryBindError:
             raise
         except DirectoryError as exc:
@@ -90,27 +91,15 @@ def _open_connections(
     except BaseException:
         _unbind_quietly(conn)
         raise
-    return conn, gc_conn, base_dn, warnings
+    return conn, gc_conn, base_dn, warnings, acting_as
 
 
-def _check_kerberos_ready(settings: DirectorySettings) -> None:
-    klist = shutil.which("klist")
-    if klist:
-        try:
-            has_ticket = subprocess.run([klist, "-s"], capture_output=True, timeout=10).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            has_ticket = True  # cannot tell: let the bind say it
-        if not has_ticket:
-            raise DirectoryBindError(
-                f"no directory.bind_user, so the bind to {settings.server} uses Kerberos, but there is no valid "
-                "ticket in the credential cache: run kinit you@REALM first (or set directory.bind_user for a "
-                "simple bind over TLS)"
-            )
-    if importlib.util.find_spec("gssapi") is None:
-        raise DirectoryBindError(
-            f"no directory.bind_user, so the bind to {settings.server} uses Kerberos (SASL GSSAPI), which needs "
-            "the Python package 'gssapi' (pip install gssapi); or set directory.bind_user for a simple bind"
-        )
+def _ticket(settings: DirectorySettings) -> Ticket:
+    """The operator's TGT for a bind without `directory.bind_user` (NoTicket / KerberosUnavailable say why not)."""
+    return current_ticket(
+        realm=realm_of(settings.domain),
+        purpose=f"no directory.bind_user is set, so the bind to {settings.server}",
+    )
 
 
 def _tls_config(settings: DirectorySettings):
@@ -142,7 +131,7 @@ def _tls_config(settings: DirectorySettings):
         ) from None
 
 
-def _open_and_bind(settings: DirectorySettings, port: int, password: str | None, timeout: float):
+def _open_and_bind(settings: DirectorySettings, port: int, password: str | None, timeout: float, acting_as: str):
     from ldap3 import KERBEROS, NONE, SASL, SIMPLE, Connection, Server
 
     tls = _tls_config(settings)
@@ -155,7 +144,7 @@ def _open_and_bind(settings: DirectorySettings, port: int, password: str | None,
             server, authentication=SASL, sasl_mechanism=KERBEROS, receive_timeout=_seconds(timeout),
             auto_referrals=False, raise_exceptions=False, read_only=False, return_empty_attributes=True,
         )
-        who = "your Kerberos ticket"
+        who = f"{acting_as} (Kerberos)"
     else:
         conn = Connection(
             server, user=settings.bind_user, password=password, authentication=SIMPLE,
@@ -171,13 +160,17 @@ def _open_and_bind(settings: DirectorySettings, port: int, password: str | None,
                 conn.start_tls()
             bound = conn.bind()
         except Exception as exc:
+            if settings.bind_user is None:
+                kerberos_error = _kerberos_bind_error(exc, settings, port)
+                if kerberos_error is not None:
+                    raise kerberos_error from None
             raise _map_exception(exc, settings, port, timeout, what) from None
         finally:
             # Never keep the password around: ldap3 holds a copy, and the last request holds the bind.
             conn.password = None
             conn.request = None
         if not bound:
-            raise _bind_error(conn.result or {}, settings, port, who)
+            raise _bind_error(conn.result or {}, settings, port, who, kerberos=settings.bind_user is None)
     except BaseException:
         _unbind_quietly(conn)
         raise

@@ -74,8 +74,11 @@ _CURRENT_TIME = re.compile(r"^(\d{14})(?:\.\d+)?Z$")
 class LdapDirectory:
     """Active Directory over ldap3; see the module docstring. Create it with `LdapDirectory.connect`."""
 
-    def __init__(self, settings: DirectorySettings, conn, gc_conn, base_dn: str, warnings: list[str]):
+    def __init__(self, settings: DirectorySettings, conn, gc_conn, base_dn: str, warnings: list[str],
+                 acting_as: str | None = None):
         self.settings = settings
+        # Who the DC sees: the bind user, or the Kerberos principal of the operator's ticket (journaled).
+        self.acting_as = acting_as or settings.bind_user
         self._conn = conn
         self._gc = gc_conn
         self.base_dn = base_dn
@@ -170,7 +173,7 @@ class LdapDirectory:
         if code == "insufficientAccessRights" or (
             code == "constraintViolation" and attribute.lower() in DELEGATION_ATTRIBUTES
         ):
-            who = self.settings.bind_user or "the Kerberos bind account"
+            who = self.acting_as or "the Kerberos bind account"
             why = write_access_hint([attribute] if attribute else [], dn)
             return DirectoryAccessDenied(f"{what}: {who} may not change {attribute or dn} on {dn} ({server}); {why}")
         if code == "constraintViolation" and attribute.lower() == "serviceprincipalname":

@@ -50,10 +50,20 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _bind_error(result: dict, settings: DirectorySettings, port: int, who: str) -> DirectoryError:
+def _bind_error(result: dict, settings: DirectorySettings, port: int, who: str, *,
+                kerberos: bool = False) -> DirectoryError:
     code = result.get("description") or f"result {result.get('result')}"
     message = (result.get("message") or "").strip()
     where = f"{settings.server}:{port}"
+    if kerberos and code == "strongerAuthRequired":
+        # Samba before 4.20 at its default (ldap server require strong auth = yes) refuses every GSSAPI bind
+        # inside TLS: without a SASL security layer ("Sign or Seal are required") and with one ("not allowed
+        # if TLS is used"). AD and newer Samba accept the bind we make (no layer, TLS channel binding).
+        return DirectoryBindError(
+            f"bind as {who} refused by {where}: the DC accepts no Kerberos (GSSAPI) bind inside TLS ({message}). "
+            "On a Samba DC older than 4.20 set 'ldap server require strong auth = allow_sasl_over_tls'; "
+            "or set directory.bind_user for a simple bind over TLS"
+        )
     if code == "invalidCredentials":
         data = re.search(r"data ([0-9a-f]{3})", message)
         reason = _BIND_DATA_CODES.get(data.group(1), "invalid credentials") if data else "invalid credentials"
@@ -66,6 +76,35 @@ def _bind_error(result: dict, settings: DirectorySettings, port: int, who: str) 
             "use tls: ldaps or starttls"
         )
     return DirectoryBindError(f"bind as {who} refused by {where}: {code}" + (f" ({message})" if message else ""))
+
+
+_GSS_MINOR = re.compile(r"Minor \(\d+\): (.+?)\s*$", re.S)
+
+
+def _kerberos_bind_error(exc: BaseException, settings: DirectorySettings, port: int) -> DirectoryError | None:
+    """A GSSAPI failure during the bind as a message naming the SPN / kinit; None when it is not one."""
+    if not any(part in type(exc).__module__ for part in ("gssapi", "krb5")):
+        return None
+    text = str(exc)
+    minor = _GSS_MINOR.search(text)
+    reason = minor.group(1).strip() if minor else text
+    where = f"{settings.server}:{port}"
+    spn = f"ldap/{settings.server}"
+    lowered = reason.lower()
+    if "not found in kerberos database" in lowered:
+        short = settings.server.split(".")[0].upper()
+        return DirectoryBindError(
+            f"Kerberos bind to {where}: the KDC knows no service {spn} ({reason}). A DC registers "
+            f"{spn}, ldap/{short} and ldap/{settings.server}/{settings.domain} on its computer account; add the "
+            f"missing SPN to {short}$ (setspn -S {spn} {short}), or check directory.server"
+        )
+    if "expired" in lowered:
+        return DirectoryBindError(f"Kerberos bind to {where}: {reason}: run kinit again")
+    if "clock skew" in lowered:
+        return DirectoryBindError(
+            f"Kerberos bind to {where}: {reason}: this machine's clock differs from the KDC's by more than 5 minutes"
+        )
+    return DirectoryBindError(f"Kerberos bind to {where} (service {spn}) failed: {reason}")
 
 
 def _map_exception(exc: BaseException, settings: DirectorySettings, port: int, timeout: float,

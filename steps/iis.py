@@ -82,12 +82,20 @@ def _why(role: str):
 
 
 
+def _detail(params: Params, role: str) -> str:
+    if validates(params, role):
+        return chain.validator_summary(params)
+    return ("Windows authentication (Negotiate) on the ActiveSync vdir; the guide's client-certificate settings "
+            "(SslRequireCert, certificate mapping, -ClientCertAuth Required) do not apply to this hop: the "
+            "certificate was already checked")
+
+
 EAS_IIS = StepSpec(
     id="6a",
     title=_title("eas"), why=_why("eas"),
     track="a", role="eas", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual, targets=each_server("eas"), automation=ByChain(),
-    detail=lambda params: [chain.validator_summary(params)], effects=_effects("eas"),
+    detail=lambda params: [_detail(params, "eas")], effects=_effects("eas"),
 )
 
 SEG_IIS = StepSpec(
@@ -95,5 +103,5 @@ SEG_IIS = StepSpec(
     title=_title("seg"), why=_why("seg"),
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=ByChain(),
-    detail=lambda params: [chain.validator_summary(params)], effects=_effects("seg"),
+    detail=lambda params: [_detail(params, "seg")] if params.has_seg else [], effects=_effects("seg"),
 )

@@ -139,8 +139,8 @@ def _effects(role: str):
 TMG_RIGHTS = StepSpec(
     id="5a",
     title="TMG local policy: web proxy identity rights",
-    why="TMG's web proxy runs as Network Service and needs to act as part of the OS (protocol transition) and "
-        "to impersonate the user it got a ticket for.",
+    why=lambda params: f"TMG's web proxy runs as {params.tmg_service_identity} and needs to act as part of the OS "
+        "(protocol transition) and to impersonate the user it got a ticket for.",
     track="a", role="tmg", modes=("execute", "verify", "manual"), per_server=True, label_single=False,
     manual=_manual, targets=each_server("tmg"), applies=tmg_authenticates,
     automation=UserRights(), effects=_effects("tmg"),

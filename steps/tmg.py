@@ -118,7 +118,7 @@ def _rule_manual(params: Params, target: Target) -> list[ManualItem]:
 def _rule_depends(params: Params) -> list[str]:
     if params.topology == "add-seg":  # the cutover: only once the SEG side is ready (and TMG may delegate to it)
         return SEG_SIDE + ["3a"]
-    return ["1", "3a"]
+    return ["1"]
 
 
 def _rule_title(params: Params) -> str:

@@ -195,6 +195,7 @@ def test_output_object_has_the_contract_properties(name: str):
 def test_tmg_listener_and_rule_objects_have_the_contract_properties():
     assert FUNCTIONS["ConvertFrom-CertAuthTmgListener"].objects[-1] == contract.TMG_LISTENER_KEYS
     assert FUNCTIONS["ConvertFrom-CertAuthTmgRule"].objects[-1] == contract.TMG_RULE_KEYS
+    assert FUNCTIONS["ConvertFrom-CertAuthTmgServerRule"].objects[-1] == contract.TMG_SERVER_RULE_KEYS
 
 
 @pytest.mark.parametrize("name", sorted(contract.HOST_FUNCTIONS))

@@ -221,7 +221,8 @@ def test_windows_features():
 def test_set_activesync_vdir_also_writes_the_iis_ssl_flags():
     host = make("eas")
     assert first(host, "Get-ActiveSyncVirtualDirectory", "exchange", Identity=IDENTITY) == {
-        "Identity": IDENTITY, "Server": "EAS01", "ClientCertAuth": "Ignore", "BasicAuthEnabled": True}
+        "Identity": IDENTITY, "Server": "EAS01", "ClientCertAuth": "Ignore", "BasicAuthEnabled": True,
+        "WindowsAuthEnabled": False}
     assert web(host, VDIR, ACCESS, "sslFlags") == "Ssl"
     reply = host.invoke("Set-ActiveSyncVirtualDirectory",
                         {"Identity": IDENTITY, "ClientCertAuth": "Required", "BasicAuthEnabled": False}, "exchange")
@@ -230,8 +231,31 @@ def test_set_activesync_vdir_also_writes_the_iis_ssl_flags():
     assert web(host, VDIR, BASIC, "enabled") is False
     vdir = first(host, "Get-ActiveSyncVirtualDirectory", "exchange", Identity=IDENTITY)
     assert (vdir["ClientCertAuth"], vdir["BasicAuthEnabled"]) == ("Required", False)
-    host.invoke("Set-ActiveSyncVirtualDirectory", {"Identity": IDENTITY, "ClientCertAuth": "Accept"}, "exchange")
+    host.invoke("Set-ActiveSyncVirtualDirectory", {"Identity": IDENTITY, "ClientCertAuth": "Accepted"}, "exchange")
     assert web(host, VDIR, ACCESS, "sslFlags") == "Ssl,SslNegotiateCert"
+
+
+def test_windows_auth_enabled_writes_the_vdir_windows_authentication():
+    """Exchange's -WindowsAuthEnabled writes IIS Windows Authentication on the vdir (what TMG's KCD needs)."""
+    host = make("eas")
+    windows = "system.webServer/security/authentication/windowsAuthentication"
+    assert web(host, VDIR, windows, "enabled") is False
+    host.invoke("Set-ActiveSyncVirtualDirectory", {"Identity": IDENTITY, "WindowsAuthEnabled": True}, "exchange")
+    assert web(host, VDIR, windows, "enabled") is True
+    assert first(host, "Get-ActiveSyncVirtualDirectory", "exchange", Identity=IDENTITY)["WindowsAuthEnabled"] is True
+    with pytest.raises(SimCommandError, match="Boolean parameters accept only Boolean"):
+        host.invoke("Set-ActiveSyncVirtualDirectory", {"Identity": IDENTITY, "WindowsAuthEnabled": "$true"},
+                    "exchange")
+
+
+def test_client_access_service_reports_the_alternate_service_account():
+    host = make("eas")
+    host.set_alternate_service_account("TEST\\EASASA$")
+    reply = first(host, "Get-ClientAccessService", "exchange", Identity="EAS01",
+                  IncludeAlternateServiceAccountCredentialStatus=True)
+    assert reply["AlternateServiceAccountConfiguration"] == {"EffectiveCredentials": ["TEST\\EASASA$"]}
+    bare = first(host, "Get-ClientAccessService", "exchange", Identity="EAS01")
+    assert bare["AlternateServiceAccountConfiguration"] is None
 
 
 def test_exchange_cmdlets_refuse_what_exchange_refuses():
@@ -253,7 +277,7 @@ def test_exchange_cmdlets_refuse_what_exchange_refuses():
 # ------------------------------------------------------------------------------ TMG
 def test_tmg_policy_is_read_as_set_up_by_the_lab():
     host = make("tmg")
-    assert first(host, "Get-CertAuthTmgPolicy") == {"Listeners": [], "Rules": []}
+    assert first(host, "Get-CertAuthTmgPolicy") == {"Listeners": [], "Rules": [], "ServerRules": []}
     host.add_tmg_listener("EAS Listener", ["203.0.113.10"], "CN=mail.example.com", client_cert_auth=True)
     host.add_tmg_rule("ActiveSync", "EAS Listener", "eas01.test.lan", ["mail.example.com"])
     policy = first(host, "Get-CertAuthTmgPolicy")
@@ -291,6 +315,8 @@ SAMPLE_CALLS = [
     ("seg", "default", "Invoke-CertAuthIisReset", {}),
     ("eas", "exchange", "Get-ActiveSyncVirtualDirectory", {"Identity": IDENTITY}),
     ("eas", "exchange", "Set-ActiveSyncVirtualDirectory", {"Identity": IDENTITY, "ClientCertAuth": "Required"}),
+    ("eas", "exchange", "Get-ClientAccessService", {"Identity": "EAS01",
+                                                    "IncludeAlternateServiceAccountCredentialStatus": True}),
 ]
 
 

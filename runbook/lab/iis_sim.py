@@ -44,6 +44,7 @@ ATTRIBUTES = (
     Attribute(_AUTH + "anonymousAuthentication", "enabled", "bool", True),
     Attribute(_AUTH + "basicAuthentication", "enabled", "bool", False),
     Attribute(_AUTH + "windowsAuthentication", "enabled", "bool", False),
+    Attribute(_AUTH + "windowsAuthentication", "useAppPoolCredentials", "bool", False),
     Attribute("system.webServer/security/access", "sslFlags", "flags", "None"),
     Attribute("system.webServer/serverRuntime", "uploadReadAheadSize", "uint", 49152, maximum=2147483647),
 )

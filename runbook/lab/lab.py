@@ -22,7 +22,7 @@ from runbook.context import Ports
 from runbook.errors import BadInput, HostError
 from runbook.lab.directory import LabDirectory
 from runbook.lab.windows_host import SimHosts, SimShell, SimWindowsHost
-from runbook.lab.windows_state import tmg_listener, tmg_rule
+from runbook.lab.windows_state import tmg_listener, tmg_rule, tmg_server_rule
 from runbook.params import Params, parse_params
 from runbook.ports import DEFAULT_TIMEOUT, HostReply
 from runbook.session import Session
@@ -75,6 +75,10 @@ def build_state(name: str, params: Params) -> dict[str, Any]:
             if role == "tmg" and setup.get("tmg_policy"):
                 policy = setup["tmg_policy"]
                 sim.set_tmg_policy(policy.get("listeners", []), policy.get("rules", []))
+            if role == "eas" and "eas" in params.service_accounts:
+                # The guide's prerequisite for a farm alias: RollAlternateServiceAccountPassword.ps1 was run.
+                sim.set_alternate_service_account(f"{params.domain.split('.')[0].upper()}\\"
+                                                  f"{params.service_accounts['eas']}")
             hosts[server.host] = sim.to_dict()
     return {"scenario": name, "directory": directory.to_dict(), "hosts": hosts, "faults": {}}
 
@@ -83,14 +87,14 @@ def fault_for(step: str, params: Params) -> dict[str, Any]:
     """Where `--fail STEP` strikes: after the first change of that step, so the lab is left half-changed."""
     step_id, _, label = step.partition("@")
     role = {"3a": "tmg", "3b": "seg", "4a": "eas", "4b": "seg", "5a": "tmg", "5b": "seg", "6a": "eas",
-            "6b": "seg"}.get(step_id)
+            "6b": "seg", "7": "tmg"}.get(step_id)
     if role is None:
-        raise BadInput(f"--fail: {step!r} is not a step that changes anything (3a, 3b, 4a, 4b, 5a, 5b, 6a, 6b)")
+        raise BadInput(f"--fail: {step!r} is not a step that changes anything (3a, 3b, 4a, 4b, 5a, 5b, 6a, 6b, 7)")
     servers = params.servers(role)
     chosen = next((s for s in servers if s.computer.lower() == label.lower()), servers[0]) if servers else None
     if chosen is None:
         raise BadInput(f"--fail: {step} does not apply to this topology")
-    if step_id.startswith(("3", "4")):
+    if step_id.startswith(("3", "4", "7")):
         return {"directory": {chosen.sam.lower(): 1}}
     return {"hosts": {chosen.host: 2 if step_id.startswith("6") else 1}}
 
@@ -179,18 +183,26 @@ class Lab:
         sim = self.sim_hosts.find(params.tmg.host)
         if sim is None or key not in ("1", "2"):
             return
-        policy = sim.tmg_policy or {"Listeners": [], "Rules": []}
+        policy = sim.tmg_policy or {"Listeners": [], "Rules": [], "ServerRules": []}
+        listeners, rules, servers = policy["Listeners"], policy["Rules"], policy.get("ServerRules", [])
         if key == "1":
             listener = tmg_listener(params.listener, [params.listener_ip] if params.listener_ip else [],
-                                    params.listener_certificate, client_cert_auth=params.cert_validation == "tmg")
-            rest = [item for item in policy["Listeners"] if item["Name"] != params.listener]
-            sim.set_tmg_policy(rest + [listener], policy["Rules"])
-        else:
+                                    params.listener_certificate, client_cert_auth=True)
+            listeners = [item for item in listeners if item["Name"] != params.listener] + [listener]
+        elif params.cert_validation == "tmg":
             rule = tmg_rule(params.publishing_rule, params.listener, topo.internal_site_name(params),
                             [params.public_name], spn=topo.rule_spn(params))
-            rest = [item for item in policy["Rules"] if item["Name"] != params.publishing_rule]
-            sim.set_tmg_policy(policy["Listeners"], rest + [rule])
+            rules = [item for item in rules if item["Name"] != params.publishing_rule] + [rule]
+        else:
+            # TLS passes through: the old web rule is disabled (kept for back-out), a server rule takes over.
+            rules = [item | {"Enabled": False} if params.public_name in item["PublicNames"] else item for item in rules]
+            servers = [item for item in servers if item["Name"] != params.publishing_rule] + [
+                tmg_server_rule(params.publishing_rule, LAB_NEXT_HOP_IP)]
+        sim.set_tmg_policy(listeners, rules, servers)
         self.save()
+
+
+LAB_NEXT_HOP_IP = "192.0.2.20"  # the documentation range: the lab's next hop has no real address
 
 
 def lab_ports_factory(session_path: Path, session: Session, params: Params) -> Ports:
@@ -220,13 +232,18 @@ def _fresh_demo_path(name: str) -> Path:
 
 
 def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms: float = 0.0,
-                fail: str | None = None, seed: int | None = None) -> Path:
+                fail: str | None = None, seed: int | None = None, cert_validation: str | None = None) -> Path:
     from runbook.engine import Runbook
 
     if path.exists():
         raise BadInput(f"SESSION: {path} already exists; choose another name or use --resume")
     data = scenario(name)
-    params = parse_params(data["params"])
+    if cert_validation:
+        data["params"]["cert_validation"] = cert_validation
+    try:
+        params = parse_params(data["params"])
+    except BadInput as exc:
+        raise BadInput(f"--cert-validation: {cert_validation!r} does not fit the {name} scenario ({exc})") from None
     state = build_state(name, params)
     if fail:
         state["faults"] = fault_for(fail, params)
@@ -235,14 +252,15 @@ def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms:
     params_file.write_text(store.dump_yaml(data["params"]), encoding="utf-8")
     store.write_atomic(lab_file(path), store.dump_yaml(state))
     meta = {"scenario": name, "state_file": lab_file(path).name, "latency_ms": latency_ms, "seed": seed,
-            "fail": fail, "description": " ".join(str(data.get("description", "")).split())}
+            "fail": fail, "cert_validation": params.cert_validation, "description": " ".join(str(data.get("description", "")).split())}
     Runbook.create(path, str(params_file), catalogue, lab_ports_factory, lab=meta)
     return path
 
 
 def prepare_demo(name: str, catalogue: list[StepSpec], *, init: str | None, resume: bool, latency_ms: float,
-                 fail: str | None, seed: int | None) -> Path:
+                 fail: str | None, seed: int | None, cert_validation: str | None = None) -> Path:
     if resume:
         return _latest_demo()
     path = store.session_path(init) if init else _fresh_demo_path(name)
-    return create_demo(path, name, catalogue, latency_ms=latency_ms, fail=fail, seed=seed)
+    return create_demo(path, name, catalogue, latency_ms=latency_ms, fail=fail, seed=seed,
+                       cert_validation=cert_validation)

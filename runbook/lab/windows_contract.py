@@ -21,7 +21,7 @@ EXCHANGE_ENDPOINT = "exchange"
 
 RIGHTS = ("SeTcbPrivilege", "SeImpersonatePrivilege")
 PROVIDERS = ("Negotiate", "NTLM", "Negotiate:Kerberos", "Negotiate:PKU2U")
-CLIENT_CERT_AUTH = ("Ignore", "Accept", "Required")
+CLIENT_CERT_AUTH = ("Ignore", "Accepted", "Required")
 SID_PATTERN = r"^S-1-\d+(-\d+)+$"
 FEATURE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
 FILTER_PATTERN = r"^system\.webServer(/[A-Za-z]+)+$"
@@ -69,7 +69,10 @@ EXCHANGE_CMDLETS: dict[str, tuple[Param, ...]] = {
     "Get-ActiveSyncVirtualDirectory": (Param("Identity"), Param("Server")),
     "Set-ActiveSyncVirtualDirectory": (Param("Identity", mandatory=True),
                                        Param("ClientCertAuth", choices=CLIENT_CERT_AUTH),
-                                       Param("BasicAuthEnabled", kind="bool")),
+                                       Param("BasicAuthEnabled", kind="bool"),
+                                       Param("WindowsAuthEnabled", kind="bool")),
+    "Get-ClientAccessService": (Param("Identity"),
+                                Param("IncludeAlternateServiceAccountCredentialStatus", kind="bool")),
 }
 
 # Property names of the object each command writes (in this order), and of the objects nested in
@@ -90,13 +93,16 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "Add-CertAuthAuthProvider": _BEFORE_AFTER_PROVIDERS,
     "Remove-CertAuthAuthProvider": _BEFORE_AFTER_PROVIDERS,
     "Invoke-CertAuthIisReset": ("Restarted", "At"),
-    "Get-CertAuthTmgPolicy": ("Listeners", "Rules"),
-    "Get-ActiveSyncVirtualDirectory": ("Identity", "Server", "ClientCertAuth", "BasicAuthEnabled"),
+    "Get-CertAuthTmgPolicy": ("Listeners", "Rules", "ServerRules"),
+    "Get-ActiveSyncVirtualDirectory": ("Identity", "Server", "ClientCertAuth", "BasicAuthEnabled",
+                                       "WindowsAuthEnabled"),
     "Set-ActiveSyncVirtualDirectory": (),
+    "Get-ClientAccessService": ("Name", "AlternateServiceAccountConfiguration"),
 }
 TMG_LISTENER_KEYS = ("Name", "IPs", "Certificate", "RequireSsl", "ClientCertAuth")
 TMG_RULE_KEYS = ("Name", "Enabled", "Listener", "InternalSiteName", "PublicNames", "DelegationType", "Spn",
                  "UserSets", "ExchangeActiveSync")
+TMG_SERVER_RULE_KEYS = ("Name", "Enabled", "PublishedServerIP", "Protocol")
 
 ENDPOINTS: dict[str, dict[str, tuple[Param, ...]]] = {
     DEFAULT_ENDPOINT: HOST_FUNCTIONS,

@@ -7,7 +7,7 @@ from typing import Any
 
 from runbook.lab.iis_sim import IisConfig
 from runbook.lab.windows_errors import SimCommandError
-from runbook.lab.windows_state import ACCESS, BASIC_AUTH, EAS_VDIR, SSL_FLAGS_FOR
+from runbook.lab.windows_state import ACCESS, BASIC_AUTH, EAS_VDIR, SSL_FLAGS_FOR, WINDOWS_AUTH
 
 _VDIR_IDENTITY = re.compile(r"^(?:(?P<server>[^\\]+)\\)?Microsoft-Server-ActiveSync \((?P<site>[^()]+)\)$",
                             re.IGNORECASE)
@@ -19,6 +19,7 @@ class ExchangeVdirMixin:
     computer: str
     fqdn: str
     activesync_vdirs: dict[str, dict[str, Any]]
+    asa_credentials: list[str]
     iis: IisConfig
     _lock: threading.RLock
 
@@ -26,7 +27,8 @@ class ExchangeVdirMixin:
                             basic_auth_enabled: bool | None = None) -> None:
         """Change Exchange's (AD-side) view of the ActiveSync vdir only, as a stale or manual change would."""
         with self._lock:
-            vdir = self.activesync_vdirs.setdefault(site, {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True})
+            vdir = self.activesync_vdirs.setdefault(site, {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True,
+                                                           "WindowsAuthEnabled": False})
             if client_cert_auth is not None:
                 vdir["ClientCertAuth"] = client_cert_auth
             if basic_auth_enabled is not None:
@@ -42,9 +44,24 @@ class ExchangeVdirMixin:
         raise SimCommandError(f"The operation couldn't be performed because object '{identity}' couldn't be "
                               f"found on '{self.fqdn}'.")
 
+    def set_alternate_service_account(self, *credentials: str) -> None:
+        """What RollAlternateServiceAccountPassword.ps1 leaves on this server (e.g. 'TEST\\EASASA$')."""
+        with self._lock:
+            self.asa_credentials = list(credentials)
+
     def _vdir_view(self, site: str) -> dict[str, Any]:
+        vdir = {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True, "WindowsAuthEnabled": False}
         return {"Identity": f"{self.computer}\\{EAS_VDIR} ({site})", "Server": self.computer,
-                **self.activesync_vdirs[site]}
+                **(vdir | self.activesync_vdirs[site])}
+
+    def _get_client_access_service(self, Identity: str | None = None,
+                                   IncludeAlternateServiceAccountCredentialStatus: bool | None = None) -> list[Any]:
+        if Identity is not None and Identity.upper() not in (self.computer, self.fqdn.upper()):
+            raise SimCommandError(f"The operation couldn't be performed because object '{Identity}' couldn't be "
+                                  f"found on '{self.fqdn}'.")
+        config = ({"EffectiveCredentials": list(self.asa_credentials)}
+                  if IncludeAlternateServiceAccountCredentialStatus else None)
+        return [{"Name": self.computer, "AlternateServiceAccountConfiguration": config}]
 
     def _get_activesync_vdir(self, Identity: str | None = None, Server: str | None = None) -> list[Any]:
         if Server is not None and Server.upper() not in (self.computer, self.fqdn.upper()):
@@ -53,7 +70,7 @@ class ExchangeVdirMixin:
         return [self._vdir_view(site) for site in sites]
 
     def _set_activesync_vdir(self, Identity: str, ClientCertAuth: str | None = None,
-                             BasicAuthEnabled: bool | None = None) -> list[Any]:
+                             BasicAuthEnabled: bool | None = None, WindowsAuthEnabled: bool | None = None) -> list[Any]:
         site = self._vdir_site(Identity)
         vdir = self.activesync_vdirs[site]
         location = f"{site}/{EAS_VDIR}"
@@ -65,4 +82,7 @@ class ExchangeVdirMixin:
         if BasicAuthEnabled is not None:
             vdir["BasicAuthEnabled"] = BasicAuthEnabled
             self.iis.write(location, BASIC_AUTH, "enabled", BasicAuthEnabled)
+        if WindowsAuthEnabled is not None:
+            vdir["WindowsAuthEnabled"] = WindowsAuthEnabled
+            self.iis.write(location, WINDOWS_AUTH, "enabled", WindowsAuthEnabled)
         return []

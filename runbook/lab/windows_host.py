@@ -100,6 +100,9 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
         self.iisreset_count = int(state["iisreset"]["count"])
         self.last_iisreset: str | None = state["iisreset"]["last"]
         self.tmg_policy: dict[str, list[dict[str, Any]]] | None = copy.deepcopy(state["tmg_policy"])
+        if self.tmg_policy is not None:
+            self.tmg_policy.setdefault("ServerRules", [])
+        self.asa_credentials: list[str] = list(state.get("asa_credentials") or [])
 
     def to_dict(self) -> dict[str, Any]:
         """The host as YAML-safe plain data (round-trips through `from_dict`)."""
@@ -120,6 +123,7 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
                 "activesync_vdirs": self.activesync_vdirs,  # site → {ClientCertAuth, BasicAuthEnabled} (AD side)
                 "iisreset": {"count": self.iisreset_count, "last": self.last_iisreset},
                 "tmg_policy": self.tmg_policy,
+                "asa_credentials": self.asa_credentials,  # Exchange's alternate service account credential(s)
             })
 
     @classmethod
@@ -273,6 +277,7 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
             "Get-CertAuthTmgPolicy": self._get_tmg_policy,
             "Get-ActiveSyncVirtualDirectory": self._get_activesync_vdir,
             "Set-ActiveSyncVirtualDirectory": self._set_activesync_vdir,
+            "Get-ClientAccessService": self._get_client_access_service,
         }
 
     # ------------------------------------------------------------------------------ clock, rights
@@ -396,4 +401,5 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
         if self.role != "tmg" or self.tmg_policy is None:
             raise SimCommandError(f"Forefront TMG is not installed on {self.computer} "
                                   "(COM class FPC.Root is not registered)")
-        return [self.tmg_policy]
+        return [{"Listeners": self.tmg_policy["Listeners"], "Rules": self.tmg_policy["Rules"],
+                 "ServerRules": self.tmg_policy.get("ServerRules", [])}]

@@ -20,17 +20,18 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from runbook.lab.windows_contract import TMG_LISTENER_KEYS, TMG_RULE_KEYS
+from runbook.lab.windows_contract import TMG_LISTENER_KEYS, TMG_RULE_KEYS, TMG_SERVER_RULE_KEYS
 
 ROLES = ("tmg", "seg", "eas")
 EAS_VDIR = "Microsoft-Server-ActiveSync"
 DEFAULT_SITE = "Default Web Site"
 ACCESS = "system.webServer/security/access"
 BASIC_AUTH = "system.webServer/security/authentication/basicAuthentication"
+WINDOWS_AUTH = "system.webServer/security/authentication/windowsAuthentication"
 # What Set-ActiveSyncVirtualDirectory -ClientCertAuth writes into the vdir's IIS sslFlags.
 SSL_FLAGS_FOR = {
     "Required": "Ssl,SslNegotiateCert,SslRequireCert",
-    "Accept": "Ssl,SslNegotiateCert",
+    "Accepted": "Ssl,SslNegotiateCert",
     "Ignore": "Ssl",
 }
 
@@ -97,7 +98,7 @@ def default_state(role: str, fqdn: str) -> dict[str, Any]:
         vdir = f"{DEFAULT_SITE}/{EAS_VDIR}"
         locations += [vdir, "Exchange Back End", f"Exchange Back End/{EAS_VDIR}"]
         values[vdir] = {ACCESS: {"sslFlags": SSL_FLAGS_FOR["Ignore"]}, BASIC_AUTH: {"enabled": True}}
-        vdirs[DEFAULT_SITE] = {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True}
+        vdirs[DEFAULT_SITE] = {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True, "WindowsAuthEnabled": False}
     return {
         "clock_offset": 0.0,
         "rights": {"SeTcbPrivilege": [], "SeImpersonatePrivilege": list(DEFAULT_IMPERSONATE)},
@@ -107,7 +108,8 @@ def default_state(role: str, fqdn: str) -> dict[str, Any]:
         "iis": {"locations": locations, "values": values, "providers": {"": ["Negotiate", "NTLM"]}},
         "activesync_vdirs": vdirs,
         "iisreset": {"count": 0, "last": None},
-        "tmg_policy": {"Listeners": [], "Rules": []} if role == "tmg" else None,
+        "tmg_policy": {"Listeners": [], "Rules": [], "ServerRules": []} if role == "tmg" else None,
+        "asa_credentials": [],
     }
 
 
@@ -127,6 +129,12 @@ def tmg_rule(name: str, listener: str | None, internal_site_name: str, public_na
             "PublicNames": list(public_names), "DelegationType": delegation_type,
             "Spn": spn if spn is not None else f"http/{internal_site_name}", "UserSets": list(user_sets),
             "ExchangeActiveSync": exchange_active_sync}
+
+
+def tmg_server_rule(name: str, published_server_ip: str, *, protocol: str = "HTTPS Server",
+                    enabled: bool = True) -> dict[str, Any]:
+    """A server publishing rule as Get-CertAuthTmgPolicy reports it: TMG stores the published server's IP only."""
+    return {"Name": name, "Enabled": enabled, "PublishedServerIP": published_server_ip, "Protocol": protocol}
 
 
 def _checked(item: dict[str, Any], keys: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -150,11 +158,14 @@ class TmgPolicyMixin:
             raise ValueError("only a TMG host has a TMG policy")
         return self.tmg_policy
 
-    def set_tmg_policy(self, listeners: Iterable[dict[str, Any]], rules: Iterable[dict[str, Any]]) -> None:
+    def set_tmg_policy(self, listeners: Iterable[dict[str, Any]], rules: Iterable[dict[str, Any]],
+                       server_rules: Iterable[dict[str, Any]] = ()) -> None:
         with self._lock:
             policy = self._policy()
             policy["Listeners"] = [_checked(item, LISTENER_KEYS, "listener") for item in listeners]
             policy["Rules"] = [_checked(item, RULE_KEYS, "rule") for item in rules]
+            policy["ServerRules"] = [_checked(item, TMG_SERVER_RULE_KEYS, "server publishing rule")
+                                     for item in server_rules]
 
     def add_tmg_listener(self, name: str, ips: Iterable[str], certificate: str | None, **options: Any) -> None:
         with self._lock:

@@ -143,10 +143,31 @@ function ConvertFrom-CertAuthTmgRule {
     }
 }
 
+function ConvertFrom-CertAuthTmgServerRule {
+    param(
+        $Rule
+    )
+
+    $ErrorActionPreference = 'Stop'
+    $publishing = $Rule.ServerPublishingProperties
+    # TMG stores the published server as an IP address; the protocol is a reference to its definition.
+    $protocol = $null
+    if ($publishing.PublishedProtocol) {
+        $protocol = [string]$publishing.PublishedProtocol.Name
+    }
+
+    [pscustomobject]@{
+        Name = [string]$Rule.Name
+        Enabled = [bool]$Rule.Enabled
+        PublishedServerIP = [string]$publishing.PublishedServerIP
+        Protocol = $protocol
+    }
+}
+
 function Get-CertAuthTmgPolicy {
     <#
     .SYNOPSIS
-    The TMG array's web listeners and web publishing rules, read only.
+    The TMG array's web listeners, web publishing rules and server publishing rules, read only.
     #>
     [CmdletBinding()]
     param()
@@ -165,7 +186,8 @@ function Get-CertAuthTmgPolicy {
             ConvertFrom-CertAuthTmgListener -Listener $listener
         }
     )
-    # FpcPolicyRuleTypes: 2 = web publishing; access and server publishing rules are not ours to show.
+    # FpcPolicyRuleTypes: 2 = web publishing, 1 = server publishing (the chains where TMG passes TLS
+    # through); access rules are not ours to show.
     $rules = @(
         foreach ($rule in $array.ArrayPolicy.PolicyRules) {
             if ([int]$rule.Type -eq 2) {
@@ -173,8 +195,16 @@ function Get-CertAuthTmgPolicy {
             }
         }
     )
+    $serverRules = @(
+        foreach ($rule in $array.ArrayPolicy.PolicyRules) {
+            if ([int]$rule.Type -eq 1) {
+                ConvertFrom-CertAuthTmgServerRule -Rule $rule
+            }
+        }
+    )
     [pscustomobject]@{
         Listeners = $listeners
         Rules = $rules
+        ServerRules = $serverRules
     }
 }
