@@ -32,6 +32,12 @@ class Ports:
             self._hosts = self.open_hosts()
         return self._hosts
 
+    def acting_as(self, change: Change) -> str | None:
+        """Who the server that made `change` saw: the directory's bind identity for a change located by DN,
+        the hosts' otherwise (None when that port does not say, as in the rehearsal lab)."""
+        port = self._directory if "dn" in change.locator else self._hosts
+        return getattr(port, "acting_as", None)
+
     def close(self) -> None:
         for port in (self._directory, self._hosts):
             if port is not None:

@@ -177,7 +177,8 @@ class Runbook:
             else:
                 record.changes.append(change.to_dict())
             self.save()
-            self.journal.append(step=instance.key, action="change", outcome="applied", details=change.to_dict())
+            self.journal.append(step=instance.key, action="change", outcome="applied", details=change.to_dict(),
+                                acting_as=self.ports.acting_as(change))
 
         return StepContext(params=self.params, instance=instance, ports=self.ports, record=remember,
                            allow_restart=allow_restart)

@@ -67,12 +67,16 @@ class Journal:
         return None
 
     def append(self, *, step: str | None, action: str, outcome: str, note: str | None = None,
-               details: dict[str, Any] | None = None, who: str | None = None) -> dict[str, Any]:
+               details: dict[str, Any] | None = None, who: str | None = None,
+               acting_as: str | None = None) -> dict[str, Any]:
+        """`who`: the person at the keyboard; `acting_as`: who the server saw (bind user, Kerberos principal)."""
         previous = self.last()
         entry: dict[str, Any] = {
             "seq": (previous["seq"] + 1) if previous else 1,
             "time": now_iso(), "operator": who or operator(), "step": step, "action": action, "outcome": outcome,
         }
+        if acting_as:
+            entry["as"] = acting_as
         if note:
             entry["note"] = note
         if details:

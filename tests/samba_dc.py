@@ -20,6 +20,12 @@ What is in the directory (seeded with LDIF into the template before the first st
 The admin password and the account passwords are random per test run and never printed: every
 command output that ends up in an exception message goes through `_redact` first.
 
+Kerberos is real too: the DC account carries the `ldap/` SPNs a DC registers through DNS (this one has no DNS
+service), and `ldap server require strong auth = allow_sasl_over_tls` lets a GSSAPI bind inside TLS succeed as
+it does on AD and Samba >= 4.20 (Samba 4.17 at its default refuses it with and without a SASL security layer).
+Computers' `HTTP/<fqdn>` resolves to their `HOST/` SPN (AD's sPNMappings), so
+`export_keytab("HTTP/tmg01.test.lan", ...)` gives a WinRM acceptor's keytab.
+
 TLS is real: the harness makes its own CA and a server certificate for `dc1.test.lan` and the
 loopback IP, and adds `127.0.0.21 dc1.test.lan` to /etc/hosts (tests run as root), so clients
 validate the name against `ca_file` exactly as in production.
@@ -53,6 +59,7 @@ DC_SHORT = "dc1"
 DC_HOST = f"{DC_SHORT}.{DNS_DOMAIN}"
 DEFAULT_IP = "127.0.0.21"
 ADMIN_USER = f"Administrator@{REALM}"
+DC_LDAP_SPNS = (f"ldap/{DC_HOST}", f"ldap/{DC_SHORT.upper()}", f"ldap/{DC_HOST}/{DNS_DOMAIN}")
 
 COMPUTERS = ("TMG01", "SEG01", "SEG02", "EAS01", "EAS02")
 UNRELATED_DELEGATION = "cifs/files01.test.lan"  # already on TMG01 before any test runs
@@ -359,6 +366,9 @@ class SambaTemplate:
             "server services": "ldap, cldap, kdc",
             "log file": str(root / "log" / "%m.log"),
             "log level": "1",
+            # Samba < 4.20 at its default ("yes") refuses every Kerberos (GSSAPI) bind inside TLS; AD and newer
+            # Samba accept one without a SASL security layer, which is what production binds make.
+            "ldap server require strong auth": "allow_sasl_over_tls",
             **{key: str(value) for key, value in dirs.items()},
         }
         args = [
@@ -392,6 +402,12 @@ class SambaTemplate:
             _run(["ldbadd", "-H", str(root / "private" / "sam.ldb"), str(ldif_file)], secrets_=secret_values)
         finally:
             ldif_file.unlink()
+        # Without its DNS service a provisioned DC never registers its ldap/ SPNs (samba_spnupdate needs DNS):
+        # give it the ones a real DC has, so a Kerberos bind can get a ticket for ldap/dc1.test.lan.
+        dc_dn = f"CN={DC_SHORT.upper()},OU=Domain Controllers,{BASE_DN}"
+        ldap_spns = "".join(f"servicePrincipalName: {spn}\n" for spn in DC_LDAP_SPNS)
+        _run(["ldbmodify", "-H", str(root / "private" / "sam.ldb")], secrets_=secret_values,
+             input_=f"dn: {dc_dn}\nchangetype: modify\nadd: servicePrincipalName\n{ldap_spns}")
         return cls(root=root, ip=ip, admin_password=admin_password, passwords=passwords)
 
     def instance(self, directory: Path) -> SambaDC:
