@@ -83,7 +83,8 @@ def cmd_check_device(args: argparse.Namespace) -> int:
             print("  FAULT: " + finding.text + (f" [step {', '.join(finding.steps)}]" if finding.steps else ""))
         for warning in verdict.warnings:
             print("  warning: " + warning)
-        print("  " + verdict.summary)
+        if verdict.ok:  # a failure's summary is its first FAULT line, already printed
+            print("  " + verdict.summary)
         if book.lock is not None:
             book.journal.append(step=None, action="check", outcome="ok" if verdict.ok else "faults: device",
                                 details={"checks": ["device"], "url": url, "certificate": report.subject,

@@ -79,17 +79,18 @@ def _not_asking(hop: ValidatingHop, params: Params, seen: str = "") -> Finding:
 
 def _transport(result: ProbeResult, hop: ValidatingHop, params: Params) -> Finding:
     where, failure = _endpoint(result), result.failure
-    publish = ("the TMG listener (step 1) listening on " + (params.listener_ip or "the public IP")
-               if hop.role == "tmg" else "TMG's server publishing rule (step 2) on the public IP")
+    publish = (f"the TMG listener (step 1) on {params.listener_ip or 'the public IP'} and its publishing rule "
+               "(step 2)" if hop.role == "tmg" else "TMG's server publishing rule (step 2) on the public IP")
     publish_steps = ("1", "2") if hop.role == "tmg" else ("2",)
     if failure == "dns":
         return Finding(f"{where.split(':')[0]} does not resolve from here ({result.detail}): the public DNS record "
                        f"for {params.public_name}, or the host in --url", (), None)
     if failure == "refused":
-        return Finding(f"nothing accepts connections on {where} ({result.detail}): {publish}", publish_steps, "tmg")
+        return Finding(f"nothing accepts connections on {where} ({result.detail}): check {publish}", publish_steps,
+                       "tmg")
     if failure == "timeout":
-        return Finding(f"no answer from {where} within the time-out ({result.detail}): a firewall drops the "
-                       f"traffic, {publish} is missing, or a hop behind it hangs", publish_steps, "tmg")
+        return Finding(f"no answer from {where} ({result.detail}): a firewall drops the traffic, {publish} is "
+                       "missing, or a hop behind it hangs", publish_steps, "tmg")
     if failure == "unreachable":
         return Finding(f"{where} cannot be reached ({result.detail}): routing or firewall between here and "
                        f"{params.public_name}", (), None)
@@ -174,9 +175,11 @@ def _with_certificate(result: ProbeResult, hop: ValidatingHop, params: Params, i
         return _untrusted(hop, result, issuer)
     if any(mark in text for mark in CERT_REQUIRED_MARKS):
         if hop.role == "tmg":
+            kerberos = tuple(link.kerberos_step for link in links)
             return Finding(f"{status} certificate required (like IIS 403.7) although the device sent one: an IIS "
                            "behind TMG requires a client certificate, which TMG cannot forward; with "
-                           "cert_validation tmg the SEG/EAS accept Kerberos instead (6a/6b)", ("6a", "6b"), None)
+                           f"cert_validation tmg the hops behind it accept Kerberos instead ({'/'.join(kerberos)})",
+                           kerberos, None)
         return Finding(f"{status} certificate required (like IIS 403.7) although the device sent one: it never "
                        f"reached {hop.what}; TMG must pass TLS through (step 2, server publishing, not web "
                        "publishing)", ("2", hop.step), hop.role)
