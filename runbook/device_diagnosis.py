@@ -89,8 +89,8 @@ def _transport(result: ProbeResult, hop: ValidatingHop, params: Params) -> Findi
         return Finding(f"nothing accepts connections on {where} ({result.detail}): check {publish}", publish_steps,
                        "tmg")
     if failure == "timeout":
-        return Finding(f"no answer from {where} ({result.detail}): a firewall drops the traffic, {publish} is "
-                       "missing, or a hop behind it hangs", publish_steps, "tmg")
+        return Finding(f"no answer from {where} within {result.detail}: a firewall drops the traffic, {publish} "
+                       "are missing, or a hop behind it hangs", publish_steps, "tmg")
     if failure == "unreachable":
         return Finding(f"{where} cannot be reached ({result.detail}): routing or firewall between here and "
                        f"{params.public_name}", (), None)

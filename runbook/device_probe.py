@@ -158,7 +158,7 @@ class HttpsDeviceProbe:
         except ssl.SSLError as exc:
             return done(failure="tls-alert", detail=exc.reason or str(exc))
         except (TimeoutError, socket.timeout):
-            return done(failure="timeout", detail=f"no answer within {self.timeout:g} s")
+            return done(failure="timeout", detail=f"{self.timeout:g} s")
         except socket.gaierror as exc:
             return done(failure="dns", detail=str(exc.strerror or exc))
         except ConnectionRefusedError as exc:
