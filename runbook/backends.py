@@ -67,8 +67,17 @@ def real_ports(params: Params, options: Options) -> Ports:
     def open_hosts():
         from runbook.winrm_shell import ExchangeEndpoint, WinRMHosts
 
+        ticket = None
+        if params.winrm.user is None and params.winrm.auth in ("kerberos", "negotiate"):
+            from runbook.kerberos import current_ticket, realm_of
+
+            ticket = current_ticket(realm=realm_of(params.domain),
+                                    purpose=f"winrm.user is not set, so WinRM (auth {params.winrm.auth})")
         secret = password(WINRM_PASSWORD_ENV, params.winrm.user, "WinRM", options)
-        return WinRMHosts(params.winrm, secret, insecure=options.insecure,
-                          exchange=ExchangeEndpoint(port=params.winrm.exchange_port))
+        hosts = WinRMHosts(params.winrm, secret, insecure=options.insecure,
+                           exchange=ExchangeEndpoint(port=params.winrm.exchange_port))
+        if ticket is not None:
+            hosts.acting_as = ticket.principal
+        return hosts
 
     return Ports(open_directory=open_directory, open_hosts=open_hosts)

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from runbook.errors import DirectoryBindError
+from runbook.errors import StepFailed
 
 INSTALL_HINT = (
     "pip install 'certauth-runbook[kerberos]' (it builds gssapi and krb5 from source: first apt-get install "
@@ -24,11 +24,15 @@ INSTALL_HINT = (
 EXPIRY_MARGIN = dt.timedelta(hours=1)
 
 
-class KerberosUnavailable(DirectoryBindError):
+class KerberosError(StepFailed):
+    """Kerberos cannot be used from here; the message says what to do."""
+
+
+class KerberosUnavailable(KerberosError):
     """The Python Kerberos bindings are not installed; the message says what to install."""
 
 
-class NoTicket(DirectoryBindError):
+class NoTicket(KerberosError):
     """No usable ticket in the cache (none, or expired); the message names kinit and the principal."""
 
 

@@ -18,7 +18,7 @@ from runbook.errors import (
     DirectoryCaFileError,
     DirectoryError,
 )
-from runbook.kerberos import Ticket, current_ticket, realm_of
+from runbook.kerberos import KerberosError, Ticket, current_ticket, realm_of
 from runbook.ldap_errors import _bind_error, _kerberos_bind_error, _map_exception
 from runbook.settings import DirectorySettings
 
@@ -96,10 +96,13 @@ def _open_connections(
 
 def _ticket(settings: DirectorySettings) -> Ticket:
     """The operator's TGT for a bind without `directory.bind_user` (NoTicket / KerberosUnavailable say why not)."""
-    return current_ticket(
-        realm=realm_of(settings.domain),
-        purpose=f"no directory.bind_user is set, so the bind to {settings.server}",
-    )
+    try:
+        return current_ticket(
+            realm=realm_of(settings.domain),
+            purpose=f"no directory.bind_user is set, so the bind to {settings.server}",
+        )
+    except KerberosError as exc:
+        raise DirectoryBindError(str(exc)) from None
 
 
 def _tls_config(settings: DirectorySettings):

@@ -7,7 +7,7 @@ import ssl as ssl_module
 import requests
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
 
-from runbook.winrm_transport import _CONNECT_TIMEOUT_CAP, _Target
+from runbook.winrm_transport import _CONNECT_TIMEOUT_CAP, _Target, kerberos_spn
 
 WSMAN_OPERATION_TIMEDOUT = 0x80338029
 WSMAN_INVALID_SELECTORS = 0x8033805B  # "the shell was not found on the server"
@@ -39,9 +39,14 @@ def _refused_before_running(err: BaseException) -> bool:
 def _describe(err: BaseException, target: _Target, timeout: float) -> str:
     """A transport failure as one sentence naming what to check (the host is prefixed by HostError)."""
     where = target.url
+    spn = kerberos_spn(target.hostname_override or target.server)
     if isinstance(err, AuthenticationError):
-        who = target.username or "the current Kerberos ticket"
-        return f"WinRM refused the credentials for {who} (HTTP 401, auth {target.auth}) at {where}"
+        if target.username is None:
+            # Our ticket was for the SPN below; a 401 then means the host holds no key for it.
+            return (f"WinRM at {where} refused the Kerberos ticket for {spn} (HTTP 401, auth {target.auth}): the "
+                    f"host's WinRM service holds no key for {spn}; {spn} (or HOST/) must be registered on that "
+                    f"host's own computer account and on no other account (setspn -Q {spn})")
+        return f"WinRM refused the credentials for {target.username} (HTTP 401, auth {target.auth}) at {where}"
     if isinstance(err, requests.exceptions.SSLError):
         reason = _root(err)
         return (f"the TLS certificate of {where} could not be validated ({reason}); "
@@ -73,7 +78,14 @@ def _describe(err: BaseException, target: _Target, timeout: float) -> str:
         return f"PowerShell remoting failed at {where}: {err}"
     name = type(err).__name__
     if "Spnego" in name or type(err).__module__.startswith("spnego"):
-        return f"{target.auth} authentication to {where} failed: {err}"
+        text = str(err)
+        if "not found in Kerberos database" in text:
+            return (f"{target.auth} authentication to {where} failed: the KDC knows no service {spn}; register it "
+                    f"(or HOST/) on the computer account of {target.hostname_override or target.server}, or check "
+                    "the host name")
+        if "credential cache" in text or "No Kerberos credentials" in text or "expired" in text.lower():
+            return f"{target.auth} authentication to {where} ({spn}) needs a valid Kerberos ticket: run kinit first"
+        return f"{target.auth} authentication to {where} ({spn}) failed: {err}"
     return f"PowerShell remoting failed at {where}: {name}: {err}"
 
 

@@ -52,6 +52,7 @@ from runbook.winrm_errors import (
 from runbook.winrm_transport import (
     _CONNECT_TIMEOUT_CAP,
     ENCRYPTING_AUTHS,
+    KERBEROS_SERVICE,
     SUPPORTED_AUTHS,
     _bound,
     _op_timeout,
@@ -181,6 +182,8 @@ class WinRMShell:
         kwargs: dict[str, Any] = {}
         if target.hostname_override and target.auth in ENCRYPTING_AUTHS:
             kwargs["negotiate_hostname_override"] = target.hostname_override
+        if target.auth in ENCRYPTING_AUTHS:
+            kwargs["negotiate_service"] = KERBEROS_SERVICE
         wsman = _WSMan(
             target.server,
             port=target.port,
@@ -326,6 +329,8 @@ class WinRMHosts:
         ] if folder.is_dir() else []
         self._shells: dict[str, WinRMShell] = {}
         self._lock = threading.Lock()
+        # Who the hosts see (journaled with each change): the user, or the ticket's principal (set by the caller).
+        self.acting_as: str | None = settings.user
 
     def __repr__(self) -> str:
         return f"<WinRMHosts {self.settings.transport}/{self.settings.auth} hosts={sorted(self._shells)}>"

@@ -16,6 +16,14 @@ SUPPORTED_AUTHS = ENCRYPTING_AUTHS + ("basic",)
 
 _CONNECT_TIMEOUT_CAP = 10.0
 
+# The service part of the SPN a Kerberos ticket for WinRM is asked for (HTTP/<host>, as Windows' own WinRM client
+# does): AD maps HTTP/ to every computer's HOST/ SPN, so it works on any domain-joined host without a WSMAN/ SPN.
+KERBEROS_SERVICE = "HTTP"
+
+
+def kerberos_spn(host: str) -> str:
+    return f"{KERBEROS_SERVICE}/{host}"
+
 
 @dataclass(frozen=True)
 class _Target:

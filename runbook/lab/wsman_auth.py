@@ -1,8 +1,8 @@
-"""Who may talk to the lab WinRM endpoint, and how NTLM-sealed messages are framed.
+"""Who may talk to the lab WinRM endpoint, and how NTLM/Kerberos-sealed messages are framed.
 
 The HTTP round trips themselves (401 challenges, the per-connection acceptor) are in
 `runbook.lab.wsman_http`; this module holds what they rely on: the process-wide NTLM
-credential file pyspnego's acceptor reads, and WinRM's multipart/encrypted framing
+credential file and Kerberos keytab pyspnego's acceptor reads, and WinRM's multipart/encrypted framing
 ([MS-WSMV] 3.1.4.1.30.x) around pyspnego's `wrap_winrm` / `unwrap_winrm`.
 """
 from __future__ import annotations
@@ -70,6 +70,41 @@ class _NtlmUsers:
 _NTLM_USERS = _NtlmUsers()
 
 
+class _Keytabs:
+    """MIT Kerberos acceptors read their keys from the keytab named by KRB5_KTNAME, which is process-wide.
+
+    Every Kerberos endpoint of this process must therefore use one keytab file (with the HTTP/<host>
+    keys of all of them); a second file is refused rather than silently ignored.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[int, str] = {}
+        self._previous: str | None = None
+
+    def add(self, key: int, keytab: str) -> None:
+        with self._lock:
+            current = next(iter(self._users.values()), None)
+            if current is not None and current != keytab:
+                raise ValueError(f"another lab Kerberos endpoint uses keytab {current}; all must share one file")
+            if not self._users:
+                self._previous = os.environ.get("KRB5_KTNAME")
+            self._users[key] = keytab
+            os.environ["KRB5_KTNAME"] = f"FILE:{keytab}"
+
+    def remove(self, key: int) -> None:
+        with self._lock:
+            if self._users.pop(key, None) is None or self._users:
+                return
+            if self._previous is None:
+                os.environ.pop("KRB5_KTNAME", None)
+            else:
+                os.environ["KRB5_KTNAME"] = self._previous
+
+
+_KEYTABS = _Keytabs()
+
+
 def _split_user(username: str) -> tuple[str, str]:
     if "\\" in username:
         domain, user = username.split("\\", 1)
@@ -80,6 +115,7 @@ def _split_user(username: str) -> tuple[str, str]:
 # WinRM's multipart/encrypted framing of an NTLM-sealed SOAP message.
 _MIME_BOUNDARY = b"--Encrypted Boundary"
 _SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
+_KERBEROS_ENCRYPTED = "application/HTTP-Kerberos-session-encrypted"
 
 
 def _unwrap(ctx: Any, body: bytes) -> bytes:
@@ -97,12 +133,12 @@ def _unwrap(ctx: Any, body: bytes) -> bytes:
     return message
 
 
-def _wrap(ctx: Any, plain: bytes) -> bytes:
+def _wrap(ctx: Any, plain: bytes, protocol: str = _SPNEGO_ENCRYPTED) -> bytes:
     result = ctx.wrap_winrm(plain)
     header, data, padding = result.header, result.data, result.padding_length
     return b"\r\n".join([
         _MIME_BOUNDARY,
-        f"\tContent-Type: {_SPNEGO_ENCRYPTED}".encode(),
+        f"\tContent-Type: {protocol}".encode(),
         f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={len(plain) + padding}".encode(),
         _MIME_BOUNDARY,
         b"\tContent-Type: application/octet-stream",

@@ -59,7 +59,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from runbook.lab.wsman_auth import _NTLM_USERS, _split_user
+from runbook.lab.wsman_auth import _KEYTABS, _NTLM_USERS, _split_user
 from runbook.lab.wsman_envelopes import (
     _ACTION,
     _SHELL_ACTION,
@@ -129,9 +129,15 @@ class WSManEndpoint(WSManShells):
         latency_ms: float = 0,
         ps_dir: Path | None = None,
         tls: ssl.SSLContext | None = None,
+        keytab: str | None = None,
     ):
-        if auth not in ("basic", "ntlm"):
-            raise ValueError("auth must be 'basic' or 'ntlm'")
+        # kerberos: SPNEGO/Kerberos with the HTTP/<host_name> key from `keytab`; `username` is the one principal
+        # let in (user@REALM).
+        if auth not in ("basic", "ntlm", "kerberos"):
+            raise ValueError("auth must be 'basic', 'ntlm' or 'kerberos'")
+        if auth == "kerberos" and not keytab:
+            raise ValueError("auth 'kerberos' needs the keytab holding HTTP/<host_name>")
+        self.keytab = keytab
         self.dispatch = dispatch
         self.host_name = host_name
         self.auth = auth
@@ -194,6 +200,9 @@ class WSManEndpoint(WSManShells):
         ) if self.ps_dir.is_dir() else frozenset()
         if self.auth == "ntlm":
             _NTLM_USERS.add(id(self), self.username, self._password)
+        if self.auth == "kerberos":
+            assert self.keytab is not None
+            _KEYTABS.add(id(self), self.keytab)
         self._stopping.clear()
         handler = type("_BoundHandler", (_Handler,), {"endpoint": self})
         server = _Server((self.bind, self._requested_port), handler)
@@ -228,6 +237,8 @@ class WSManEndpoint(WSManShells):
                 shell.cond.notify_all()
         if self.auth == "ntlm":
             _NTLM_USERS.remove(id(self))
+        if self.auth == "kerberos":
+            _KEYTABS.remove(id(self))
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -1,4 +1,4 @@
-"""The HTTP side of the lab WinRM endpoint: connections, TLS, Basic/NTLM round trips, sealing.
+"""The HTTP side of the lab WinRM endpoint: connections, TLS, Basic/NTLM/Kerberos round trips, sealing.
 
 Each request's SOAP body goes to `WSManEndpoint.handle_soap`; the connections are tracked on
 the endpoint so that `stop()` can cut them, as a host going down would.
@@ -12,7 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from runbook.lab.wsman_auth import _SPNEGO_ENCRYPTED, _unwrap, _wrap
+from runbook.lab.wsman_auth import _KERBEROS_ENCRYPTED, _SPNEGO_ENCRYPTED, _unwrap, _wrap
 
 if TYPE_CHECKING:
     from runbook.lab.wsman_endpoint import WSManEndpoint
@@ -56,7 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.endpoint._connections.discard(raw)
                 self.endpoint._connections.add(self.request)
         super().setup()
-        self._ctx: Any = None  # pyspnego acceptor for this connection (NTLM)
+        self._ctx: Any = None  # pyspnego acceptor for this connection (NTLM or Kerberos)
+        self._sealed_as = _SPNEGO_ENCRYPTED
         self._authenticated = False
 
     def finish(self) -> None:
@@ -93,10 +94,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._soap(body, encrypted=False)
             return
-        self._ntlm(body)
+        self._negotiate(body)
 
-    # NTLM over HTTP with WinRM message encryption ([MS-WSMV] 3.1.4.1.30.x)
-    def _ntlm(self, body: bytes) -> None:
+    # NTLM or Kerberos (SPNEGO) with WinRM message encryption over HTTP ([MS-WSMV] 3.1.4.1.30.x)
+    def _negotiate(self, body: bytes) -> None:
         import spnego
 
         endpoint = self.endpoint
@@ -104,12 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
         scheme, _, token = header.partition(" ")
         if scheme.lower() in ("negotiate", "ntlm") and token.strip():
             if self._authenticated or self._ctx is None:
-                self._ctx = spnego.server(hostname=endpoint.host_name, service="host", protocol="negotiate")
+                # Kerberos: the default acceptor takes any key in the keytab, as a Windows host holds its own.
+                self._ctx = spnego.server(hostname=endpoint.host_name, service="http", protocol="negotiate")
                 self._authenticated = False
             try:
                 out = self._ctx.step(base64.b64decode(token.strip()))
-            except Exception as err:  # bad token or wrong password
-                log.info("%s: NTLM authentication failed: %s", endpoint.host_name, type(err).__name__)
+            except Exception as err:  # bad token, wrong password, no key for the ticket's SPN
+                log.info("%s: %s authentication failed: %s", endpoint.host_name, endpoint.auth, err)
                 endpoint.auth_failures += 1
                 self._ctx = None
                 self._reply(401, b"", None, {"WWW-Authenticate": "Negotiate"})
@@ -117,7 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._ctx.complete:
                 self._reply(401, b"", None, {"WWW-Authenticate": "Negotiate " + base64.b64encode(out or b"").decode()})
                 return
-            if not endpoint.principal_ok(self._ctx.client_principal):
+            wanted = "kerberos" if endpoint.auth == "kerberos" else "ntlm"
+            if self._ctx.negotiated_protocol != wanted or not endpoint.principal_ok(self._ctx.client_principal):
                 endpoint.auth_failures += 1
                 self._ctx = None
                 self._reply(401, b"", None, {"WWW-Authenticate": "Negotiate"})
@@ -133,6 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content_type = self.headers.get("Content-Type", "")
         if not content_type.startswith("multipart/encrypted"):
+            if endpoint.tls is not None:  # over HTTPS, TLS protects the messages (a Windows HTTPS listener)
+                self._soap(body, encrypted=False)
+                return
             # Message encryption is mandatory over HTTP, as on a default Windows WinRM listener.
             self._reply(400, b"", "text/plain")
             return
@@ -142,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             log.info("%s: cannot decrypt request: %s", endpoint.host_name, err)
             self._reply(400, b"", "text/plain")
             return
+        # Answer in the protocol asked in: HTTP-Kerberos-session-encrypted for a raw Kerberos client, else SPNEGO.
+        self._sealed_as = _KERBEROS_ENCRYPTED if _KERBEROS_ENCRYPTED in content_type else _SPNEGO_ENCRYPTED
         self._soap(plain, encrypted=True)
 
     def _soap(self, body: bytes, *, encrypted: bool) -> None:
@@ -152,8 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("%s: endpoint error", self.endpoint.host_name)
             status, response = 500, b""
         if encrypted and response:
-            content_type = f'multipart/encrypted;protocol="{_SPNEGO_ENCRYPTED}";boundary="Encrypted Boundary"'
-            self._reply(status, _wrap(self._ctx, response), content_type)
+            content_type = f'multipart/encrypted;protocol="{self._sealed_as}";boundary="Encrypted Boundary"'
+            self._reply(status, _wrap(self._ctx, response, self._sealed_as), content_type)
         else:
             self._reply(status, response, "application/soap+xml;charset=UTF-8")
 
