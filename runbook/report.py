@@ -53,7 +53,7 @@ def collect(book: Runbook) -> dict[str, Any]:
     session = book.session
     return {
         "name": session.name or book.path.stem, "path": str(book.path), "topology": book.params.topology,
-        "chain": topo.CHAINS[book.params.topology],
+        "chain": chain.chain_line(book.params),
         "environment": (f"rehearsal lab (scenario {session.lab.get('scenario')})" if session.lab else "production"),
         "created": session.created, "created_by": session.created_by,
         "operators": sorted({e["operator"] for e in entries} | ({session.created_by} - {""})),

@@ -4,6 +4,12 @@ from __future__ import annotations
 from runbook.params import Params, Server
 
 ROLE_NAMES = {"tmg": "TMG", "seg": "SEG", "eas": "EAS"}
+# The hops of each topology; where the certificate is checked is the chain's business (runbook.chain).
+CHAINS = {
+    "tmg-eas": "device → TMG → EAS",
+    "tmg-seg-eas": "device → TMG → SEG → EAS",
+    "add-seg": "an existing TMG → EAS becomes device → TMG → SEG → EAS",
+}
 
 
 def next_hop_role(params: Params, role: str) -> str:
@@ -58,12 +64,3 @@ def alias_account(params: Params, role: str) -> str | None:
     if role not in params.internal_names or len(params.servers(role)) < 2:
         return None
     return params.service_accounts.get(role)
-
-
-def validator_reason(params: Params) -> str:
-    role = params.cert_validation
-    if role == "tmg":
-        return ("the client certificate is validated on the TMG listener; the next hop receives Kerberos "
-                "tickets through KCD, and requiring a certificate there too would break the chain")
-    names = ", ".join(s.computer for s in params.servers(role))
-    return f"the client certificate is validated on the {ROLE_NAMES[role]} ({names})"

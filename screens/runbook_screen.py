@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from runbook import topology as topo
+from runbook import chain
 from runbook.engine import Runbook
 from runbook.handover import HANDOVER, describe_pending, lock_view
 from runbook.states import IN_PLACE, State
@@ -85,7 +85,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         if book is None:
             return
         self.query_one("#topbar", Static).update(view.top_line(book, self.path.stem, driving=self.driving))
-        self.query_one("#chain", Static).update(Content(topo.CHAINS[book.params.topology]))
+        self.query_one("#chain", Static).update(Content(chain.chain_line(book.params)))
         self._refresh_handover_note()
         self.query_one(StepList).show(view.step_rows(book))
         self._refresh_detail()

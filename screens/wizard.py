@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from runbook import store
+from runbook import chain, store
 from runbook import topology as topo
 from runbook.catalogue import expand
 from runbook.engine import Runbook
@@ -32,8 +32,8 @@ PAGES = ("page-topology", "page-params", "page-summary")
 def summary_content(params: Params, catalogue: list[Any]) -> Content:
     """Which steps apply to this change and why, in procedure order (the same facts as `runbook steps`)."""
     parts: list[str | tuple[str, str]] = [
-        (params.topology, "bold"), "  ", topo.CHAINS[params.topology], "\n",
-        ("certificates: ", "$text-muted"), topo.validator_reason(params), "\n\n"]
+        (params.topology, "bold"), "  ", chain.chain_line(params), "\n",
+        ("certificates: ", "$text-muted"), chain.validator_summary(params), "\n\n"]
     for instance in expand(catalogue, params):
         if instance.not_applicable:
             parts += [(f"[/] {instance.key:<10}", "$text-disabled"), (f"does not apply: {instance.not_applicable}",

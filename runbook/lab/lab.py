@@ -252,7 +252,8 @@ def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms:
     params_file.write_text(store.dump_yaml(data["params"]), encoding="utf-8")
     store.write_atomic(lab_file(path), store.dump_yaml(state))
     meta = {"scenario": name, "state_file": lab_file(path).name, "latency_ms": latency_ms, "seed": seed,
-            "fail": fail, "cert_validation": params.cert_validation, "description": " ".join(str(data.get("description", "")).split())}
+            "fail": fail, "cert_validation": params.cert_validation,
+            "description": " ".join(str(data.get("description", "")).split())}
     Runbook.create(path, str(params_file), catalogue, lab_ports_factory, lab=meta)
     return path
 
