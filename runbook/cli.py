@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
             driving(p)
     p = command("check", "the guide's troubleshooting checks")
     p.add_argument("name", nargs="?", choices=["directory", "clock", "cert", "scep", "providers", "kcd",
-                                                   "spn", "gpo", "device"])
+                                                   "spn", "gpo", "device", "auth"])
     p.add_argument("--file", help="user certificate (PEM or DER) for `cert`")
     p.add_argument("--keytab", help="keytab of the TMG/SEG account for `kcd`")
     p.add_argument("--user", help="test user for `kcd`")

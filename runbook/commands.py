@@ -77,11 +77,20 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     with opened(args, drive=False) as book:
+        warning = None if book.session.lab else _ticket_warning(book)
         if args.json:
-            print(json.dumps(render.status_data(book), indent=2))
+            print(json.dumps({**render.status_data(book), "warnings": [warning] if warning else []}, indent=2))
         else:
             print(render.status_text(book))
+            if warning:
+                print(f"warning: {warning}")
     return EXIT_OK
+
+
+def _ticket_warning(book: Runbook) -> str | None:
+    from runbook.authcheck import ticket_warning
+
+    return ticket_warning(book.params)
 
 
 def cmd_steps(args: argparse.Namespace) -> int:
@@ -182,6 +191,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         from runbook.commands_device import cmd_check_device
 
         return cmd_check_device(args)
+    if args.name == "auth":
+        from runbook.authcheck import check_auth
+
+        with opened(args, drive=False) as book:
+            ok, lines = check_auth(book.params, book.ports)
+        print("auth: " + ("ok" if ok else "fail"))
+        print("\n".join("  " + line for line in lines))
+        return EXIT_OK if ok else EXIT_FAILED
     from steps.checks import CHECKS, CheckContext
 
     options = {"file": args.file, "keytab": args.keytab, "user": args.user, "role": args.role}

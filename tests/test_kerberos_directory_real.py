@@ -135,3 +135,29 @@ def test_missing_ldap_spn_is_named(samba_dc, krb, cli, tmp_path):
     finally:
         samba_dc.ldbmodify(f"dn: {dn}\nchangetype: modify\nadd: servicePrincipalName\n"
                            "servicePrincipalName: ldap/dc1.test.lan\n")
+
+
+def test_check_auth_names_who_acts_where_and_proves_the_dc_accepts_it(samba_dc, krb, cli, tmp_path):
+    principal = krb.kinit(samba_dc, "Administrator")
+    name = new_session(cli, samba_dc, tmp_path, "auth")
+    result = cli("check", name, "auth")
+    out = result.stdout
+    assert f"[ok] directory dc1.test.lan: as {principal} (Kerberos ticket valid until" in out, out
+    assert "endpoint: accepted" in out.splitlines()[1]
+    # No WinRM endpoint runs for these hosts here: the identity is named, and the refusal says so (exit 1).
+    assert f"host tmg01.test.lan: as {principal}" in out and "SPN HTTP/tmg01.test.lan" in out
+    assert result.returncode == 1 and "auth: fail" in out
+
+
+def test_status_warns_of_a_ticket_that_ends_within_the_hour(samba_dc, krb, cli, tmp_path):
+    name = new_session(cli, samba_dc, tmp_path, "soon")
+    krb.kinit(samba_dc, "Administrator", lifetime="30m")
+    text = cli.ok("status", name)
+    assert f"warning: the Kerberos ticket of {ADMIN} expires in 29 min" in text or \
+        f"warning: the Kerberos ticket of {ADMIN} expires in 30 min" in text, text
+    assert f"run kinit {ADMIN} before the window" in text
+    data = json.loads(cli.ok("status", name, "--json"))
+    assert len(data["warnings"]) == 1 and "expires in" in data["warnings"][0]
+    krb.kinit(samba_dc, "Administrator")  # a fresh 10 h ticket: no warning
+    assert "warning" not in cli.ok("status", name)
+    assert json.loads(cli.ok("status", name, "--json"))["warnings"] == []
