@@ -372,6 +372,9 @@ class Runbook:
             return f"{key} is already {record.state.value}" + ("; note added" if note else "")
         if self.instance(key).not_applicable and how != "reopen":
             raise Refused(f"{key} does not apply: {self.instance(key).not_applicable}")
+        if how == "done" and (waits := self.waiting_for(self.instance(key))):
+            # A manual step done out of order is still out of order (add-seg: the cutover before the SEG is ready).
+            raise Refused(f"{key} waits for {', '.join(waits)}: do those first")
         new = self._transition(key, event, note=note)
         if new == State.MANUAL_DONE:
             self.ports.on_manual_done(key)

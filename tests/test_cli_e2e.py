@@ -38,31 +38,38 @@ def automated(states: dict[str, str]) -> list[str]:
     return [key for key, state in states.items() if state == "pending" and not key.startswith(("1", "2"))]
 
 
-@pytest.mark.parametrize("scenario", ["tmg-eas", "tmg-seg-eas", "add-seg"])
-def test_scenario_new_plan_run_verify_undo_verify(sessions_dir: Path, scenario: str) -> None:
-    assert runbook(sessions_dir, "demo", "--scenario", scenario, "--init", "c").returncode == 0
+@pytest.mark.parametrize("scenario,chain", [("tmg-eas", "tmg"), ("tmg-eas", "eas"), ("tmg-seg-eas", "tmg"),
+                                            ("tmg-seg-eas", "seg"), ("add-seg", "tmg"), ("add-seg", "seg")])
+def test_scenario_new_plan_run_verify_undo_verify(sessions_dir: Path, scenario: str, chain: str) -> None:
+    assert runbook(sessions_dir, "demo", "--scenario", scenario, "--cert-validation", chain, "--init", "c"
+                   ).returncode == 0
+    steps = runbook(sessions_dir, "steps", "c").stdout
+    assert steps.startswith("chain: device → TMG")
     if scenario == "add-seg":
-        refused = runbook(sessions_dir, "run", "c", "6b", "--yes", "--allow-restart")
-        assert refused.returncode == 1 and "waits for 1 (pending), 2 (pending)" in refused.stderr
-        before = runbook(sessions_dir, "verify", "c", "1")
-        assert before.returncode == 1 and "asks for the client certificate: wanted False, seen True" in before.stdout
-    for step in ("1", "2"):
-        assert runbook(sessions_dir, "mark", "c", step, "--done", "--note", "done in the TMG console").returncode == 0
-    steps = automated(status(sessions_dir, "c"))
-    assert steps, "every scenario has automated steps"
-    for step in steps:
-        plan = runbook(sessions_dir, "plan", "c", step)
-        assert plan.returncode == 0, plan.stderr
-        run = runbook(sessions_dir, "run", "c", step, "--yes", "--allow-restart")
-        assert run.returncode == 0, (step, run.stdout, run.stderr)
+        refused = runbook(sessions_dir, "mark", "c", "2", "--done")
+        assert refused.returncode == 1 and "2 waits for 3b@SEG01 (pending)" in refused.stderr
+    if chain == "tmg":
+        assert runbook(sessions_dir, "mark", "c", "1", "--done", "--note", "done in the TMG console").returncode == 0
+    pending = [key for key, state in status(sessions_dir, "c").items() if state == "pending"]
+    assert pending, "every scenario has steps to do"
+    for _ in range(3):  # dependencies first: a step that waits is refused, and is done in a later pass
+        for step in [key for key, state in status(sessions_dir, "c").items() if state == "pending"]:
+            if step == "2":
+                done = runbook(sessions_dir, "mark", "c", "2", "--done", "--note", "done in the TMG console")
+            else:
+                plan = runbook(sessions_dir, "plan", "c", step)
+                assert plan.returncode == 0, plan.stderr
+                done = runbook(sessions_dir, "run", "c", step, "--yes", "--allow-restart")
+            assert done.returncode == 0 or "waits for" in done.stderr, (step, done.stdout, done.stderr)
     states = status(sessions_dir, "c")
     assert all(state in ("done", "manual-done", "not-applicable") for state in states.values()), states
     verify = runbook(sessions_dir, "verify", "c")
     assert verify.returncode == 0, verify.stdout
-    again = runbook(sessions_dir, "run", "c", steps[0], "--yes")
+    automated = [key for key, state in states.items() if state == "done"]
+    again = runbook(sessions_dir, "run", "c", automated[0], "--yes")
     assert again.returncode == 0 and "already in place" in again.stdout
     recorded = yaml.safe_load((sessions_dir / "c.yaml").read_text())["steps"]
-    changed = [key for key in steps if recorded[key].get("changes")]
+    changed = [key for key in automated if recorded[key].get("changes")]
     for step in reversed(changed):
         undo = runbook(sessions_dir, "undo", "c", step, "--yes", "--allow-restart")
         assert undo.returncode == 0, (step, undo.stderr)
@@ -155,11 +162,24 @@ def test_mark_twice_adds_the_note_and_manual_has_real_names(sessions_dir: Path) 
     assert "Public name = mail.example.com" in manual and "SPN = http/seg01.test.lan" in manual
     assert "runbook mark m 2 --done" in manual
     steps = runbook(sessions_dir, "steps", "m").stdout
-    assert "6a          does not apply — skipped: the client certificate is validated on the SEG (SEG01)" in steps
+    assert "7           does not apply: only when a SEG is added to an existing TMG → EAS setup" in steps
+    assert "6a@EAS01    EAS: accept Kerberos from the SEG" in steps
+
+
+@pytest.mark.parametrize("scenario,chain,step", [("tmg-eas", "tmg", "3b"), ("tmg-eas", "tmg", "4b"),
+                                                 ("tmg-eas", "eas", "1"), ("tmg-seg-eas", "seg", "3a"),
+                                                 ("tmg-seg-eas", "tmg", "7")])
+def test_a_step_that_does_not_apply_says_so_everywhere(sessions_dir: Path, scenario, chain, step) -> None:
+    runbook(sessions_dir, "demo", "--scenario", scenario, "--cert-validation", chain, "--init", "n")
+    for command, code in (("manual", 0), ("plan", 0), ("verify", 0), ("run", 1)):
+        result = runbook(sessions_dir, command, "n", step, *(["--yes"] if command == "run" else []))
+        assert result.returncode == code, (command, result.stdout, result.stderr)
+        assert "does not apply: " in result.stdout + result.stderr, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and "None" not in result.stdout
 
 
 def test_iisreset_needs_allow_restart_even_with_yes(sessions_dir: Path) -> None:
-    runbook(sessions_dir, "demo", "--scenario", "tmg-eas", "--init", "r")
+    runbook(sessions_dir, "demo", "--scenario", "tmg-eas", "--cert-validation", "eas", "--init", "r")
     result = runbook(sessions_dir, "run", "r", "6a", "--yes")
     assert result.returncode == 1 and "--allow-restart" in result.stderr
     assert status(sessions_dir, "r")["6a@EAS01"] == "pending"

@@ -18,7 +18,7 @@ def problems(path: Path) -> list[str]:
 def test_valid_file_loads_with_defaults(write_params) -> None:
     params = load_params_file(write_params())
     assert params.directory.port == 636 and params.directory.gc_port == 3269
-    assert params.cert_validation == "seg"
+    assert params.cert_validation == "tmg"
     assert [s.computer for s in params.eas] == ["EAS01", "EAS02"]
     assert params.data["directory"]["port"] == 636
 

@@ -23,7 +23,7 @@ def test_session_round_trips(sessions_dir: Path, write_params) -> None:
     book = Runbook.create(path, str(write_params()), CATALOGUE, no_ports)
     again = store.load(path)
     assert again.to_dict() == book.session.to_dict()
-    assert again.steps["6a"].state == State.NOT_APPLICABLE
+    assert again.steps["7"].state == State.NOT_APPLICABLE
     assert path.read_text().startswith("# certauth-runbook session")
 
 
