@@ -44,11 +44,16 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over: a crash leaves the old file intact."""
+def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over: a crash leaves the old file intact.
+
+    `mode` is set before the rename, so no reader ever sees the file with other permissions.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -222,6 +222,6 @@ def acknowledge(session_path: Path, request: dict[str, Any], plan_prefix: str | 
     ack = Ack(operator=me, host=socket.gethostname(), pid=os.getpid(), step=request["step"], time=now_iso(),
               request=int(request["seq"]), plan_hash=digest)
     path = ack_path(session_path, request["step"])
-    store.write_atomic(path, json.dumps(asdict(ack), indent=1) + "\n")
-    os.chmod(path, 0o644)  # the driver may be another account on the same jump host
+    # 0644: the driver may be another account on the same jump host (and may consume the file at once).
+    store.write_atomic(path, json.dumps(asdict(ack), indent=1) + "\n", mode=0o644)
     return ack

@@ -41,12 +41,10 @@ def test_partial_run_backs_out_newest_first_with_exact_reverts(partial: Path,
     session = store.load(partial)
     iis = [Change.from_dict(c) for c in session.steps["6b@SEG01"].changes]
     block = text.split("1. 6b@SEG01")[1].split("2. 3a")[0]
-    assert "automatic: runbook undo b 6b@SEG01 --yes --allow-restart" in block
+    assert "automatic: runbook undo b 6b@SEG01 --yes\n" in block  # accepting Kerberos restarts nothing
     reverts = [line.strip() for line in block.splitlines() if line.strip().startswith(("revert ", "then "))]
-    assert [line.split("  (by hand")[0] for line in reverts[:-1]] == \
-        ["revert " + c.describe() for c in reversed(iis) if c.kind != "iisreset"]
-    assert reverts[-1].startswith("then eas01.test.lan: iisreset") is False  # the SEG's IIS, not EAS
-    assert reverts[-1].startswith("then seg01.test.lan: iisreset (restarts IIS) again (POINT OF NO RETURN")
+    assert [line.split("  (by hand")[0] for line in reverts] == ["revert " + c.describe() for c in reversed(iis)]
+    assert "windowsAuthentication.enabled" in reverts[-1] and not any(c.kind == "iisreset" for c in iis)
     delegation = text.split("2. 3a")[1].split("3. 1")[0]
     assert "automatic: runbook undo b 3a --yes\n" in delegation
     assert "revert TMG01$ userAccountControl: 0x1000 → 0x1001000 (+TRUSTED_TO_AUTH_FOR_DELEGATION)  " \
@@ -75,7 +73,7 @@ def test_following_the_plan_leaves_only_the_manual_work(partial: Path, capsys: p
 def test_markdown_form(partial: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = plan("md", capsys)
     assert text.startswith("# Back-out plan for b")
-    assert "## 1. 6b@SEG01 — IIS on SEG: client certificate authentication (done, alice@jump1 at " in text
+    assert "## 1. 6b@SEG01 — SEG: accept Kerberos from TMG (done, alice@jump1 at " in text
     assert "- automatic: `runbook undo b 3a --yes`" in text
 
 
@@ -90,6 +88,16 @@ def test_a_failed_half_done_step_and_an_interrupted_one(sessions_dir: Path, caps
     session.steps["3a"].state = State.RUNNING  # its driver died mid-step
     store.save(session, path)
     assert "run `runbook verify b 3a` first" in plan("text", capsys)
+
+
+def test_an_iisreset_is_repeated_once_at_the_end_of_its_back_out(sessions_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--scenario", "tmg-eas", "--cert-validation", "eas", "--init", "b"]) == 0
+    assert main(["run", "b", "6a", "--yes", "--allow-restart"]) == 0
+    text = plan("text", capsys)
+    assert "automatic: runbook undo b 6a@EAS01 --yes --allow-restart" in text
+    reverts = [line.strip() for line in text.splitlines() if line.strip().startswith(("revert ", "then "))]
+    assert reverts[-1].startswith("then eas01.test.lan: iisreset (restarts IIS) again (POINT OF NO RETURN")
 
 
 def test_nothing_to_back_out(sessions_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -110,7 +110,7 @@ def test_handover_note_reaches_the_next_driver_and_the_followers(sessions_dir: P
         follower.stop()
     assert not store.lock_path(lab).exists()
     entry = journal(lab)[-1]
-    assert entry["action"] == "handover" and entry["details"]["progress"] == "5/10 settled"
+    assert entry["action"] == "handover" and entry["details"]["progress"] == "6/11 settled"
     late = runbook(sessions_dir, "watch", "h", "--timeout", "0.2", operator=BOB)
     assert "handed over by alice@jump1 at" in late.stdout and "1 done; run 3a next (CHG-42)" in late.stdout
     picked = runbook(sessions_dir, "mark", "h", "2", "--done", operator=BOB)

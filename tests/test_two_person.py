@@ -16,7 +16,7 @@ from tests.pair_helpers import ALICE, BOB, Follower, Terminal, journal, runbook,
 
 @pytest.fixture
 def lab(sessions_dir: Path) -> Path:
-    assert main(["demo", "--scenario", "tmg-eas", "--init", "p"]) == 0
+    assert main(["demo", "--scenario", "tmg-eas", "--cert-validation", "eas", "--init", "p"]) == 0
     return sessions_dir / "p.yaml"
 
 

@@ -32,7 +32,7 @@ def test_a_follower_sees_each_change_made_by_another_process(sessions_dir: Path,
         done = runbook(sessions_dir, "mark", "w", "1", "--done", "--note", "listener made")
         assert done.returncode == 0, done.stderr
         follower.wait_for("mark_done    pending → manual-done — listener made")
-        follower.wait_for("progress: 5/10 settled")
+        follower.wait_for("progress: 6/11 settled")
         assert runbook(sessions_dir, "run", "w", "3a", "--yes").returncode == 0
         index, _, _ = follower.wait_for("3a         start        pending → running")
         follower.wait_for("applied: TMG01$ msDS-AllowedToDelegateTo: + http/eas01.test.lan", after=index)
