@@ -38,7 +38,8 @@ LEGEND = [
     ("[?]", "interrupted: verify first"), ("[≠]", "drift: done, but verify now disagrees"), ("[u]", "undone"),
     ("[-]", "skipped"), ("[/]", "does not apply here"),
 ]
-GROUPS = {"common": "1–2 · TMG console", "a": "track a · TMG and EAS", "b": "track b · SEG"}
+GROUPS = {"common": "1–2 · TMG console", "a": "track a · TMG and EAS", "b": "track b · SEG",
+          "cleanup": "after the cutover · clean-up"}
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def state_word(book: Runbook, key: str) -> str:
 
 def grouped(instances: Iterable[StepInstance]) -> list[tuple[str, list[StepInstance]]]:
     """Steps 1–2 first, then each lettered track, each in procedure order."""
-    order = ["common", "a", "b"]
+    order = ["common", "a", "b", "cleanup"]
     buckets: dict[str, list[StepInstance]] = {}
     for instance in instances:
         buckets.setdefault(instance.spec.track, []).append(instance)

@@ -79,7 +79,7 @@ CLEANUP = StepSpec(
     title="AD: remove TMG's old delegation to EAS",
     why="After the cutover TMG delegates to the SEG only; its old right to present any user to Exchange is unused "
         "and should not stay behind.",
-    track="common", role="ad", modes=("execute", "verify", "manual"), per_server=True, label_single=False,
+    track="cleanup", role="ad", modes=("execute", "verify", "manual"), per_server=True, label_single=False,
     manual=_manual, targets=each_server("tmg"), applies=adding_seg, depends_on=lambda params: ["2", "3a"],
     automation=RemoveOldDelegation(),
     detail=lambda params: [f"removes {', '.join(old_targets(params))} from TMG (other services stay)"],

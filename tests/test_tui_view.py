@@ -29,8 +29,9 @@ def test_steps_are_grouped_one_two_then_tracks_with_farm_instances(tui_env: Path
     groups = [(heading, [i.key for i in instances]) for heading, instances in view.grouped(book.instances)]
     assert groups == [
         ("1–2 · TMG console", ["1", "2"]),
-        ("track a · TMG and EAS", ["3a", "4a@EAS01", "4a@EAS02", "4a@EASASA", "5a", "6a"]),
+        ("track a · TMG and EAS", ["3a", "4a@EAS01", "4a@EAS02", "4a@EASASA", "5a", "6a@EAS01", "6a@EAS02"]),
         ("track b · SEG", ["3b@SEG01", "4b@SEG01", "5b@SEG01", "6b@SEG01"]),
+        ("after the cutover · clean-up", ["7"]),
     ]
     rows = view.step_rows(book)
     assert rows[0].key is None and [r.key for r in rows if r.key][:2] == ["1", "2"]
@@ -64,7 +65,7 @@ def test_dependencies_and_completion_show_in_the_hints(tui_env: Path) -> None:
     line = view.status_line(book, "6a@EAS01", driving=True, busy=None, following=None, driver_left=False,
                             resuming=False)
     assert line.plain.startswith("Complete: every step is settled.")
-    assert view.top_line(book, path.stem, driving=False).plain.endswith("10/10 settled · READ-ONLY · COMPLETE")
+    assert view.top_line(book, path.stem, driving=False).plain.endswith("11/11 settled · READ-ONLY · COMPLETE")
 
 
 def test_journal_lines_carry_plans_and_changes() -> None:

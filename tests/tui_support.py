@@ -48,9 +48,10 @@ def tui_test(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     return run
 
 
-def demo(scenario: str = "tmg-eas", *, fail: str | None = None) -> Path:
+def demo(scenario: str = "tmg-eas", *, fail: str | None = None, cert_validation: str | None = None) -> Path:
     """A fresh rehearsal session: sessions/demo-<scenario>-1.yaml."""
-    return lab.prepare_demo(scenario, CATALOGUE, init=None, resume=False, latency_ms=0.0, fail=fail, seed=1)
+    return lab.prepare_demo(scenario, CATALOGUE, init=None, resume=False, latency_ms=0.0, fail=fail, seed=1,
+                            cert_validation=cert_validation)
 
 
 def drive(path: Path) -> Runbook:
