@@ -35,7 +35,7 @@ def test_steps_are_grouped_one_two_then_tracks_with_farm_instances(tui_env: Path
     ]
     rows = view.step_rows(book)
     assert rows[0].key is None and [r.key for r in rows if r.key][:2] == ["1", "2"]
-    assert rows[[r.key for r in rows].index("6a")].label.plain.startswith("[/] 6a")
+    assert rows[[r.key for r in rows].index("7")].label.plain.startswith("[/] 7")
 
 
 def test_why_not_names_the_reason_for_every_dimmed_key(tui_env: Path) -> None:
