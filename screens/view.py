@@ -158,7 +158,7 @@ def hint(book: Runbook, instance: StepInstance, *, driving: bool) -> str:
     """What the operator can do next with this step, in words and keys."""
     key, state = instance.key, book.display_state(instance.key)
     if instance.not_applicable:
-        return f"Nothing to do here: {instance.not_applicable}. n goes to the next pending step."
+        return f"Nothing to do here: it does not apply ({instance.not_applicable}). n goes to the next pending step."
     automated = instance.spec.automation is not None
     verifiable = automated or instance.spec.verify_only is not None
     if not driving:

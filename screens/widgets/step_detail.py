@@ -86,7 +86,9 @@ class StepDetail(Vertical):
             lines.append((f"error: {record.error}", "bold $error"))
         if (waits := book.waiting_for(instance)) and not instance.not_applicable:
             lines.append(("waits for: " + ", ".join(waits), "$warning"))
-        if record.note:
+        if instance.not_applicable:
+            lines.append((f"does not apply: {instance.not_applicable}", "$text-muted"))
+        elif record.note:
             lines.append((f"note: {record.note}", "$text-muted"))
         if record.by and record.updated:
             lines.append((f"last change: {record.by}, {view.clock_time(record.updated)} UTC", "$text-muted"))
