@@ -225,11 +225,12 @@ async def test_follow_mode_is_read_only_and_refreshes_live(tui_env: Path) -> Non
             await settle(pilot)
             assert not isinstance(pilot.app.screen, TextModal)
             other.mark("1", "done", "by the other operator")
-            await until(pilot, lambda: "[m] 1" in screen_text(pilot.app))
+            await until(pilot, lambda: "[m] 1" in screen_text(pilot.app), timeout=30)
             assert screen.check_action("drive", ()) is False
             other.close()
-            await until(pilot, lambda: "t takes the wheel" in screen_text(pilot.app))
-            await until(pilot, lambda: "t Drive" in screen_text(pilot.app))
+            # The follower notices the released lock on its next poll: slower on a loaded CI machine.
+            await until(pilot, lambda: "t takes the wheel" in screen_text(pilot.app), timeout=30)
+            await until(pilot, lambda: "t Drive" in screen_text(pilot.app), timeout=30)
             await pilot.press("t")
             await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
             await pilot.press("y")
