@@ -103,22 +103,44 @@ def check_scep(ctx: CheckContext) -> CheckResult:
     return result
 
 
+def kerberos_receivers(params: Params) -> list[tuple[str, str]]:
+    """(step, server) of every hop that receives a delegated ticket, by the chain: where a 401 can come from."""
+    hops = [("6a", server) for server in params.eas if params.cert_validation != "eas"]
+    if params.has_seg and params.cert_validation == "tmg":
+        hops += [("6b", server) for server in params.seg]
+    return [(f"{step}@{server.computer}", server.host) for step, server in hops]
+
+
 def check_providers(ctx: CheckContext) -> CheckResult:
+    """The guide's 401: Windows Authentication on, with Negotiate (and NTLM), on every hop that receives Kerberos."""
     result = CheckResult("providers")
     location = f"{ctx.params.iis_site}/Microsoft-Server-ActiveSync"
-    for server in ctx.params.eas:
+    receivers = kerberos_receivers(ctx.params)
+    if not receivers:
+        result.info(f"no hop receives Kerberos (cert_validation {ctx.params.cert_validation}): nothing to check")
+    for step, host in receivers:
         try:
-            reply = ctx.ports.hosts.shell(server.host).invoke("Get-CertAuthAuthProviders", {"Location": location}).first
+            shell = ctx.ports.hosts.shell(host)
+            enabled = shell.invoke("Get-CertAuthWebConfig", {
+                "Location": location, "Filter": "system.webServer/security/authentication/windowsAuthentication",
+                "Name": "enabled"}).first["Value"]
+            reply = shell.invoke("Get-CertAuthAuthProviders", {"Location": location}).first
         except RunbookError as exc:
-            result.fault(f"{server.host}: could not read Windows Authentication providers ({exc})")
+            result.fault(f"{host}: could not read Windows Authentication ({exc})")
             continue
+        if str(enabled).lower() != "true":
+            result.fault(f"{host} {location}: Windows Authentication is off, so the delegated Kerberos request is "
+                         f"answered 401; step {step} turns it on")
         have = {str(p).lower() for p in reply["Providers"]}
         missing = [p for p in PROVIDERS if p.lower() not in have]
-        if missing:
-            result.fault(f"{server.host} {location}: Windows Authentication lacks {', '.join(missing)} "
-                         "(Exchange answers 401 to the delegated Kerberos request)")
-        else:
-            result.info(f"{server.host}: Negotiate and NTLM present")
+        if "negotiate" not in have:
+            result.fault(f"{host} {location}: Windows Authentication lacks Negotiate (the delegated Kerberos "
+                         f"request is answered 401); step {step} adds it")
+        elif missing:
+            result.warn(f"{host} {location}: Windows Authentication lacks {', '.join(missing)} (Kerberos works "
+                        "through Negotiate; add it back if anything else needs it)")
+        elif str(enabled).lower() == "true":
+            result.info(f"{host}: Windows Authentication on, Negotiate and NTLM present")
     return result
 
 
@@ -239,7 +261,8 @@ CHECKS = [
               check_directory),
     CheckSpec("clock", "Clock skew between the DC, this host and every server (≤ 5 min)", False, check_clock),
     CheckSpec("scep", "SCEP server and challenge URLs end with /", False, check_scep),
-    CheckSpec("providers", "Negotiate and NTLM providers on EAS (the 401 fix)", False, check_providers),
+    CheckSpec("providers", "Windows Authentication with Negotiate on every hop that receives Kerberos (the 401 fix)",
+              False, check_providers),
     CheckSpec("spn", "No wanted SPN is registered on another account", False, check_spn),
     CheckSpec("gpo", "No domain GPO owns the rights step 5 grants", False, check_gpo),
     CheckSpec("cert", "User certificate: SAN e-mail + UPN, Client Authentication EKU", True, check_cert),

@@ -27,12 +27,13 @@ SHIPPED = {p.read_text(encoding="utf-8") for p in PS_DIR.glob("*.ps1")}
 WRITE = re.compile(r"^(Set|Clear|Grant|Revoke|Add|Remove|Invoke)-")
 slow = pytest.mark.slow
 
-# (scenario, auth, EAS servers, host steps in procedure order)
+# (scenario, cert_validation, auth, EAS servers, host steps in procedure order)
 TOPOLOGIES = [
-    ("tmg-eas", "ntlm", 1, ["5a", "6a@EAS01"]),
-    ("tmg-eas", "basic", 2, ["5a", "6a@EAS01", "6a@EAS02"]),
-    ("tmg-seg-eas", "ntlm", 2, ["5a", "5b@SEG01", "6b@SEG01"]),
-    ("add-seg", "basic", None, ["5a", "5b@SEG01", "6b@SEG01"]),
+    ("tmg-eas", "tmg", "ntlm", 1, ["5a", "6a@EAS01"]),
+    ("tmg-eas", "eas", "basic", 2, ["6a@EAS01", "6a@EAS02"]),
+    ("tmg-seg-eas", "tmg", "ntlm", 2, ["5a", "5b@SEG01", "6a@EAS01", "6a@EAS02", "6b@SEG01"]),
+    ("tmg-seg-eas", "seg", "ntlm", 1, ["5b@SEG01", "6a@EAS01", "6b@SEG01"]),
+    ("add-seg", "tmg", "basic", None, ["5a", "5b@SEG01", "6a@EAS01", "6b@SEG01"]),
 ]
 
 
@@ -124,24 +125,31 @@ def test_exchange_port_and_auth_reach_the_real_client(monkeypatch: pytest.Monkey
 
 # ---------------------------------------------------------------------------------------------- every topology
 @slow
-@pytest.mark.parametrize(("scenario", "auth", "eas", "steps"), TOPOLOGIES,
-                         ids=[f"{t[0]}-{t[1]}-{t[2] or 1}eas" for t in TOPOLOGIES])
+@pytest.mark.parametrize(("scenario", "chain", "auth", "eas", "steps"), TOPOLOGIES,
+                         ids=[f"{t[0]}-{t[1]}-{t[2]}-{t[3] or 1}eas" for t in TOPOLOGIES])
 def test_every_host_step_plan_run_verify_undo(host_lab, sessions_dir: Path, tmp_path: Path, scenario: str,
-                                              auth: str, eas: int | None, steps: list[str]) -> None:
-    lab = host_lab(scenario, auth=auth, eas=eas)
+                                              chain: str, auth: str, eas: int | None, steps: list[str]) -> None:
+    lab = host_lab(scenario, auth=auth, eas=eas, cert_validation=chain)
     new_session(lab, tmp_path)
     host_keys = [k for k, v in states("s").items() if k[0] in "56" and v == "pending"]
     assert host_keys == steps
+    console = ["1", "2"] if chain == "tmg" else ["2"]
 
     # 1 and 2: read-only over the real client, before and after the console work.
-    before_console = cli(lab, "verify", "s", "1")
-    assert before_console.returncode == 1
-    if scenario == "add-seg":
-        assert "[MISMATCH] asks for the client certificate: wanted False, seen True" in before_console.stdout
-    else:
+    before_console = cli(lab, "verify", "s", console[0])
+    if scenario == "add-seg":  # TMG already checks the certificate and keeps doing so
+        assert before_console.returncode == 0 and "1: in place" in before_console.stdout, before_console
+    elif chain == "tmg":
+        assert before_console.returncode == 1
         assert "[MISMATCH] listener “EAS Listener” exists: wanted True, seen False" in before_console.stdout
-    mark_console_done(lab, "1", "2")
-    for step in ("1", "2"):
+    else:
+        assert before_console.returncode == 1
+        assert "[MISMATCH] server publishing rule “EAS mail.example.com” (HTTPS Server) exists" \
+            in before_console.stdout
+    # Adding a SEG: the rule is cut over only once the SEG side is ready (below).
+    console_now = ["1"] if scenario == "add-seg" else console
+    mark_console_done(lab, *console_now)
+    for step in console_now:
         checked = cli(lab, "verify", "s", step)
         assert checked.returncode == 0 and f"{step}: in place" in checked.stdout, checked
 
@@ -172,10 +180,16 @@ def test_every_host_step_plan_run_verify_undo(host_lab, sessions_dir: Path, tmp_
         assert len(writes(lab, host)) == written
         assert recorded(sessions_dir, "s", key) == changes
     assert all(states("s")[key] == "done" for key in steps)
+    if scenario == "add-seg":
+        early = run_cli("mark", "s", "2", "--done")
+        assert early.returncode == 1 and "2 waits for 3a (pending), 3b@SEG01 (pending)" in early.stderr
+        for key in ("3b", "4a", "4b", "3a"):  # the directory side, in the lab's directory
+            assert cli(lab, "run", "s", key, "--yes").returncode == 0, key
+        mark_console_done(lab, "2")
 
     everything = cli(lab, "verify", "s")
     assert everything.returncode == 0, everything
-    for key in ["1", "2", *steps]:
+    for key in [*console, *steps]:
         assert f"{key}: in place" in everything.stdout
 
     for key in reversed(changed):
@@ -232,7 +246,7 @@ def test_verify_fans_out_over_the_farm_and_keeps_each_hosts_steps_in_order(host_
 @slow
 def test_exchange_cmdlet_runs_before_iis_and_iisreset_needs_consent(host_lab, sessions_dir: Path,
                                                                    tmp_path: Path) -> None:
-    lab = host_lab("tmg-eas", auth="ntlm")
+    lab = host_lab("tmg-eas", auth="ntlm", cert_validation="eas")
     new_session(lab, tmp_path)
     host = "eas01.test.lan"
     plan = cli(lab, "plan", "s", "6a")
@@ -251,7 +265,8 @@ def test_exchange_cmdlet_runs_before_iis_and_iisreset_needs_consent(host_lab, se
     assert calls[-1] == ("default", "Invoke-CertAuthIisReset")
     assert "Microsoft.Exchange" in lab.endpoints[host].shells_opened
     assert lab.sim(host).activesync_vdirs["Default Web Site"] == {"ClientCertAuth": "Required",
-                                                                   "BasicAuthEnabled": False}
+                                                                   "BasicAuthEnabled": False,
+                                                                   "WindowsAuthEnabled": False}
     applied = [e["details"] for e in journal(sessions_dir) if e["action"] == "change" and e["step"] == "6a@EAS01"]
     assert applied[-1]["kind"] == "iisreset" and applied[-1]["target"] == host
 
@@ -259,32 +274,44 @@ def test_exchange_cmdlet_runs_before_iis_and_iisreset_needs_consent(host_lab, se
     assert undo.returncode == 1 and "undo ends with iisreset on EAS01" in undo.stderr
 
 
-# ---------------------------------------------------------------------------------------------- add-seg guard
+# ---------------------------------------------------------------------------------------------- Kerberos on 6a/6b
 @slow
-def test_add_seg_refuses_6b_while_tmg_still_validates_certificates(host_lab, sessions_dir: Path,
-                                                                  tmp_path: Path) -> None:
+def test_the_hops_behind_tmg_accept_kerberos_and_undo_makes_an_inherited_value_inherit_again(
+        host_lab, sessions_dir: Path, tmp_path: Path) -> None:
+    lab = host_lab("tmg-seg-eas", auth="ntlm", eas=1)
+    new_session(lab, tmp_path)
+    seg, eas = "seg01.test.lan", "eas01.test.lan"
+    before = {host: lab.snapshot(host) for host in (seg, eas)}
+    plan = cli(lab, "plan", "s", "6b")
+    assert "windowsAuthentication.enabled @ Default Web Site/Microsoft-Server-ActiveSync: False → True" in plan.stdout
+    assert "POINT OF NO RETURN" not in plan.stdout and "SslRequireCert" not in plan.stdout
+    assert cli(lab, "run", "s", "6b", "--yes").returncode == 0  # no iisreset, so no --allow-restart
+    changes = recorded(sessions_dir, "s", "6b@SEG01")
+    assert [c["locator"].get("inherited") for c in changes] == [True]  # it came from the server level
+    assert cli(lab, "run", "s", "6a", "--yes").returncode == 0
+    calls = [(endpoint, name, params) for endpoint, name, params in writes(lab, eas)]
+    identity = "EAS01\\Microsoft-Server-ActiveSync (Default Web Site)"
+    assert calls == [("exchange", "Set-ActiveSyncVirtualDirectory", {"Identity": identity, "WindowsAuthEnabled": True})]
+    assert lab.sim(eas).activesync_vdirs["Default Web Site"]["WindowsAuthEnabled"] is True
+    verify = cli(lab, "verify", "s", "6a")
+    assert verify.returncode == 0 and "Windows Authentication providers include Negotiate" in verify.stdout
+    for key in ("6a", "6b"):
+        assert cli(lab, "undo", "s", key, "--yes").returncode == 0, key
+    seg_writes = [name for _, name, _ in writes(lab, seg)]
+    assert seg_writes == ["Set-CertAuthWebConfig", "Clear-CertAuthWebConfig"]  # undo inherits again
+    assert {host: lab.snapshot(host) for host in (seg, eas)} == before
+
+
+@slow
+def test_add_seg_prepares_the_seg_side_first_and_the_cutover_waits(host_lab, sessions_dir: Path,
+                                                                   tmp_path: Path) -> None:
     lab = host_lab("add-seg", auth="ntlm")
     new_session(lab, tmp_path)
-    waiting = cli(lab, "run", "s", "6b", "--yes", "--allow-restart")
-    assert waiting.returncode == 1 and "waits for 1 (pending), 2 (pending)" in waiting.stderr
-    # The operator records 1 and 2 as done, but TMG was not changed.
-    for step in ("1", "2"):
-        assert run_cli("mark", "s", step, "--done").returncode == 0
-    plan = cli(lab, "plan", "s", "6b")
-    assert plan.returncode == 1
-    assert "listener “EAS Listener” still asks for the client certificate (step 1)" in plan.stderr
-    assert "rule “EAS mail.example.com” still publishes straight to EAS (step 2)" in plan.stderr
-    refused = cli(lab, "run", "s", "6b", "--yes", "--allow-restart")
-    assert refused.returncode == 1 and "seg01.test.lan: not yet: on tmg01.test.lan" in refused.stderr
-    assert writes(lab, "seg01.test.lan") == [] and states("s")["6b@SEG01"] == "failed"
-
-    lab.console_clicks("1")  # listener done, rule not yet
-    half = cli(lab, "run", "s", "6b", "--yes", "--allow-restart")
-    assert half.returncode == 1 and "still publishes straight to EAS" in half.stderr
-    assert "asks for the client certificate" not in half.stderr
-    lab.console_clicks("2")
-    done = cli(lab, "run", "s", "6b", "--yes", "--allow-restart")
+    done = cli(lab, "run", "s", "6b", "--yes")  # the SEG receives no traffic yet: nothing to wait for
     assert done.returncode == 0 and "6b@SEG01: done and verified" in done.stdout, done
+    waiting = cli(lab, "run", "s", "3a", "--yes")
+    assert waiting.returncode == 1 and "3a waits for 3b@SEG01 (pending)" in waiting.stderr
+    assert run_cli("mark", "s", "2", "--done").returncode == 1
 
 
 # ---------------------------------------------------------------------------------------------- 5b, GPO
@@ -297,10 +324,12 @@ def test_5b_reads_the_seg_pool_identity_and_grants_to_that_account(host_lab, ses
     new_session(lab, tmp_path)
     plan = cli(lab, "plan", "s", "5b")
     assert f"SeTcbPrivilege: + {sid}" in plan.stdout
-    assert ("app pool SecureEmailGateway runs as TEST\\segsvc, not NetworkService: the rights go to that account, "
-            "and the SEG's SPN (4b) and delegation (3b) must be on TEST\\segsvc") in plan.stdout
+    assert ("app pool SecureEmailGateway runs as the domain account TEST\\segsvc: the rights go to it, and the "
+            "SEG's SPNs (4b) and delegation (3b) belong on TEST\\segsvc, not on SEG01$") in plan.stdout
     run = cli(lab, "run", "s", "5b", "--yes")
-    assert run.returncode == 0 and "runs as TEST\\segsvc, not NetworkService" in run.stdout, run
+    assert run.returncode == 0 and "runs as the domain account TEST\\segsvc" in run.stdout, run
+    refused = cli(lab, "plan", "s", "3b")
+    assert refused.returncode == 1 and "tickets for the SEG are issued to segsvc, not SEG01$" in refused.stderr
     rights = lab.sim("seg01.test.lan").rights
     assert sid in rights["SeTcbPrivilege"] and sid in rights["SeImpersonatePrivilege"]
     assert "S-1-5-20" not in rights["SeTcbPrivilege"]
@@ -444,7 +473,12 @@ def test_basic_over_plain_http_needs_insecure(host_lab, sessions_dir: Path, tmp_
     assert lab.invocations("tmg01.test.lan") == []  # refused before any connection
     assert cli(lab, "run", "s", "5a", "--yes").returncode == 0
     providers = cli(lab, "check", "s", "providers")
-    assert providers.returncode == 0 and "eas01.test.lan: Negotiate and NTLM present" in providers.stdout
+    assert providers.returncode == 1 and "Windows Authentication is off, so the delegated Kerberos request is " \
+        "answered 401; step 6a@EAS01 turns it on" in providers.stdout
+    assert cli(lab, "run", "s", "6a", "--yes").returncode == 0
+    providers = cli(lab, "check", "s", "providers")
+    assert providers.returncode == 0 and "eas01.test.lan: Windows Authentication on, Negotiate and NTLM present" \
+        in providers.stdout
 
 
 # ---------------------------------------------------------------------------------------------- a real process

@@ -42,7 +42,7 @@ FIELDS = [
     Field("listener_certificate", "Listener certificate", "optional: CN=mail.example.com"),
     Field("rule_name", "Publishing rule", "optional: the existing rule's name (default: EAS <public name>)"),
     Field("iis_site", "IIS site", "Default Web Site", default="Default Web Site"),
-    Field("cert_validation", "Certificates checked on", "blank: EAS, or the SEG when there is one"),
+    Field("cert_validation", "Certificates checked on", "blank: tmg (the TMG listener); eas, seg: TLS passes"),
     Field("winrm.user", "WinRM user", "blank: your Kerberos ticket; or TEST\\operator"),
 ]
 SERVER_ITEM = re.compile(r"^\s*(?:(?P<computer>[^=\s]+)\s*=\s*)?(?P<host>\S+)\s*$")
