@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from runbook.context import StepContext
-from runbook.errors import HostError, Refused
+from runbook.errors import Refused, RunbookError
 
 SEG_POOL = "SecureEmailGateway"
 AS_COMPUTER = ("NetworkService", "ApplicationPoolIdentity", "LocalSystem")
@@ -27,7 +27,7 @@ def seg_runs_as_computer(ctx: StepContext) -> list[str]:
         return []
     try:
         pool = seg_pool(ctx, server.host)
-    except HostError as exc:
+    except RunbookError as exc:  # unreachable, or no WinRM credentials from this jump host: say so, go on
         return [f"could not read the {SEG_POOL} app pool identity on {server.host} ({exc}): assuming it acts as "
                 f"{server.sam} (NetworkService, ApplicationPoolIdentity or LocalSystem); 5b reads it again"]
     kind = pool["IdentityType"]

@@ -177,19 +177,35 @@ TOPOLOGIES = {
                                       "http/exch-int.test.lan", "http/exch-int"} for n in (1, 2)}},
         spns={"EASASA": {"http/exch-int.test.lan", "http/exch-int"}},
     ),
-    # An existing TMG → EAS setup (TMG01 already delegates to EAS01 with protocol transition) gets a SEG.
+    # An existing TMG → EAS setup (TMG01 already delegates to EAS01 with protocol transition) gets a SEG: the SEG
+    # side first (its host steps done by hand here), then the cutover (3a, 2), then 7 removes TMG's old delegation.
     "add-seg": dict(
         overrides={},
         setup="existing",
-        steps=["3a", "3b@SEG01", "4a@EAS01", "4b@SEG01"],
+        steps=["3b@SEG01", "4a@EAS01", "4b@SEG01", "3a", "7"],
+        marked={"3a": ["5b", "6a", "6b"], "7": ["2"]},
         already=["4a@EAS01", "4b@SEG01"],
-        plan={"3a": ["TMG01$ msDS-AllowedToDelegateTo: + http/seg01.test.lan, + http/seg01",
-                     "kept as they are (other services already delegated): "
-                     f"{UNRELATED_DELEGATION}, http/eas01.test.lan, http/eas01"]},
-        delegations={"TMG01$": {UNRELATED_DELEGATION, "http/eas01.test.lan", "http/eas01", "http/seg01.test.lan",
-                                "http/seg01"},
+        plan={"3b@SEG01": ["SEG01$ msDS-AllowedToDelegateTo: + http/eas01.test.lan, + http/eas01"]},
+        delegations={"TMG01$": {UNRELATED_DELEGATION, "http/seg01.test.lan", "http/seg01"},
                      "SEG01$": {"http/eas01.test.lan", "http/eas01"}},
         spns={},
+    ),
+    # The SEG checks the certificate (TLS passes through TMG): only the SEG delegates, TMG is left alone.
+    "tmg-seg-eas/seg": dict(
+        overrides={"cert_validation": "seg", "internal_names": {"eas": "exch-int.test.lan"},
+                   "eas": [{"computer": "EAS01", "host": "eas01.test.lan"},
+                           {"computer": "EAS02", "host": "eas02.test.lan"}],
+                   "service_accounts": {"eas": "EASASA"}},
+        setup=None,
+        steps=["3b@SEG01", "4a@EAS01", "4a@EAS02", "4a@EASASA"],
+        already=["4a@EAS01", "4a@EAS02"],
+        plan={"3b@SEG01": ["SEG01$ msDS-AllowedToDelegateTo: + http/eas01.test.lan, + http/eas01, "
+                           "+ http/eas02.test.lan, + http/eas02, + http/exch-int.test.lan, + http/exch-int",
+                           "SEG01$ userAccountControl: 0x1000 → 0x1001000 (+TRUSTED_TO_AUTH_FOR_DELEGATION)"]},
+        delegations={"SEG01$": {"http/eas01.test.lan", "http/eas01", "http/eas02.test.lan", "http/eas02",
+                                "http/exch-int.test.lan", "http/exch-int"}},
+        spns={"EASASA": {"http/exch-int.test.lan", "http/exch-int"}},
+        untouched=["TMG01$"],
     ),
 }
 
@@ -201,10 +217,10 @@ def test_every_step_plan_run_verify_rerun_undo(samba_dc, cli, new_session, topol
     if case["setup"] == "existing":  # what the earlier TMG → EAS change left behind
         outside(samba_dc, tmg, "add", A2D, "http/eas01.test.lan", "http/eas01")
         outside(samba_dc, tmg, "replace", UAC, str(PROTOCOL_TRANSITION))
-    name = new_session("s", topology, **case["overrides"])
+    name = new_session("s", topology.split("/")[0], **case["overrides"])
     states = cli.states(name)
-    ad_steps = [key for key in states if key[:2] in ("3a", "3b", "4a", "4b") and states[key] != "not-applicable"]
-    assert ad_steps == case["steps"]
+    ad_steps = [key for key in states if key[:2] in ("3a", "3b", "4a", "4b", "7") and states[key] != "not-applicable"]
+    assert sorted(ad_steps) == sorted(case["steps"])
     before = snapshot(samba_dc)
 
     # plan shows the attribute-level difference and changes nothing
@@ -215,12 +231,17 @@ def test_every_step_plan_run_verify_rerun_undo(samba_dc, cli, new_session, topol
     assert snapshot(samba_dc) == before
 
     for step in case["steps"]:
+        for by_hand in case.get("marked", {}).get(step, []):  # host or console steps, done by hand here
+            cli.ok("mark", name, by_hand, "--done")
         out = cli.ok("run", name, step, "--yes")
         assert out.endswith(f"{step}: already in place, nothing changed\n" if step in case["already"]
                             else f"{step}: done and verified\n"), out
     after_run = snapshot(samba_dc)
     for account, values in case["delegations"].items():
         assert delegation(samba_dc, account) == (values, True), account
+    for account in case.get("untouched", []):
+        assert {k: v for k, v in after_run.items() if k[0] == account} == \
+            {k: v for k, v in before.items() if k[0] == account}, account
     for account, values in case["spns"].items():
         assert values <= spns(samba_dc, account), account
     assert spns(samba_dc, "OLDSVC") == {PLANTED_SPN}
