@@ -97,7 +97,9 @@ def default_state(role: str, fqdn: str) -> dict[str, Any]:
         app_pools["MSExchangeSyncAppPool"] = identity_of("MSExchangeSyncAppPool", "LocalSystem")
         vdir = f"{DEFAULT_SITE}/{EAS_VDIR}"
         locations += [vdir, "Exchange Back End", f"Exchange Back End/{EAS_VDIR}"]
-        values[vdir] = {ACCESS: {"sslFlags": SSL_FLAGS_FOR["Ignore"]}, BASIC_AUTH: {"enabled": True}}
+        # Exchange setup writes the vdir's authentication explicitly (Basic on, Windows off), not by inheritance.
+        values[vdir] = {ACCESS: {"sslFlags": SSL_FLAGS_FOR["Ignore"]}, BASIC_AUTH: {"enabled": True},
+                        WINDOWS_AUTH: {"enabled": False}}
         vdirs[DEFAULT_SITE] = {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True, "WindowsAuthEnabled": False}
     return {
         "clock_offset": 0.0,
