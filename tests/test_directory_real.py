@@ -247,8 +247,13 @@ def test_every_step_plan_run_verify_rerun_undo(samba_dc, cli, new_session, topol
     assert spns(samba_dc, "OLDSVC") == {PLANTED_SPN}
     assert not [v for values in after_run.values() for v in values if "*" in v], "a wildcard reached AD"
     assert all(cli.states(name)[step] == "done" for step in case["steps"])
-    verify = cli("verify", name)
-    assert verify.returncode == 0 and "MISMATCH" not in verify.stdout, verify.stdout
+    if case.get("marked"):  # host steps were recorded by hand and there are no hosts here to read
+        for step in case["steps"]:
+            verify = cli("verify", name, step)
+            assert verify.returncode == 0 and "MISMATCH" not in verify.stdout, verify.stdout
+    else:
+        verify = cli("verify", name)
+        assert verify.returncode == 0 and "MISMATCH" not in verify.stdout, verify.stdout
 
     # idempotence: running everything again changes nothing and records nothing
     recorded = {step: cli.record(name, step).get("changes", []) for step in case["steps"]}

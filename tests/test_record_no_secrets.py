@@ -29,22 +29,21 @@ def test_no_password_in_any_file_or_output(sessions_dir: Path, tmp_path: Path) -
         "eas": [{"computer": "EAS01", "host": "eas01.test.lan"}],
         "public_name": "mail.example.com", "listener": "EAS Listener", "winrm": {"user": "TEST\\operator"}}))
     cli("new", "real", "--params", str(params))
-    cli("demo", "--scenario", "tmg-eas", "--init", "s")
+    cli("demo", "--scenario", "tmg-eas", "--cert-validation", "eas", "--init", "s")  # 6a ends with iisreset
     cli("settings", "s", "--two-person", "on", "--ack-wait", "30")
     follower = Follower(sessions_dir, "s", env=ENV)
     try:
         follower.wait_for("live:")
-        cli("mark", "s", "1", "--done", "--note", "listener made")
+        cli("mark", "s", "2", "--done", "--note", "server publishing rule made")
         driver = start(sessions_dir, "run", "s", "6a", "--yes", "--allow-restart", env=ENV)
         _, _, hint = follower.wait_for("to acknowledge: runbook ack s 6a@EAS01 --plan ")
         cli("ack", "s", "6a", "--plan", hint.rsplit("--plan ", 1)[1].split()[0], operator=BOB)
         assert driver.wait(timeout=30) == 0
         outputs.append(driver.stdout.read() + driver.stderr.read())  # type: ignore[union-attr]
-        cli("run", "s", "3a", "--yes")
-        cli("handover", "s", "--note", "3a and 6a done")
+        cli("handover", "s", "--note", "2 and 6a done")
         stale_lock(sessions_dir / "s.yaml")
-        cli("mark", "s", "2", "--done", "--takeover", operator=BOB)
-        follower.wait_for("mark_done    pending → manual-done", after=1)
+        cli("mark", "s", "2", "--reopen", "--takeover", operator=BOB)
+        follower.wait_for("manual-done → pending", after=1)
     finally:
         follower.stop()
     outputs.append(follower.text())
