@@ -38,13 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     command("steps", "which steps apply to this change, and why")
     p = command("manual", "the manual procedure of a step, with this change's names filled in")
     p.add_argument("step", metavar="STEP")
-    p = command("mark", "record a step done by hand, skipped, or reopened")
+    p = command("mark", "record a step done by hand (verified read-only first), skipped, or reopened")
     p.add_argument("step", metavar="STEP")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--done", dest="how", action="store_const", const="done")
-    how.add_argument("--skip", dest="how", action="store_const", const="skip")
-    how.add_argument("--reopen", dest="how", action="store_const", const="reopen")
-    p.add_argument("--note", default=None)
+    how.add_argument("--done", dest="how", action="store_const", const="done",
+                     help="done by hand: its verification runs first; a mismatch refuses (exit 1) unless --force; "
+                          "a verification that cannot run records it done-unverified with the reason")
+    how.add_argument("--skip", dest="how", action="store_const", const="skip", help="skipped (needs --note REASON)")
+    how.add_argument("--reopen", dest="how", action="store_const", const="reopen", help="back to pending")
+    p.add_argument("--note", default=None, help="why (journaled with your name); required with --skip and --force")
+    p.add_argument("--force", action="store_true", help="with --done: record it although the verification "
+                                                        "disagrees (needs --note REASON; journaled)")
     driving(p)
     p = command("tick", "tick (or untick) one item of a step's manual checklist")
     p.add_argument("step", metavar="STEP")

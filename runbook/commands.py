@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 from runbook import render, store
 from runbook.backends import Options, ports_factory
 from runbook.engine import Runbook
-from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, NotAvailable, RunbookError
+from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, NotAvailable, Refused, RunbookError
 from runbook.journal import Journal
 from runbook.lock import LockHeld
 
@@ -106,10 +106,23 @@ def cmd_manual(args: argparse.Namespace) -> int:
 
 
 def cmd_mark(args: argparse.Namespace) -> int:
+    if args.force and args.how != "done":
+        raise BadInput("--force: only with --done (it records a step done although its verification disagrees)")
+    if args.force and not (args.note or "").strip():
+        raise BadInput("--note: --force needs a reason, journaled with your name (e.g. --note 'verified in the "
+                       "TMG console; the read-back is wrong because ...')")
+    refused = []
     with opened(args, drive=True) as book:
-        for instance in book.resolve(args.step):
-            print(book.mark(instance.key, args.how, args.note))
-    return EXIT_OK
+        def override(question: str, mismatches: list[str]) -> str | None:
+            return args.note if args.force else None
+
+        for instance in book.resolve(args.step):  # every instance is tried: one refusal does not hide the others
+            try:
+                print(book.mark(instance.key, args.how, args.note, override=override))
+            except Refused as exc:
+                print(f"runbook mark: {exc}", file=sys.stderr)
+                refused.append(instance.key)
+    return EXIT_FAILED if refused else EXIT_OK
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
@@ -206,7 +219,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         chosen = [c for c in CHECKS if c.name == args.name] if args.name else \
             [c for c in CHECKS if not c.needs_input or (c.name == "cert" and args.file)]
         ctx = CheckContext(params=book.params, ports=book.ports, options=options)
-        faults = []
+        faults: dict[str, list[str]] = {}
+        warnings: dict[str, list[str]] = {}
         for check in chosen:
             try:
                 result = check.run(ctx)
@@ -214,15 +228,18 @@ def cmd_check(args: argparse.Namespace) -> int:
                 raise
             except RunbookError as exc:
                 print(f"{check.name}: FAULT: could not run: {exc}")
-                faults.append(check.name)
+                faults[check.name] = [f"FAULT: could not run: {exc}"]
                 continue
             print(f"{check.name}: {result.status}")
             print("\n".join("  " + line for line in result.lines))
             if result.status == "fail":
-                faults.append(check.name)
-        if book.lock is not None:
+                faults[check.name] = [line for line in result.lines if line.startswith("FAULT: ")]
+            elif result.status == "warn":
+                warnings[check.name] = [line for line in result.lines if line.startswith("warning: ")]
+        if book.lock is not None:  # the lines too: a fault stays open (status, report, TUI) until this check passes
             book.journal.append(step=None, action="check", outcome="faults: " + ", ".join(faults) if faults else "ok",
-                                details={"checks": [c.name for c in chosen]})
+                                details={"checks": [c.name for c in chosen], "faults": faults,
+                                         "warnings": warnings})
     if faults:
         print("faults found in: " + ", ".join(faults), file=sys.stderr)
     return EXIT_FAILED if faults else EXIT_OK

@@ -23,6 +23,7 @@ from runbook.states import IN_PLACE, SETTLED, Event, State, next_state
 
 PortsFactory = Callable[[Path, Session, Params], Ports]
 Confirm = Callable[[str, list[str]], bool]  # (question, lines shown) -> go ahead?
+Override = Callable[[str, list[str]], "str | None"]  # (question, mismatches) -> the operator's reason to go ahead
 
 
 @dataclass
@@ -138,10 +139,9 @@ class Runbook:
                 if self.record(dep).state not in SETTLED]
 
     def next_pending(self) -> StepInstance | None:
-        for instance in self.instances:
-            if self.record(instance.key).state not in SETTLED:
-                return instance
-        return None
+        """The first unsettled step that can go now; else the first unsettled one (it says what it waits for)."""
+        unsettled = [i for i in self.instances if self.record(i.key).state not in SETTLED]
+        return next((i for i in unsettled if not self.waiting_for(i)), unsettled[0] if unsettled else None)
 
     # -- persistence ----------------------------------------------------------------------------------------
     def _require_driver(self) -> None:
@@ -213,6 +213,7 @@ class Runbook:
             if record.state not in IN_PLACE:
                 self._transition(key, Event.START)
                 self._transition(key, Event.SUCCEED, note="already in place")
+            self._store_verification(key, automation.verify(ctx))  # done means verified, even with nothing to do
             return Outcome(key, "already-in-place", plan.lines())
         if plan.point_of_no_return and not allow_restart:
             raise Refused(f"{key}: {plan.point_of_no_return}; this needs explicit consent "
@@ -358,11 +359,18 @@ class Runbook:
             self.journal.append(step=key, action="verify", outcome="ok" if result.ok else "mismatch",
                                 details={"mismatches": [f.describe() for f in result.mismatches()]} or None)
 
-    def mark(self, key: str, how: str, note: str | None) -> str:
+    def mark(self, key: str, how: str, note: str | None, *, override: Override | None = None) -> str:
+        """Record a step done by hand, skipped or reopened. Done is verified first (read-only): a mismatch is
+        recorded only when `override` returns the operator's reason; a verification that cannot run at all
+        (host unreachable, no credentials, none exists) records the step done-unverified with that reason."""
         self._require_driver()
         event = {"done": Event.MARK_DONE, "skip": Event.SKIP, "reopen": Event.REOPEN}[how]
-        key = self.instance(key).key
+        instance = self.instance(key)
+        key = instance.key
         record = self.record(key)
+        if how == "skip" and not (note or "").strip():
+            raise BadInput(f"--note: skipping {key} needs a reason (journaled with your name and shown beside the "
+                           "step), e.g. --note 'the GPO team grants it on Monday'")
         already = {"done": IN_PLACE, "skip": {State.SKIPPED}, "reopen": {State.PENDING}}[how]
         if record.state in already:
             if note:
@@ -370,15 +378,46 @@ class Runbook:
                 self.save()
             self.journal.append(step=key, action="note", outcome=f"already {record.state.value}", note=note)
             return f"{key} is already {record.state.value}" + ("; note added" if note else "")
-        if self.instance(key).not_applicable and how != "reopen":
-            raise Refused(f"{key} does not apply: {self.instance(key).not_applicable}")
-        if how == "done" and (waits := self.waiting_for(self.instance(key))):
+        if instance.not_applicable and how != "reopen":
+            raise Refused(f"{key} does not apply: {instance.not_applicable}")
+        if how == "done" and (waits := self.waiting_for(instance)):
             # A manual step done out of order is still out of order (add-seg: the cutover before the SEG is ready).
             raise Refused(f"{key} waits for {', '.join(waits)}: do those first")
-        new = self._transition(key, event, note=note)
-        if new == State.MANUAL_DONE:
-            self.ports.on_manual_done(key)
-        return f"{key}: {new.value}"
+        next_state(key, record.state, event)  # an illegal move is refused before the lab clicks or anything is read
+        if how != "done":
+            return f"{key}: {self._transition(key, event, note=note).value}"
+        # The lab performs the operator's console clicks first, so the verification below has something to read.
+        self.ports.on_manual_done(key)
+        try:
+            result: Verification | None = _checker(instance).verify(self._context(instance, False))
+            unverified = None
+        except RunbookError as exc:
+            result, unverified = None, str(exc)
+        if result is None:
+            new = self._transition(key, event, note=note, details={"verified": "no", "why": unverified})
+            record.verified = {"at": now_iso(), "by": operator(), "ok": None, "unverified": unverified,
+                               "findings": []}
+            self.save()
+            self.journal.append(step=key, action="verify", outcome="not verified", note=unverified)
+            return f"{key}: {new.value}, not verified: {unverified}"
+        if result.ok:
+            new = self._transition(key, event, note=note, details={"verified": "ok"})
+            self._store_verification(key, result)  # after the transition: a verification older than it reads stale
+            return f"{key}: {new.value}, verified: in place"
+        mismatches = [finding.describe() for finding in result.mismatches()]
+        reason = override(f"{key}: the verification disagrees. Mark it done anyway?", mismatches) if override else None
+        if not (reason or "").strip():
+            self._store_verification(key, result)
+            self.journal.append(step=key, action="mark_refused", outcome="not marked done: verification disagrees",
+                                details={"mismatches": mismatches})
+            raise Refused(f"{key}: not marked done, the verification disagrees:\n  " + "\n  ".join(mismatches)
+                          + f"\nfix it (runbook manual SESSION {key}) and mark it again, or record it done "
+                          "regardless with --force --note REASON")
+        assert reason is not None
+        shown = reason if not note or note == reason else f"{note} (done anyway: {reason})"
+        new = self._transition(key, event, note=shown, details={"forced": reason, "mismatches": mismatches})
+        self._store_verification(key, result)
+        return f"{key}: {new.value} despite the verification mismatch (your reason is journaled)"
 
     def tick(self, key: str, index: int, ticked: bool = True) -> None:
         self._require_driver()

@@ -5,9 +5,10 @@ from typing import Any
 
 from runbook import chain, handover, store
 from runbook.changes import Verification
+from runbook.completion import completion, verification_word
 from runbook.engine import Runbook
 from runbook.lock import read_holder
-from runbook.states import SETTLED, State
+from runbook.states import IN_PLACE, SETTLED, State
 
 GLYPHS = {
     State.PENDING: "[ ]", State.RUNNING: "[~]", State.DONE: "[x]", State.FAILED: "[!]", State.SKIPPED: "[-]",
@@ -24,6 +25,7 @@ def status_rows(book: Runbook) -> list[dict[str, Any]]:
             "step": instance.key, "title": instance.title, "state": state.value,
             "updated": record.updated, "by": record.by, "note": record.note, "error": record.error,
             "verified": (record.verified or {}).get("ok"), "waits_for": book.waiting_for(instance),
+            "unverified": (record.verified or {}).get("unverified"),
             "modes": list(instance.spec.modes),
         })
     return rows
@@ -34,10 +36,12 @@ def status_data(book: Runbook) -> dict[str, Any]:
     holder = read_holder(store.lock_path(book.path))
     last = book.journal.last()
     settled = sum(1 for row in rows if State(row["state"]) in SETTLED)
+    done = completion(book)
     return {
         "session": str(book.path), "topology": book.params.topology, "chain": chain.chain_line(book.params),
         "cert_validation": book.params.cert_validation,
         "rehearsal": bool(book.session.lab), "progress": {"settled": settled, "total": len(rows)},
+        "complete": done.complete, "reasons": done.reasons, "notes": done.notes,
         "driver": holder.describe() if holder else None,
         "last_activity": {"time": last["time"], "operator": last["operator"], "step": last["step"],
                           "action": last["action"]} if last else None,
@@ -51,7 +55,10 @@ def status_text(book: Runbook) -> str:
     data = status_data(book)
     lines = [f"{data['session']} — {data['topology']}{' (rehearsal lab)' if data['rehearsal'] else ''}",
              f"  {data['chain']}",
-             f"  progress: {data['progress']['settled']}/{data['progress']['total']} settled"]
+             f"  progress: {data['progress']['settled']}/{data['progress']['total']} settled · "
+             + ("COMPLETE" if data["complete"] else "NOT COMPLETE")]
+    lines += [f"    - {reason}" for reason in data["reasons"]]
+    lines += [f"    note: {note}" for note in data["notes"]]
     if data["driver"]:
         lines.append(f"  driven by {data['driver']}")
     for line in data["handover"] or []:
@@ -63,6 +70,9 @@ def status_text(book: Runbook) -> str:
     for row in data["steps"]:
         state = State(row["state"])
         extra = row["error"] or (row["note"] if state in (State.NOT_APPLICABLE, State.SKIPPED) else "")
+        if state in IN_PLACE and (word := verification_word(book.record(row["step"]).verified)) != "ok":
+            extra = {"-": "never verified", "MISMATCH": "last verify MISMATCH"}.get(word) or \
+                f"not verified: {row['unverified']}"
         if row["waits_for"] and state not in SETTLED:
             extra = (extra + "; " if extra else "") + "waits for " + ", ".join(row["waits_for"])
         lines.append(f"  {GLYPHS[state]} {row['step']:<11} {state.value:<14} {row['title']}"

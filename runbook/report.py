@@ -14,6 +14,7 @@ from typing import Any
 from runbook import chain, handover, two_person
 from runbook import topology as topo
 from runbook.changes import Change, _show
+from runbook.completion import completion, verification_word
 from runbook.engine import Runbook
 from runbook.errors import BadInput, Refused
 from runbook.params import SECRET_WORDS, Params
@@ -51,6 +52,7 @@ def collect(book: Runbook) -> dict[str, Any]:
     states = {i.key: book.display_state(i.key) for i in book.instances}
     counts = Counter(state.value for state in states.values())
     session = book.session
+    done = completion(book, entries)
     return {
         "name": session.name or book.path.stem, "path": str(book.path), "topology": book.params.topology,
         "chain": chain.chain_line(book.params),
@@ -58,6 +60,8 @@ def collect(book: Runbook) -> dict[str, Any]:
         "created": session.created, "created_by": session.created_by,
         "operators": sorted({e["operator"] for e in entries} | ({session.created_by} - {""})),
         "progress": f"{sum(1 for s in states.values() if s in SETTLED)}/{len(states)} settled",
+        "completion": {"complete": done.complete, "headline": done.headline, "reasons": done.reasons,
+                       "notes": done.notes},
         "counts": ", ".join(f"{state.value} {counts[state.value]}" for state in State if counts[state.value]),
         "two_person": two_person.enabled(session.settings),
         "diagram": diagram(book.params),
@@ -239,7 +243,7 @@ def _code(text: Any) -> str:
 def markdown(data: dict[str, Any]) -> str:
     journal = data["journal"]
     check = "intact" if journal["intact"] else f"BROKEN ({len(journal['problems'])} problems)"
-    out = [f"# Change record: {_md(data['name'])}", "", "| | |", "|---|---|",
+    out = [f"# Change record: {_md(data['name'])}", "", *_md_completion(data["completion"]), "", "| | |", "|---|---|",
            f"| Session | {_code(data['path'])} |", f"| Topology | {_code(data['topology'])}: {_md(data['chain'])} |",
            f"| Environment | {_md(data['environment'])} |",
            f"| Created | {_md(data['created'])} by {_md(data['created_by'])} |",
@@ -254,7 +258,7 @@ def markdown(data: dict[str, Any]) -> str:
            "", "## Steps", "", "| Step | Title | State | By | When | Verified |", "|---|---|---|---|---|---|"]
     for step in data["steps"]:
         verified = step["verified"]
-        mark = "-" if not verified else ("ok" if verified.get("ok") else "MISMATCH")
+        mark = verification_word(verified)
         out.append(f"| {_code(step['key'])} | {_md(step['title'])} | {_md(step['state'])} | {_md(step['by'] or '-')} "
                    f"| {_md(step['when'] or '-')} | {mark} |")
     for step in data["steps"]:
@@ -268,6 +272,16 @@ def markdown(data: dict[str, Any]) -> str:
     out += [f"| {row['seq']} | {_md(row['time'])} | {_md(row['operator'])} | {_code(row['step'])} | "
             f"{_md(row['action'])} | {_md(row['outcome'])} | {_md(row['note'])} |" for row in journal["lines"]]
     return "\n".join(out) + "\n"
+
+
+def _md_completion(done: dict[str, Any]) -> list[str]:
+    """The headline a change board reads first: complete or not, and every reason why not."""
+    out = [f"**{_md(done['headline'])}**" + (":" if done["reasons"] else "")]
+    if done["reasons"] or done["notes"]:
+        out.append("")
+    out += [f"- {_md(reason)}" for reason in done["reasons"]]
+    out += [f"- note: {_md(note)}" for note in done["notes"]]
+    return out
 
 
 def _md_step(step: dict[str, Any]) -> list[str]:
@@ -291,8 +305,9 @@ def _md_step(step: dict[str, Any]) -> list[str]:
             for a in step["acks"]]
     verified = step["verified"]
     if verified:
-        out.append(f"- Verification at {_md(verified.get('at'))} by {_md(verified.get('by'))}: "
-                   f"{'ok' if verified.get('ok') else 'MISMATCH'}")
+        result = f"not verified: {verified['unverified']}" if verified.get("unverified") else \
+            verification_word(verified)
+        out.append(f"- Verification at {_md(verified.get('at'))} by {_md(verified.get('by'))}: {_md(result)}")
         out += [f"  - {_md(finding)}" for finding in verified.get("findings", [])]
     if step["manual"]:
         out.append("- Manual checklist:")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from runbook.completion import verification_word
+
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b; margin: 2em auto;
        max-width: 72em; padding: 0 1.5em; }
@@ -20,6 +22,7 @@ pre { background: #f6f6f6; border: 1px solid #ccc; padding: .7em; white-space: p
 .state-failed, .state-interrupted, .bad { color: #a40000; } .state-not-applicable, .state-skipped { color: #666; }
 section.step { border-left: 4px solid #999; padding: .1em 0 .3em .9em; margin: 1em 0; }
 ul { margin: .2em 0; padding-left: 1.4em; } .muted { color: #666; }
+p.headline { font-size: 1.25em; font-weight: 700; margin: .3em 0; }
 @page { margin: 14mm; }
 @media print { body { margin: 0; max-width: none; font-size: 10.5pt; } h2 { break-after: avoid; }
   section.step, tr, pre { break-inside: avoid; } th { background: #eee !important;
@@ -35,6 +38,27 @@ def _state(value: str) -> str:
     return f'<span class="state state-{_h(value)}">{_h(value)}</span>'
 
 
+def _completion(done: dict[str, Any]) -> str:
+    """The headline a change board reads first: complete or not, and every reason why not."""
+    out = [f'<p id="completion" class="headline {"ok" if done["complete"] else "bad"}">{_h(done["headline"])}</p>']
+    items = [_h(reason) for reason in done["reasons"]] + [f'<span class="muted">note: {_h(n)}</span>'
+                                                         for n in done["notes"]]
+    if items:
+        out.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
+    return "".join(out)
+
+
+def _verification(verified: dict[str, Any] | None, *, detail: bool = False) -> str:
+    word = verification_word(verified)
+    if word == "ok":
+        return '<span class="ok">ok</span>'
+    if word == "MISMATCH":
+        return '<span class="bad">MISMATCH</span>'
+    if verified and verified.get("unverified") and detail:
+        return f'<span class="muted">not verified: {_h(verified["unverified"])}</span>'
+    return _h(word)
+
+
 def _facts(rows: list[tuple[str, str]]) -> str:
     return '<table class="facts">' + "".join(f"<tr><th>{_h(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
@@ -47,6 +71,7 @@ def html(data: dict[str, Any]) -> str:
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>Change record: {_h(data['name'])}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
         f"<h1>Change record: {_h(data['name'])}</h1>",
+        _completion(data["completion"]),
         '<section id="summary">',
         _facts([("Session", f"<code>{_h(data['path'])}</code>"),
                 ("Topology", f"<code>{_h(data['topology'])}</code>: {_h(data['chain'])}"),
@@ -68,8 +93,7 @@ def html(data: dict[str, Any]) -> str:
     ]
     for step in data["steps"]:
         verified = step["verified"]
-        mark = ("-" if not verified else '<span class="ok">ok</span>' if verified.get("ok") else
-                '<span class="bad">MISMATCH</span>')
+        mark = _verification(verified)
         parts.append(f"<tr><td><code>{_h(step['key'])}</code></td><td>{_h(step['title'])}</td>"
                      f"<td>{_state(step['state'])}</td><td>{_h(step['by'] or '-')}</td>"
                      f"<td>{_h(step['when'] or '-')}</td><td>{mark}</td></tr>")
@@ -118,7 +142,7 @@ def _step(step: dict[str, Any]) -> str:
             f"(plan <code>{_h(a['plan'])}</code>)</li>" for a in step["acks"]]
     verified = step["verified"]
     if verified:
-        result = '<span class="ok">ok</span>' if verified.get("ok") else '<span class="bad">MISMATCH</span>'
+        result = _verification(verified, detail=True)
         out.append(f"<li>Verification at {_h(verified.get('at'))} by {_h(verified.get('by'))}: {result}<ul>")
         out += [f"<li>{_h(finding)}</li>" for finding in verified.get("findings", [])]
         out.append("</ul></li>")

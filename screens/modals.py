@@ -128,6 +128,40 @@ class PointOfNoReturnModal(ScrollsBody, ModalScreen[bool]):
         self.dismiss(False)
 
 
+class OverrideModal(ScrollsBody, ModalScreen[str | None]):
+    """Record a step done although its verification disagrees: the findings, then the operator's reason."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.no"), *ScrollsBody.BODY_BINDINGS]
+
+    def __init__(self, question: str, findings: list[str]) -> None:
+        super().__init__(classes="modal")
+        self.question, self.findings = question, findings
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog danger") as dialog:
+            dialog.border_title = "Mark done anyway?"
+            yield Static(self.question, markup=False, classes="modal-question")
+            with VerticalScroll(classes="modal-body", can_focus=False):
+                yield _lines(self.findings)
+            yield Static("To record it done anyway, type why (journaled with your name) and press enter; esc leaves "
+                         "it as it is; pgup / pgdn scroll.", classes="modal-keys", markup=False)
+            yield SteadyInput(placeholder="why it is done anyway", id="reason", select_on_focus=False, compact=True)
+            yield Static("", id="missing", classes="modal-error")
+
+    def on_mount(self) -> None:
+        self.query_one("#reason", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.dismiss(event.value.strip())
+        else:
+            self.query_one("#missing", Static).update(Content("a reason is needed to record it anyway; esc cancels"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class TextModal(ModalScreen[str | None]):
     """One line of text (a note); enter returns it, esc returns None."""
 

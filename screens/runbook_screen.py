@@ -12,6 +12,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from runbook import chain
+from runbook.completion import Completion, completion
 from runbook.engine import Runbook
 from runbook.handover import HANDOVER, describe_pending, lock_view
 from runbook.states import IN_PLACE, State
@@ -46,6 +47,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         self._plan_timer: Timer | None = None
         self._offered_resume = False
         self.resuming = False
+        self.done: Completion | None = None  # computed once per refresh: it reads every journal entry
 
     def compose(self) -> ComposeResult:
         yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
@@ -84,7 +86,9 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         book = self.book
         if book is None:
             return
-        self.query_one("#topbar", Static).update(view.top_line(book, self.path.stem, driving=self.driving))
+        self.done = completion(book, self.entries)
+        self.query_one("#topbar", Static).update(view.top_line(book, self.path.stem, driving=self.driving,
+                                                               done=self.done))
         self.query_one("#chain", Static).update(Content(chain.chain_line(book.params)))
         self._refresh_handover_note()
         self.query_one(StepList).show(view.step_rows(book))
@@ -115,7 +119,8 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         plan = self.plans.get(key) if key else None
         self.query_one("#statusbar", Static).update(view.status_line(
             self.book, key, driving=self.driving, busy=self.busy, following=self.following,
-            driver_left=left, resuming=self.resuming, plan_failed=plan is not None and plan.error is not None))
+            driver_left=left, resuming=self.resuming, plan_failed=plan is not None and plan.error is not None,
+            done=self.done))
 
     def on_step_list_step_highlighted(self, event: StepList.StepHighlighted) -> None:
         self._refresh_detail()
@@ -175,9 +180,22 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
             self.undo_step(key)
 
     def action_done(self) -> None:
-        if (key := self.selected) and not self.why_not("done"):
-            self._ask_text(f"Record {key} as done by hand", "Optional note (what you did, a ticket number); "
-                           "enter records it", lambda note: self._mark(key, "done", note or None))
+        if not (key := self.selected) or self.why_not("done") or self.book is None:
+            return
+        items = self.book.instance(key).manual(self.book.params)
+        unticked = [f"{index + 1}. {item.text}" for index, item in enumerate(items)
+                    if str(index) not in self.book.record(key).ticks]
+        if unticked:  # a checklist half ticked is often a checklist half done: ask before recording it
+            self.app.push_screen(ConfirmModal(f"{len(unticked)} of {len(items)} checklist items of {key} are not "
+                                              "ticked. Record it done anyway?", unticked, yes="Record done",
+                                              no="Back to the checklist", title="Unticked items"),
+                                 lambda yes: self._ask_done_note(key) if yes else None)
+        else:
+            self._ask_done_note(key)
+
+    def _ask_done_note(self, key: str) -> None:
+        self._ask_text(f"Record {key} as done by hand", "Optional note (what you did, a ticket number); enter "
+                       "verifies it read-only, then records it", lambda note: self._mark(key, "done", note or None))
 
     def action_skip(self) -> None:
         if (key := self.selected) and not self.why_not("skip"):
@@ -190,7 +208,8 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
                            lambda note: self._mark(key, "reopen", note or None))
 
     def _mark(self, key: str, how: str, note: str | None) -> None:
-        self._start(f"recording {key} {how}")
+        self._start(f"verifying {key} (read-only) before recording it done" if how == "done" else
+                    f"recording {key} {how}")
         self.mark_step(key, how, note)
 
     def action_note(self) -> None:
@@ -215,7 +234,10 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
             return
         instance = self.book.next_pending()
         if instance is None:
-            self.notify("every step is settled: the change is complete", title="next pending")
+            done = self.done or completion(self.book, self.entries)
+            self.notify("every step is settled: the change is complete" if done.complete else
+                        f"every step is settled, but the change is not complete: {done.reasons[0]}",
+                        title="next pending", markup=False)
             return
         self.query_one(StepList).select_key(instance.key)
         self.query_one(StepList).focus()

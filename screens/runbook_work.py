@@ -20,7 +20,7 @@ from runbook.errors import LockHeld, NotAvailable, Refused, RunbookError
 from runbook.lock import is_live, read_holder
 from runbook.states import IN_PLACE, State
 from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
-from screens.modals import ConfirmModal, PointOfNoReturnModal
+from screens.modals import ConfirmModal, OverrideModal, PointOfNoReturnModal
 
 if TYPE_CHECKING:
     from screens.app import RunbookApp
@@ -200,7 +200,22 @@ class EngineWork:
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="mark")
     def mark_step(self, key: str, how: str, note: str | None) -> None:
-        self._attempt("mark", key, lambda book: (book.mark(key, how, note), []))
+        """Done runs the step's read-only verification here, off the UI thread; a mismatch asks for a reason."""
+        declined = [False]
+
+        def override(question: str, mismatches: list[str]) -> str | None:
+            reason = self.runbook_app.asker.ask(OverrideModal(question, mismatches))
+            declined[0] = not reason
+            return reason
+
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            try:
+                return book.mark(key, how, note, override=override), []
+            except Refused:
+                if declined[0]:  # the engine's refusal names CLI options; here the answer was the operator's own
+                    raise Refused(f"{key}: not marked done; the verification disagrees (see Verify)") from None
+                raise
+        self._attempt("mark", key, job, declined)
 
     @work(thread=True, exit_on_error=False, group="tick")
     def tick_item(self, key: str, index: int, ticked: bool) -> None:

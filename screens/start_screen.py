@@ -50,7 +50,8 @@ def describe_session(path: Path, catalogue: list[Any], clock: view.Clock) -> dic
     last = data["last_activity"]
     activity = f"{view.age(last['time'], clock)} · {last['action']} {last['step'] or ''}".rstrip() if last else "—"
     topology = data["topology"] + (" (lab)" if data["rehearsal"] else "")
-    progress = f"{data['progress']['settled']}/{data['progress']['total']}"
+    progress = f"{data['progress']['settled']}/{data['progress']['total']} " + \
+        ("complete" if data["complete"] else "not complete")  # settled is not complete: say which
     return {"path": path, "cells": (path.stem, topology, progress, driver, activity)}
 
 

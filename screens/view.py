@@ -15,6 +15,7 @@ from textual.content import Content
 
 from runbook.catalogue import StepInstance
 from runbook.changes import Change
+from runbook.completion import Completion, completion
 from runbook.engine import Runbook
 from runbook.states import IN_PLACE, SETTLED, Event, State, allowed_events
 
@@ -117,17 +118,19 @@ def progress(book: Runbook) -> tuple[int, int]:
     return settled, len(book.instances)
 
 
-def top_line(book: Runbook, name: str, *, driving: bool) -> Content:
+def top_line(book: Runbook, name: str, *, driving: bool, done: Completion | None = None) -> Content:
+    """`done`: the completion the caller already computed (it reads the journal), else computed here."""
     settled, total = progress(book)
+    done = done or completion(book)
     rehearsal = " (lab)" if book.session.lab else ""
-    done = " · COMPLETE" if settled == total else ""
+    verdict = (" · COMPLETE", "bold $success") if done.complete else (" · not complete", "bold $warning")
     return Content.assemble((name, "bold"), f" · {book.params.topology}{rehearsal} · {settled}/{total} settled · ",
-                            ("driving", "bold $success") if driving else ("READ-ONLY", "bold $warning"),
-                            (done, "bold $success"))
+                            ("driving", "bold $success") if driving else ("READ-ONLY", "bold $warning"), verdict)
 
 
 def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: str | None, following: str | None,
-                driver_left: bool, resuming: bool, plan_failed: bool = False) -> Content:
+                driver_left: bool, resuming: bool, plan_failed: bool = False,
+                done: Completion | None = None) -> Content:
     """The line above the footer: what is happening, or what to do next with the selected step."""
     if busy:
         return Content.assemble(("working: ", "bold $accent"), busy,
@@ -137,8 +140,12 @@ def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: s
         return Content.assemble(("read-only: ", "bold $warning"), "the driver has left; t takes the wheel"
                                 if driver_left else f"driven by {following}")
     if book is not None and progress(book)[0] == progress(book)[1]:
-        return Content.assemble(("Complete: every step is settled. ", "bold $success"),
-                                "V re-verifies every done step; ctrl+q quits and releases the session.")
+        done = done or completion(book)
+        if done.complete:
+            return Content.assemble(("Complete: ", "bold $success"), "every step done and verified, no check "
+                                    "fault open. V re-verifies every done step; ctrl+q quits and releases the session.")
+        more = f" (+{len(done.reasons) - 1} more: runbook status lists them)" if len(done.reasons) > 1 else ""
+        return Content.assemble(("Not complete: ", "bold $warning"), done.reasons[0], (more, "$text-muted"))
     if book is not None and key is not None:
         resume = ("Resuming: V re-verifies every done step and flags changes made outside the tool. ", "$accent")
         if plan_failed and driving and book.display_state(key) == State.PENDING:
@@ -189,6 +196,9 @@ def verify_lines(verified: dict[str, Any] | None, *, stale: bool = False) -> lis
     """The stored result of the last verify, each finding with a style (`stale`: read before it was done)."""
     if not verified:
         return []
+    if verified.get("unverified"):  # done by hand where the verification could not run at all
+        return [(f"not verified ({verified.get('by', '?')}): {verified['unverified']}", "$warning"),
+                ("  v tries again once it can reach it", "$text-muted")]
     head = "in place" if verified.get("ok") else "MISMATCH"
     if stale:
         head += ", read before it was done: v reads it again"

@@ -115,7 +115,7 @@ def test_handover_note_reaches_the_next_driver_and_the_followers(sessions_dir: P
     assert "handed over by alice@jump1 at" in late.stdout and "1 done; run 3a next (CHG-42)" in late.stdout
     picked = runbook(sessions_dir, "mark", "h", "2", "--done", operator=BOB)
     assert picked.returncode == 0 and "handed over by alice@jump1" in picked.stderr
-    again = runbook(sessions_dir, "mark", "h", "3a", "--skip", operator=BOB)
+    again = runbook(sessions_dir, "mark", "h", "3a", "--skip", "--note", "the AD team does it", operator=BOB)
     assert again.returncode == 0 and "handed over" not in again.stderr
     report = runbook(sessions_dir, "report", "h").stdout
     assert "handed over: 1 done; run 3a next (CHG-42); picked up by bob@jump2 at" in report

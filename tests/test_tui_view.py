@@ -64,7 +64,7 @@ def test_dependencies_and_completion_show_in_the_hints(tui_env: Path) -> None:
     book = opened(path, drive=False)
     line = view.status_line(book, "6a@EAS01", driving=True, busy=None, following=None, driver_left=False,
                             resuming=False)
-    assert line.plain.startswith("Complete: every step is settled.")
+    assert line.plain.startswith("Complete: every step done and verified, no check fault open.")
     assert view.top_line(book, path.stem, driving=False).plain.endswith("11/11 settled · READ-ONLY · COMPLETE")
 
 
@@ -90,7 +90,8 @@ def test_a_mismatch_read_before_a_step_was_marked_done_is_not_drift(tui_env: Pat
         record = book.record("1")
         assert record.verified is not None and record.verified["ok"] is False
         record.verified["at"] = "2026-01-05T21:00:00Z"  # read half an hour before the work was done and marked
-        book.mark("1", "done", None)
+        # As an older version recorded it: marked done by hand without verifying then (a mark verifies now).
+        record.state, record.updated = State.MANUAL_DONE, "2026-01-05T21:30:00Z"
         assert not view.drifted(book, "1") and view.stale_mismatch(book, "1")
         record.verified = {**record.verified, "at": record.updated}  # a mismatch read after the mark is drift
         assert view.drifted(book, "1")

@@ -70,9 +70,9 @@ def test_until_settled_exits_once_every_step_is_settled(sessions_dir: Path, lab:
     try:
         follower.wait_for("live:")
         for step, how in (("1", "--done"), ("2", "--done"), ("3a", "--skip"), ("4a", "--skip"), ("5a", "--skip")):
-            assert main(["mark", "w", step, how]) == 0
+            assert main(["mark", "w", step, how, "--note", "not tonight"]) == 0
         assert follower.proc.poll() is None  # 6a is still pending
-        assert main(["mark", "w", "6a", "--skip"]) == 0
+        assert main(["mark", "w", "6a", "--skip", "--note", "not tonight"]) == 0
         follower.wait_for("all steps settled")
         assert follower.proc.wait(timeout=10) == 0
     finally:
@@ -112,7 +112,7 @@ def test_watcher_events_partial_lines_and_a_journal_cut_short(sessions_dir: Path
     assert main(["mark", "w", "1", "--done"]) == 0
     events = watcher.poll()
     kinds = [type(event).__name__ for event in events]
-    assert kinds.count("NewEntry") == 1 and "StepChanged" in kinds
+    assert kinds.count("NewEntry") == 2 and "StepChanged" in kinds  # the mark, then its verification
     changed = next(e for e in events if isinstance(e, watch.StepChanged))
     assert (changed.key, changed.before, changed.after) == ("1", "pending", "manual-done")
     journal = store.journal_path(lab)
