@@ -147,10 +147,16 @@ def _kcd(result: ProbeResult, links: list[KcdLink], hop: ValidatingHop, params: 
         parts.append(f"{link.describe(params)}: delegation {link.delegation_step}, SPN {link.spn_step}, rights "
                      f"{link.rights_step}, Kerberos accepted {link.kerberos_step}; prove it with "
                      f"`runbook check SESSION kcd --role {link.check_role} --keytab … --user …`")
-    target = ROLE_NAMES[chosen[-1].target] if len(chosen) == 1 else "a hop behind the certificate check"
+    if len(chosen) == 1:
+        answered, target = chosen[0].target, ROLE_NAMES[chosen[0].target]
+    else:  # no Exchange header: a hop before Exchange answered, so the first link is the first suspect
+        answered = chosen[0].target
+        target = (f"{ROLE_NAMES[answered]} (no Exchange header in the answer, so a hop before Exchange answered; "
+                  "or further on)")
     steps = tuple(step for link in chosen for step in link.steps)
     return Finding(f"401 with a Negotiate challenge ({offered}){origin}: Kerberos constrained delegation broke "
-                   f"before {target}; check " + " | ".join(parts), steps, chosen[-1].target)
+                   f"before {target}; check " + " | ".join(parts) + "; and every host's clock within 5 min of the "
+                   "DC (`runbook check SESSION clock`)", steps, answered)
 
 
 def _with_certificate(result: ProbeResult, hop: ValidatingHop, params: Params, issuer: str | None) -> Finding | None:

@@ -15,6 +15,7 @@ from runbook import chain, handover, two_person
 from runbook import topology as topo
 from runbook.changes import Change, _show
 from runbook.completion import completion, verification_word
+from runbook.device_record import proof_text
 from runbook.engine import Runbook
 from runbook.errors import BadInput, Refused
 from runbook.params import SECRET_WORDS, Params
@@ -64,6 +65,7 @@ def collect(book: Runbook) -> dict[str, Any]:
                        "notes": done.notes},
         "counts": ", ".join(f"{state.value} {counts[state.value]}" for state in State if counts[state.value]),
         "two_person": two_person.enabled(session.settings),
+        "device_proof": proof_text(entries),
         "diagram": diagram(book.params),
         "params": params_rows(session.params),
         "steps": [_step(book, instance, states[instance.key], entries) for instance in book.instances],
@@ -250,6 +252,7 @@ def markdown(data: dict[str, Any]) -> str:
            f"| Operators | {_md(', '.join(data['operators']))} |",
            f"| Progress | {_md(data['progress'])} ({_md(data['counts'])}) |",
            f"| Two-person confirm | {'on' if data['two_person'] else 'off'} |",
+           f"| Device proof | {_md(data['device_proof'])} |",
            f"| Journal | {journal['entries']} entries, {_md(journal['first'] or '-')} to "
            f"{_md(journal['last'] or '-')}; chain {check} |", f"| Journal head | {_code(journal['head'])} |",
            "", "## Topology", "", "```text", *[line.replace("```", "'''") for line in data["diagram"]], "```",

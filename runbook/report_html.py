@@ -80,6 +80,7 @@ def html(data: dict[str, Any]) -> str:
                 ("Operators", _h(", ".join(data["operators"]))),
                 ("Progress", f"{_h(data['progress'])} ({_h(data['counts'])})"),
                 ("Two-person confirm", "on" if data["two_person"] else "off"),
+                ("Device proof", _h(data["device_proof"])),
                 ("Journal", f"{journal['entries']} entries, {_h(journal['first'] or '-')} to "
                             f"{_h(journal['last'] or '-')}; chain {check}"),
                 ("Journal head", f"<code>{_h(journal['head'])}</code>")]),

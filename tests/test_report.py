@@ -39,6 +39,7 @@ def full_run(sessions: Path, scenario: str, note: str = "checked in the TMG cons
                 main(["run", "g", key, "--yes", "--allow-restart"])
     assert all(r.state.value in ("done", "manual-done", "not-applicable") for r in store.load(path).steps.values())
     assert main(["verify", "g"]) == 0
+    assert main(["check", "g", "device"]) == 0  # the proof the change record ends with
     return path
 
 

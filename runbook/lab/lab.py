@@ -234,6 +234,7 @@ def _fresh_demo_path(name: str) -> Path:
 def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms: float = 0.0,
                 fail: str | None = None, seed: int | None = None, cert_validation: str | None = None) -> Path:
     from runbook.engine import Runbook
+    from runbook.lab.device_certificate import issue_test_user  # cryptography: only when a demo is made
 
     if path.exists():
         raise BadInput(f"SESSION: {path} already exists; choose another name or use --resume")
@@ -248,12 +249,14 @@ def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms:
     if fail:
         state["faults"] = fault_for(fail, params)
     path.parent.mkdir(parents=True, exist_ok=True)
+    device = issue_test_user(path, params)
+    state["client_ca"] = device.ca_subject  # what the validating hop's trusted root store holds
     params_file = path.with_name(path.stem + ".params.yaml")
     params_file.write_text(store.dump_yaml(data["params"]), encoding="utf-8")
     store.write_atomic(lab_file(path), store.dump_yaml(state))
     meta = {"scenario": name, "state_file": lab_file(path).name, "latency_ms": latency_ms, "seed": seed,
             "fail": fail, "cert_validation": params.cert_validation,
-            "description": " ".join(str(data.get("description", "")).split())}
+            "description": " ".join(str(data.get("description", "")).split()), "device": device.to_meta()}
     Runbook.create(path, str(params_file), catalogue, lab_ports_factory, lab=meta)
     return path
 
