@@ -73,6 +73,8 @@ async def test_the_next_driver_sees_the_pending_handover_until_they_act(tui_env:
         text = screen_text(pilot.app)
         assert "handed over by alice@jump1" in text and "rule 2 waits for the change window" in " ".join(text.split())
         await pilot.press("d")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))  # its checklist is not ticked
+        await pilot.press("y")
         await until(pilot, lambda: isinstance(pilot.app.screen, TextModal))
         await pilot.press("enter")
         await until(pilot, lambda: store.load(path).record("1").state == State.MANUAL_DONE)

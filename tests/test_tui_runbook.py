@@ -10,11 +10,20 @@ import yaml
 from textual.widgets import Input, Static
 
 from runbook import store
+from runbook.errors import StepFailed
 from runbook.journal import Journal
 from runbook.lab.lab import Lab, lab_file
 from runbook.lock import read_holder
 from runbook.states import State
-from screens.modals import ConfirmModal, ErrorModal, InfoModal, PasswordModal, PointOfNoReturnModal, TextModal
+from screens.modals import (
+    ConfirmModal,
+    ErrorModal,
+    InfoModal,
+    OverrideModal,
+    PasswordModal,
+    PointOfNoReturnModal,
+    TextModal,
+)
 from screens.runbook_screen import ACTION_TITLES, RunbookScreen
 from screens.widgets.checklist import Checklist
 from screens.widgets.step_list import StepList
@@ -68,8 +77,9 @@ async def test_opens_on_the_next_pending_step_holds_the_lock_and_releases_it_on_
 
 
 @tui_test
-async def test_mark_done_asks_for_a_note_and_journals_it(tui_env: Path) -> None:
+async def test_mark_done_asks_for_a_note_verifies_and_journals_it(tui_env: Path) -> None:
     path = demo("tmg-eas")
+    advance_ticks(path, "1")
     async with app_for(path).run_test(size=SIZE) as pilot:
         await opened(pilot)
         await pilot.press("d")
@@ -78,8 +88,79 @@ async def test_mark_done_asks_for_a_note_and_journals_it(tui_env: Path) -> None:
         await until(pilot, lambda: state(path, "1") == State.MANUAL_DONE)
         await settle(pilot)
         assert "[m] 1" in screen_text(pilot.app)
+    assert store.load(path).record("1").verified["ok"] is True  # the lab's clicks, then the read-only check
     entry = [e for e in journal(path) if e["action"] == "mark_done"][-1]
     assert (entry["step"], entry["operator"], entry["note"]) == ("1", "alice@jump1", "listener made")
+    assert entry["details"] == {"verified": "ok"}
+
+
+def advance_ticks(path: Path, key: str) -> None:
+    """Tick every item of a step's checklist, as an operator working through it would."""
+    book = drive(path)
+    try:
+        for index in range(len(book.instance(key).manual(book.params))):
+            book.tick(key, index)
+    finally:
+        book.close()
+
+
+@tui_test
+async def test_done_with_unticked_items_asks_first(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    async with app_for(path).run_test(size=SIZE) as pilot:
+        await opened(pilot)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
+        assert "checklist items of 1 are not ticked. Record it done anyway?" in screen_text(pilot.app)
+        await pilot.press("n")  # back to the checklist: nothing recorded
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunbookScreen))
+        assert state(path, "1") == State.PENDING
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(pilot.app.screen, TextModal))
+        await pilot.press("enter")
+        await until(pilot, lambda: state(path, "1") == State.MANUAL_DONE)
+
+
+@tui_test
+async def test_done_on_a_mismatch_asks_mark_done_anyway_with_a_reason(tui_env: Path) -> None:
+    path = demo("broken")
+    advance(path, "1", "2", "3a", "3b")
+    failed = drive(path)
+    try:
+        with pytest.raises(StepFailed, match="already registered on OLDSVC"):  # the planted duplicate SPN
+            failed.run("4a", confirm=lambda question, lines: True)
+    finally:
+        failed.close()
+    advance_ticks(path, "4a@EAS01")
+    async with app_for(path).run_test(size=SIZE) as pilot:
+        screen = await select(pilot, "4a@EAS01")
+        assert "not complete" in screen_text(pilot.app)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(pilot.app.screen, TextModal))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, OverrideModal))
+        text = screen_text(pilot.app)
+        assert "4a@EAS01: the verification disagrees. Mark it done anyway?" in text
+        assert "[MISMATCH] http/mail-int.test.lan is on no other account" in text
+        await pilot.press("escape")  # no: it stays failed, and says why
+        await until(pilot, lambda: screen.busy is None and isinstance(pilot.app.screen, RunbookScreen))
+        assert state(path, "4a@EAS01") == State.FAILED
+        assert [e["action"] for e in journal(path)][-2:] == ["verify", "mark_refused"]
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(pilot.app.screen, TextModal))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, OverrideModal))
+        await pilot.press("enter")  # a reason is required
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, OverrideModal)
+        await pilot.press(*"AD team removes OLDSVC tonight", "enter")
+        await until(pilot, lambda: state(path, "4a@EAS01") == State.MANUAL_DONE)
+        await settle(pilot)
+        assert "[≠] 4a@EAS01" in screen_text(pilot.app)  # done by hand, and the verification still disagrees
+    forced = [e for e in journal(path) if e["action"] == "mark_done"][-1]
+    assert forced["note"] == "AD team removes OLDSVC tonight" and forced["details"]["mismatches"]
 
 
 @tui_test

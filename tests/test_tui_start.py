@@ -32,10 +32,10 @@ async def test_lists_sessions_with_progress_activity_and_driver(tui_env: Path) -
             await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.paths)
             table = {row[0]: row for row in rows(app)}
             assert set(table) == {fresh.stem, busy.stem}
-            assert table[fresh.stem][1:3] == ["tmg-eas (lab)", "5/11"]
-            assert table[busy.stem][1:3] == ["tmg-seg-eas (lab)", "3/14"]
+            assert table[fresh.stem][1:3] == ["tmg-eas (lab)", "5/11 not complete"]
+            assert table[busy.stem][1:3] == ["tmg-seg-eas (lab)", "3/14 not complete"]
             assert table[busy.stem][3] == "alice@jump1" and table[fresh.stem][3] == "—"
-            assert table[busy.stem][4] == "just now · mark_done 2"
+            assert table[busy.stem][4] == "just now · verify 2"  # marking done verifies it
     finally:
         other.close()
 
