@@ -50,8 +50,9 @@ def describe_session(path: Path, catalogue: list[Any], clock: view.Clock) -> dic
     last = data["last_activity"]
     activity = f"{view.age(last['time'], clock)} · {last['action']} {last['step'] or ''}".rstrip() if last else "—"
     topology = data["topology"] + (" (lab)" if data["rehearsal"] else "")
-    progress = f"{data['progress']['settled']}/{data['progress']['total']} " + \
-        ("complete" if data["complete"] else "not complete")  # settled is not complete: say which
+    settled, total = data["progress"]["settled"], data["progress"]["total"]
+    # Short of settled the count says enough; settled is not complete until every step is verified: say which.
+    progress = "complete" if data["complete"] else f"{settled}/{total}" + (" NOT complete" if settled == total else "")
     return {"path": path, "cells": (path.stem, topology, progress, driver, activity)}
 
 

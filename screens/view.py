@@ -123,7 +123,9 @@ def top_line(book: Runbook, name: str, *, driving: bool, done: Completion | None
     settled, total = progress(book)
     done = done or completion(book)
     rehearsal = " (lab)" if book.session.lab else ""
-    verdict = (" · COMPLETE", "bold $success") if done.complete else (" · not complete", "bold $warning")
+    # Short of settled the count already says it is not done; settled and still not complete must say so.
+    verdict = (" · COMPLETE", "bold $success") if done.complete else \
+        (" · NOT COMPLETE", "bold $warning") if settled == total else ("", "")
     return Content.assemble((name, "bold"), f" · {book.params.topology}{rehearsal} · {settled}/{total} settled · ",
                             ("driving", "bold $success") if driving else ("READ-ONLY", "bold $warning"), verdict)
 
@@ -142,8 +144,8 @@ def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: s
     if book is not None and progress(book)[0] == progress(book)[1]:
         done = done or completion(book)
         if done.complete:
-            return Content.assemble(("Complete: ", "bold $success"), "every step done and verified, no check "
-                                    "fault open. V re-verifies every done step; ctrl+q quits and releases the session.")
+            return Content.assemble(("Complete: ", "bold $success"), "done, verified, no open check fault. V "
+                                    "re-verifies all; ctrl+q quits and releases the session.")
         more = f" (+{len(done.reasons) - 1} more: runbook status lists them)" if len(done.reasons) > 1 else ""
         return Content.assemble(("Not complete: ", "bold $warning"), done.reasons[0], (more, "$text-muted"))
     if book is not None and key is not None:

@@ -7,9 +7,10 @@ from textual.widgets import DataTable
 
 from runbook import store
 from screens.runbook_screen import RunbookScreen
-from screens.start_screen import DemoPicker, StartScreen, session_files
+from screens.start_screen import DemoPicker, StartScreen, describe_session, session_files
 from screens.widgets.step_list import StepList
-from tests.tui_support import advance, app_for, demo, drive, screen_text, settle, tui_env, tui_test, until
+from steps import CATALOGUE
+from tests.tui_support import FIXED_NOW, advance, app_for, demo, drive, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SIZE = (100, 32)
@@ -32,8 +33,8 @@ async def test_lists_sessions_with_progress_activity_and_driver(tui_env: Path) -
             await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.paths)
             table = {row[0]: row for row in rows(app)}
             assert set(table) == {fresh.stem, busy.stem}
-            assert table[fresh.stem][1:3] == ["tmg-eas (lab)", "5/11 not complete"]
-            assert table[busy.stem][1:3] == ["tmg-seg-eas (lab)", "3/14 not complete"]
+            assert table[fresh.stem][1:3] == ["tmg-eas (lab)", "5/11"]
+            assert table[busy.stem][1:3] == ["tmg-seg-eas (lab)", "3/14"]
             assert table[busy.stem][3] == "alice@jump1" and table[fresh.stem][3] == "—"
             assert table[busy.stem][4] == "just now · verify 2"  # marking done verifies it
     finally:
@@ -78,3 +79,16 @@ async def test_an_unreadable_session_is_listed_not_fatal(tui_env: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.paths)
         (row,) = rows(app)
         assert row[:2] == ["broken", "unreadable"] and "not valid YAML" in row[4]
+
+
+def test_the_progress_column_says_complete_only_when_it_is(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    advance(path, "1", "2", "3a", "4a", "5a")
+    book = drive(path)
+    try:  # 6a recorded done by hand although its verification disagrees: every step settled, not complete
+        book.mark("6a", "done", None, override=lambda question, mismatches: "checked in IIS Manager")
+    finally:
+        book.close()
+    assert describe_session(path, CATALOGUE, lambda: FIXED_NOW)["cells"][2] == "11/11 NOT complete"
+    advance(path, "6a")  # run: applies the difference and verifies it
+    assert describe_session(path, CATALOGUE, lambda: FIXED_NOW)["cells"][2] == "complete"

@@ -64,8 +64,23 @@ def test_dependencies_and_completion_show_in_the_hints(tui_env: Path) -> None:
     book = opened(path, drive=False)
     line = view.status_line(book, "6a@EAS01", driving=True, busy=None, following=None, driver_left=False,
                             resuming=False)
-    assert line.plain.startswith("Complete: every step done and verified, no check fault open.")
+    assert line.plain.startswith("Complete: done, verified, no open check fault.")
     assert view.top_line(book, path.stem, driving=False).plain.endswith("11/11 settled · READ-ONLY · COMPLETE")
+
+
+def test_settled_but_not_complete_says_so_in_the_header_and_the_status_line(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    advance(path, "1", "2", "3a", "4a", "5a")
+    book = opened(path)
+    try:  # 6a recorded done by hand although its verification disagrees: settled, and not complete
+        book.mark("6a", "done", None, override=lambda question, mismatches: "checked in IIS Manager")
+        line = view.status_line(book, "6a@EAS01", driving=True, busy=None, following=None, driver_left=False,
+                                resuming=False)
+        assert line.plain.startswith("Not complete: 6a@EAS01: the last verify disagrees: ")
+        assert view.top_line(book, path.stem, driving=True).plain.endswith("11/11 settled · driving · NOT COMPLETE")
+        assert view.drifted(book, "6a@EAS01")
+    finally:
+        book.close()
 
 
 def test_journal_lines_carry_plans_and_changes() -> None:
