@@ -6,6 +6,7 @@ from typing import Any
 from runbook import chain, handover, store
 from runbook.changes import Verification
 from runbook.completion import completion, verification_word
+from runbook.device_record import proof_text
 from runbook.engine import Runbook
 from runbook.lock import read_holder
 from runbook.states import IN_PLACE, SETTLED, State
@@ -42,6 +43,7 @@ def status_data(book: Runbook) -> dict[str, Any]:
         "cert_validation": book.params.cert_validation,
         "rehearsal": bool(book.session.lab), "progress": {"settled": settled, "total": len(rows)},
         "complete": done.complete, "reasons": done.reasons, "notes": done.notes,
+        "device_proof": proof_text(book.journal.entries()),
         "driver": holder.describe() if holder else None,
         "last_activity": {"time": last["time"], "operator": last["operator"], "step": last["step"],
                           "action": last["action"]} if last else None,
@@ -59,6 +61,7 @@ def status_text(book: Runbook) -> str:
              + ("COMPLETE" if data["complete"] else "NOT COMPLETE")]
     lines += [f"    - {reason}" for reason in data["reasons"]]
     lines += [f"    note: {note}" for note in data["notes"]]
+    lines.append(f"  device proof: {data['device_proof']}")
     if data["driver"]:
         lines.append(f"  driven by {data['driver']}")
     for line in data["handover"] or []:

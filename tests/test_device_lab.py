@@ -149,3 +149,21 @@ def test_a_rehearsal_made_before_the_demo_shipped_a_certificate_says_what_to_do(
     capsys.readouterr()
     assert main(["check", "old", "device"]) == 2
     assert "start a new one with `runbook demo`" in capsys.readouterr().err
+
+
+def test_status_shows_the_last_proof_and_an_open_proof_fault(sessions_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    main(["demo", "--scenario", "tmg-eas", "--init", "s"])
+    capsys.readouterr()
+    main(["status", "s"])
+    assert "device proof: not run yet (`runbook check SESSION device`)" in capsys.readouterr().out
+    proof("s", capsys)
+    main(["status", "s"])
+    out = capsys.readouterr().out
+    assert "device proof: FAIL (" in out
+    assert "check device: a device with alice@test.lan's certificate cannot sync" in out  # not complete: why
+    run_everything("s", capsys)
+    proof("s", capsys)
+    main(["status", "s"])
+    out = capsys.readouterr().out
+    assert f"): a device with alice@test.lan's certificate syncs: {SYNCED}" in out and "COMPLETE" in out
