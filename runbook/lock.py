@@ -12,6 +12,8 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from runbook.session import now_iso, operator
 HEARTBEAT_SECONDS = 10.0
 STALE_SECONDS = 120.0
 CLAIM_STALE_SECONDS = 10.0
+CLAIM_WAIT_SECONDS = 2.0  # a claim is held for microseconds; waiting this long means its holder died inside it
 
 
 def _age(path: Path) -> float:
@@ -124,40 +127,64 @@ class SessionLock:
         self.holder, self.took_over = mine, current
         return self
 
+    @property
+    def _claim(self) -> Path:
+        return self.path.with_name(self.path.name + ".takeover")
+
+    def _try_claim(self) -> bool:
+        try:
+            os.close(os.open(self._claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            if _age(self._claim) > CLAIM_STALE_SECONDS:  # a writer died inside the microseconds it holds the claim
+                self._claim.unlink(missing_ok=True)
+            return False
+        return True
+
+    @contextmanager
+    def _claimed(self, wait: float = CLAIM_WAIT_SECONDS) -> Iterator[bool]:
+        """Every write to the lock file (takeover, heartbeat, release) is a compare-and-swap under one claim: a
+        heartbeat can never overwrite the holder that took over between its check and its write."""
+        deadline = time.monotonic() + wait
+        got = self._try_claim()
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.002)
+            got = self._try_claim()
+        try:
+            yield got
+        finally:
+            if got:
+                self._claim.unlink(missing_ok=True)
+
     def _replace(self, stale: Holder, mine: Holder) -> None:
         """Swap the stale lock for ours in one rename, so the lock file never goes missing (a newcomer's plain
-        create would win unseen); a short-lived claim file makes racing takeovers take turns."""
-        claim = self.path.with_name(self.path.name + ".takeover")
-        try:
-            claim_fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            if _age(claim) > CLAIM_STALE_SECONDS:  # a taker died inside the few microseconds it holds the claim
-                claim.unlink(missing_ok=True)
-            raise LockHeld("another process took over this session at the same moment (its takeover is still in "
-                           "progress); try again to see who") from None
-        os.close(claim_fd)
-        try:
+        create would win unseen); the claim makes racing takeovers, heartbeats and releases take turns."""
+        with self._claimed(wait=0.0) as got:
+            if not got:
+                raise LockHeld("another process took over this session at the same moment (its takeover is still "
+                               "in progress); try again to see who")
             now = read_holder(self.path)
             if now is None or now.token != stale.token:
                 raise LockHeld("another process took over this session first: "
                                + (now.describe() if now else "(the lock was released)"))
-            tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-            tmp.write_text(json.dumps(asdict(mine)), encoding="utf-8")
-            os.replace(tmp, self.path)
-        finally:
-            claim.unlink(missing_ok=True)
+            self._write(mine)
+
+    def _write(self, holder: Holder) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp.write_text(json.dumps(asdict(holder)), encoding="utf-8")
+        os.replace(tmp, self.path)
 
     def still_mine(self) -> bool:
         current = read_holder(self.path)
         return bool(self.holder and current and current.token == self.holder.token)
 
     def beat(self) -> None:
-        if not self.holder or not self.still_mine():
+        if not self.holder:
             return
-        self.holder.heartbeat = now_iso()
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(self.holder)), encoding="utf-8")
-        os.replace(tmp, self.path)
+        with self._claimed() as got:
+            if not got or not self.still_mine():  # no claim now: the next beat tries again
+                return
+            self.holder.heartbeat = now_iso()
+            self._write(self.holder)
 
     def start_heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
         def run() -> None:
@@ -173,11 +200,11 @@ class SessionLock:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
-        if self.still_mine():
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+        if self.holder:
+            with self._claimed() as got:
+                # Without the claim the lock stays: a dead pid on this host is taken over without --takeover.
+                if got and self.still_mine():
+                    self.path.unlink(missing_ok=True)
         self.holder = None
 
     def __enter__(self) -> SessionLock:

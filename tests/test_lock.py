@@ -137,3 +137,55 @@ def test_release_removes_only_our_own_lock(session: Path) -> None:
     assert holder and holder.token == lock.holder.token
     lock.release()
     assert not store.lock_path(session).exists()
+
+
+# A driver on "another host" (so a takeover is allowed while it lives) beats as fast as it can, or releases, while
+# the main process takes over: the lock must end up the taker's every time, never the displaced driver's again.
+BEATER = """
+import json, sys, time
+from dataclasses import asdict
+from pathlib import Path
+from runbook.lock import SessionLock
+lock = SessionLock(Path(sys.argv[1])).acquire()
+lock.holder.host = "elsewhere.example.test"
+Path(sys.argv[1]).write_text(json.dumps(asdict(lock.holder)))
+print(lock.holder.token, flush=True)
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.0005)
+stop = start + 0.05
+while time.time() < stop:
+    lock.beat()
+if sys.argv[3] == "release":
+    lock.release()
+print("stopped", flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["beat", "release"])
+def test_a_heartbeat_or_release_never_undoes_a_takeover(session: Path, how: str) -> None:
+    lock_file = store.lock_path(session)
+    env = {"PYTHONPATH": str(Path.cwd()), "PATH": ""}
+    for _ in range(20):
+        start = time.time() + 0.3
+        driver = subprocess.Popen([sys.executable, "-c", BEATER, str(lock_file), str(start), how],
+                                  stdout=subprocess.PIPE, text=True, env=env)
+        assert driver.stdout is not None
+        displaced = driver.stdout.readline().strip()
+        while time.time() < start + 0.02:  # take over in the middle of the beats
+            time.sleep(0.001)
+        taker = None
+        for _ in range(200):  # the claim is busy while a beat writes: try again, as an operator would
+            try:
+                taker = SessionLock(lock_file).acquire(takeover=True)
+                break
+            except LockHeld as exc:
+                assert "at the same moment" in str(exc) or "took over this session first" in str(exc), exc
+                time.sleep(0.001)
+        assert taker is not None
+        # Released before we got there is fine (a fresh lock); otherwise we displaced exactly that driver.
+        assert taker.took_over is None and how == "release" or taker.took_over.token == displaced
+        assert driver.communicate(timeout=30)[0].strip() == "stopped"
+        assert taker.still_mine(), f"the displaced driver's {how} overwrote or removed the taker's lock"
+        taker.release()
+        assert not lock_file.exists()
