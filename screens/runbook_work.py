@@ -167,6 +167,7 @@ class EngineWork:
             if not keys:
                 return "nothing to verify yet: no step was run or marked done", []
             lines, drift = [], []
+            forced = _forced_marks(book)
             for key, result in book.verify_many(keys).items():
                 if isinstance(result, NotAvailable):
                     lines.append(f"{key}: checked by hand only")
@@ -175,7 +176,9 @@ class EngineWork:
                 else:
                     lines.append(f"{key}: {'in place' if result.ok else 'MISMATCH'}")
                     lines += [f"  {f.describe()}" for f in result.mismatches()]
-                    if not result.ok and before[key] in IN_PLACE:
+                    if not result.ok and key in forced and before[key] == State.MANUAL_DONE:
+                        lines.append(f"  recorded done anyway, knowing it disagreed: {forced[key]}")
+                    elif not result.ok and before[key] in IN_PLACE:
                         drift.append(key)
             summary = ("drift in " + ", ".join(drift) + ": changed outside this session") if drift else \
                 "every done step verified"
@@ -238,6 +241,19 @@ class EngineWork:
             book.add_note(key, text)
             return "note journaled", []
         self._attempt("note", key, job)
+
+
+def _forced_marks(book: Runbook) -> dict[str, str]:
+    """Steps whose newest mark was recorded despite a mismatch, with the reason: not drift, nobody else did it."""
+    forced: dict[str, str] = {}
+    for entry in _entries(book):
+        if entry.get("action") == "mark_done" and entry.get("step"):
+            reason = (entry.get("details") or {}).get("forced")
+            if reason:
+                forced[entry["step"]] = str(reason)
+            else:
+                forced.pop(entry["step"], None)
+    return forced
 
 
 def _entries(book: Runbook) -> list[dict[str, Any]]:
