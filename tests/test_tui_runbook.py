@@ -158,6 +158,11 @@ async def test_done_on_a_mismatch_asks_mark_done_anyway_with_a_reason(tui_env: P
         await until(pilot, lambda: state(path, "4a@EAS01") == State.MANUAL_DONE)
         await settle(pilot)
         assert "[≠] 4a@EAS01" in screen_text(pilot.app)  # done by hand, and the verification still disagrees
+        await pilot.press("V")  # verify all: a known disagreement is not someone else's drift
+        await until(pilot, lambda: screen.busy is None)
+        await settle(pilot)
+        assert not isinstance(pilot.app.screen, ErrorModal)
+        assert "4a@EAS01 still disagree, as when recorded done anyway" in screen_text(pilot.app)
     forced = [e for e in journal(path) if e["action"] == "mark_done"][-1]
     assert forced["note"] == "AD team removes OLDSVC tonight" and forced["details"]["mismatches"]
 
