@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from runbook.cancel import CancelToken, Checked
 from runbook.catalogue import StepInstance, Target
 from runbook.changes import Change
 from runbook.params import Params
@@ -53,6 +54,7 @@ class StepContext:
     record: Callable[[Change], None] = lambda change: None
     allow_restart: bool = False  # points of no return (iisreset) run only when the operator said so
     log: list[str] = field(default_factory=list)
+    cancel: CancelToken = field(default_factory=CancelToken)  # checked before every remote call
 
     @property
     def target(self) -> Target:
@@ -60,11 +62,11 @@ class StepContext:
 
     @property
     def directory(self) -> DirectoryPort:
-        return self.ports.directory
+        return Checked(self.ports.directory, self.cancel)  # type: ignore[return-value]
 
     @property
     def hosts(self) -> HostsPort:
-        return self.ports.hosts
+        return Checked(self.ports.hosts, self.cancel)  # type: ignore[return-value]
 
     def say(self, line: str) -> None:
         self.log.append(line)

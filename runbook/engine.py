@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from runbook import chain, store, two_person
+from runbook.cancel import CancelToken
 from runbook.catalogue import StepInstance, StepSpec, expand, select
 from runbook.changes import Change, Plan, Verification
 from runbook.context import Ports, StepContext
@@ -45,6 +46,7 @@ class Runbook:
         self.lock = lock
         self._ports_factory = ports_factory
         self._ports: Ports | None = None
+        self.cancel = CancelToken()  # the TUI's stop: checked before each remote call of the running operation
 
     # -- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -181,10 +183,11 @@ class Runbook:
                                 acting_as=self.ports.acting_as(change))
 
         return StepContext(params=self.params, instance=instance, ports=self.ports, record=remember,
-                           allow_restart=allow_restart)
+                           allow_restart=allow_restart, cancel=self.cancel)
 
     # -- operations -----------------------------------------------------------------------------------------
     def plan(self, key: str) -> Plan:
+        self.cancel.reset()
         instance = self.instance(key)
         if instance.not_applicable:
             raise Refused(f"{instance.key} does not apply: {instance.not_applicable}")
@@ -193,6 +196,7 @@ class Runbook:
 
     def run(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
         self._require_driver()
+        self.cancel.reset()
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         if instance.not_applicable:
@@ -228,6 +232,7 @@ class Runbook:
 
     def undo(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
         self._require_driver()
+        self.cancel.reset()
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         record = self.record(key)
@@ -279,6 +284,7 @@ class Runbook:
         return Outcome(key, result, [c["attribute"] for c in self.record(key).changes])
 
     def verify(self, key: str) -> Verification:
+        self.cancel.reset()
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         result = _checker(instance).verify(self._context(instance, False))
@@ -293,6 +299,7 @@ class Runbook:
         code runs on the workers; the ports are opened before, and the session and journal written after, here on
         the calling thread (a password prompt, the lock and the journal stay where they always were).
         """
+        self.cancel.reset()
         keys = [self.instance(key).key for key in keys]
         results: dict[str, Verification | RunbookError] = {}
         groups: dict[str, list[tuple[StepContext, Any]]] = {}
