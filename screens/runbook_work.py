@@ -166,7 +166,7 @@ class EngineWork:
             keys = [key for key, state in before.items() if state in wanted]
             if not keys:
                 return "nothing to verify yet: no step was run or marked done", []
-            lines, drift = [], []
+            lines, drift, known = [], [], []
             forced = _forced_marks(book)
             for key, result in book.verify_many(keys).items():
                 if isinstance(result, NotAvailable):
@@ -178,9 +178,11 @@ class EngineWork:
                     lines += [f"  {f.describe()}" for f in result.mismatches()]
                     if not result.ok and key in forced and before[key] == State.MANUAL_DONE:
                         lines.append(f"  recorded done anyway, knowing it disagreed: {forced[key]}")
+                        known.append(key)
                     elif not result.ok and before[key] in IN_PLACE:
                         drift.append(key)
             summary = ("drift in " + ", ".join(drift) + ": changed outside this session") if drift else \
+                (", ".join(known) + " still disagree, as when recorded done anyway") if known else \
                 "every done step verified"
             return summary, lines
         self._attempt("verify-all", None, job)
