@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from runbook import safe_text
 from runbook import validators as check
 from runbook.errors import ParamsError
 from runbook.settings import DirectorySettings, WinRMSettings
@@ -135,11 +136,13 @@ def load_params_file(path: str | os.PathLike[str]) -> Params:
     """Read and validate a params YAML file; relative paths in it resolve against its folder."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = safe_text.read_text(file)
+        safe_text.refuse_aliases(text)
+        data = yaml.safe_load(text)
+    except safe_text.UnsafeFile as exc:
+        raise ParamsError([f"{file}: {exc}"]) from None
     except OSError as exc:
         raise ParamsError([f"{file}: cannot read the params file ({exc.strerror})"]) from exc
-    try:
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ParamsError([f"{file}: not valid YAML ({exc})"]) from exc
     return parse_params(data, base_dir=file.resolve().parent, check_files=True)
@@ -370,6 +373,9 @@ def _scep(raw: object, problems: _Problems) -> Scep | None:
     if not isinstance(raw, dict):
         problems.add("scep", raw, "a mapping {server_url, challenge_url}")
         return None
+    for key in raw:
+        if key not in ("server_url", "challenge_url"):
+            problems.say(f"scep.{key}", "unknown key (expected server_url, challenge_url)")
     for key in ("server_url", "challenge_url"):
         if (why := check.url(raw.get(key))):
             problems.add(f"scep.{key}", raw.get(key), why)
@@ -382,6 +388,10 @@ def _winrm(raw: object, base_dir: Path | None, check_files: bool, problems: _Pro
     if not isinstance(raw, dict):
         problems.add("winrm", raw, "a mapping {transport, port, auth, user, ca_file, exchange_port, exchange_auth}")
         return WinRMSettings()
+    known = ("transport", "port", "auth", "user", "ca_file", "exchange_auth", "exchange_port")
+    for key in raw:
+        if key not in known:
+            problems.say(f"winrm.{key}", f"unknown key (expected {', '.join(known)})")
     transport = raw.get("transport", "https")
     auth = raw.get("auth", "negotiate")
     if transport not in WINRM_TRANSPORTS:

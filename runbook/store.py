@@ -8,15 +8,23 @@ from typing import Any
 
 import yaml
 
+from runbook import safe_text
 from runbook.errors import BadInput, SessionFileError
 from runbook.session import Session
 
 try:  # the C loader keeps `runbook status` fast on big sessions
-    from yaml import CSafeDumper as Dumper
+    from yaml import CSafeDumper as _Dumper
     from yaml import CSafeLoader as Loader
 except ImportError:  # pragma: no cover - pyyaml without libyaml
-    from yaml import SafeDumper as Dumper  # type: ignore[assignment]
+    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
     from yaml import SafeLoader as Loader  # type: ignore[assignment]
+
+
+class Dumper(_Dumper):  # type: ignore[misc,valid-type]
+    """Writes a value that appears twice out twice: the files we write never hold an alias (loading refuses them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def sessions_dir() -> Path:
@@ -82,7 +90,12 @@ def save(session: Session, path: Path) -> None:
 
 def load(path: Path) -> Session:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safe_text.read_text(path, follow_links=False)
+        safe_text.refuse_aliases(text)
+    except safe_text.UnsafeFile as exc:
+        raise SessionFileError(f"{path}: {exc}; left untouched") from None
+    except yaml.YAMLError as exc:
+        raise SessionFileError(f"{path}: not valid YAML, left untouched ({exc})") from exc
     except FileNotFoundError:
         raise BadInput(f"SESSION: {path} does not exist (create it with `runbook new {path.stem} --params FILE`)") \
             from None

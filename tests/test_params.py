@@ -104,3 +104,26 @@ def test_not_yaml(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("topology: [unclosed\n")
     assert "not valid YAML" in problems(path)[0]
+
+
+def test_hostile_files_are_refused_naming_the_file_and_why(tmp_path: Path, write_params) -> None:
+    """A FIFO would hang, UTF-16 would be a traceback, aliases expand 1 KB into gigabytes, a typo would be ignored."""
+    import os
+
+    cases = {}
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    cases[fifo] = "not a regular file"
+    utf16 = tmp_path / "utf16.yaml"
+    utf16.write_bytes(write_params().read_text().encode("utf-16"))
+    cases[utf16] = "not UTF-8 text"
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text('a: &a ["x","x","x"]\nb: [*a,*a,*a]\n')
+    cases[laughs] = "line 2: YAML aliases (*a) are not accepted"
+    cases[write_params("typo.yaml", winrm={"tranport": "https"})] = "winrm.tranport: unknown key"
+    cases[write_params("scep.yaml", scep={"server_url": "https://ca/x/", "challenge_url": "https://ca/y/",
+                                          "extra": 1})] = "scep.extra: unknown key"
+    for path, expected in cases.items():
+        with pytest.raises(ParamsError) as caught:
+            load_params_file(path)
+        assert expected in str(caught.value), (path, str(caught.value))

@@ -86,3 +86,21 @@ def test_bare_step_id_of_a_single_instance_acts_on_that_instance(sessions_dir: P
         assert "4a" not in book.session.steps and "6a" not in book.session.steps
     finally:
         book.close()
+
+
+def test_a_fifo_symlink_or_alias_bomb_at_the_session_path_is_refused_untouched(sessions_dir: Path) -> None:
+    fifo = sessions_dir / "f.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(SessionFileError, match="not a regular file"):
+        store.load(fifo)
+    target = sessions_dir / "elsewhere.yaml"
+    target.write_text("schema: 1\n")
+    link = sessions_dir / "l.yaml"
+    link.symlink_to(target)
+    with pytest.raises(SessionFileError, match="symbolic link"):
+        store.load(link)
+    bomb = sessions_dir / "b.yaml"
+    bomb.write_text('schema: 1\nx: &a [1, 2]\ny: [*a, *a]\n')
+    with pytest.raises(SessionFileError, match="YAML aliases"):
+        store.load(bomb)
+    assert bomb.read_text() == 'schema: 1\nx: &a [1, 2]\ny: [*a, *a]\n'
