@@ -153,6 +153,7 @@ def parse_params(data: object, *, base_dir: Path | None = None, check_files: boo
     if not isinstance(data, dict):
         raise ParamsError(["params: expected a mapping of keys (topology, domain, directory, ...)"])
     _reject_secrets(data, "", problems)
+    _reject_unsafe_text(data, "", problems)
     for key in data:
         if key not in TOP_KEYS:
             problems.say(str(key), f"unknown key (expected one of: {', '.join(TOP_KEYS)})")
@@ -225,6 +226,18 @@ def parse_params(data: object, *, base_dir: Path | None = None, check_files: boo
         app_pool_identity=optional_text["app_pool_identity"] or "NT AUTHORITY\\NETWORK SERVICE",
         winrm=winrm, tmg_members=tuple(tmg_members), tmg_service_identity=service_identity, data=normalised,
     )
+
+
+def _reject_unsafe_text(node: object, path: str, problems: _Problems) -> None:
+    """Every text value ends up on other operators' screens (manual, watch, report): no escapes, no bidi tricks."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _reject_unsafe_text(value, f"{path}.{key}" if path else str(key), problems)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _reject_unsafe_text(value, f"{path}[{index}]", problems)
+    elif isinstance(node, str) and (why := check.unsafe_text(node)):
+        problems.say(path, why)
 
 
 def _reject_secrets(node: object, path: str, problems: _Problems) -> None:

@@ -84,3 +84,22 @@ def sid(value: object) -> str | None:
     if not isinstance(value, str) or not _SID.match(value):
         return "a SID like S-1-5-20"
     return None
+
+
+# Characters that can rewrite what another operator's terminal shows (ESC sequences, bidi overrides) or hide text
+# (zero-width): never accepted in anything an operator typed that other operators will read.
+_INVISIBLE = set("\u200b\u200c\u200d\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+MAX_TEXT = 2000
+
+
+def unsafe_text(value: str, limit: int = MAX_TEXT) -> str | None:
+    """Why `value` may not be shown to other operators as typed, or None."""
+    if len(value) > limit:
+        return f"{len(value)} characters is too long (at most {limit})"
+    for char in value:
+        code = ord(char)
+        if code < 0x20 or 0x7f <= code < 0xa0:
+            return f"contains the control character U+{code:04X} (line breaks, tabs and escapes are not accepted)"
+        if char in _INVISIBLE:
+            return f"contains the invisible or bidi character U+{code:04X}"
+    return None

@@ -127,3 +127,13 @@ def test_hostile_files_are_refused_naming_the_file_and_why(tmp_path: Path, write
         with pytest.raises(ParamsError) as caught:
             load_params_file(path)
         assert expected in str(caught.value), (path, str(caught.value))
+
+
+@pytest.mark.parametrize("value,why", [("EAS\x1b[2JListener", "control character U+001B"),
+                                       ("EAS\u202eLISTENER", "bidi character U+202E"),
+                                       ("EAS\u200bListener", "invisible or bidi character U+200B"),
+                                       ("x" * 3000, "too long")])
+def test_text_that_would_trick_another_operators_terminal_is_refused(write_params, value: str, why: str) -> None:
+    with pytest.raises(ParamsError) as caught:
+        load_params_file(write_params(listener=value))
+    assert "listener: " in str(caught.value) and why in str(caught.value)
