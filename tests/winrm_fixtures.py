@@ -13,7 +13,10 @@ The simulated host is the only mocked layer (see runbook/lab/windows_host.py).
   reaches the Exchange management endpoint `http://<fqdn>:<port>/PowerShell`.
 * `host_lab(scenario, auth=..., eas=..., **params)` starts one `HostLab`: the rehearsal lab's
   scenario state (`runbook.lab.lab.build_state`) on `SimWindowsHost`s, one endpoint per host, and
-  `HostLab.params` ready for `runbook new --params`. `RUNBOOK_WINRM_PASSWORD` is set for the test.
+  `HostLab.params` ready for `runbook new --params`. `RUNBOOK_WINRM_PASSWORD` is set for the test,
+  except with `auth="kerberos"`: then every endpoint accepts SPNEGO/Kerberos for `principal` only,
+  with the `HTTP/<host>` keys in `keytab` (see `http_keytab`), and the params name no WinRM user,
+  so the client uses the operator's ticket cache.
 * Planting state, lab-style: `gpo_owns`, `pool_identity`, `uninstall_feature`, `error_once`
   (non-terminating), `fail_once` (terminating), `hang_once` (the host never answers: the client's
   timeout must fire), `down` / `up` (the endpoint stops: port closed, connections cut),
@@ -29,8 +32,9 @@ import contextlib
 import io
 import os
 import socket
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +46,7 @@ from runbook.lab.windows_host import SimWindowsHost
 from runbook.lab.wsman_endpoint import WSManEndpoint
 from runbook.params import parse_params
 from runbook.ports import HostReply
-from tests.samba_dc import ensure_hosts_entry
+from tests.samba_dc import SambaDC, ensure_hosts_entry
 
 REQUIRE_ENV = "RUNBOOK_REQUIRE_SAMBA"
 PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
@@ -77,9 +81,14 @@ class HostLab:
     """Simulated hosts of one topology behind loopback WinRM endpoints; see the module docstring."""
 
     def __init__(self, scenario: str, params: dict[str, Any], workdir: Path, *, auth: str = "ntlm",
-                 latency_ms: float = 0):
+                 latency_ms: float = 0, keytab: str | None = None, principal: str | None = None):
+        if auth == "kerberos" and not (keytab and principal):
+            raise ValueError("auth 'kerberos' needs the keytab with every host's HTTP/ keys and the principal let in")
         self.scenario = scenario
         self.auth = auth
+        self.keytab = keytab
+        # Who the endpoints let in: the lab's operator and password, or (Kerberos) the ticket's principal.
+        self.username = principal if auth == "kerberos" and principal else USER
         self.params = params
         self._hang: set[tuple[str, str]] = set()
         self._hang_lock = threading.Lock()
@@ -93,6 +102,8 @@ class HostLab:
         self.port = self._start(latency_ms)
         params["winrm"] = {"transport": "http", "port": self.port, "auth": auth, "user": USER,
                            "exchange_port": self.port, "exchange_auth": auth}
+        if auth == "kerberos":
+            del params["winrm"]["user"]  # no user: the client acts with the operator's `kinit` ticket
 
     # -- endpoints -----------------------------------------------------------------------------------------
     def _start(self, latency_ms: float) -> int:
@@ -102,9 +113,9 @@ class HostLab:
                 port = probe.getsockname()[1]
             try:
                 for host in self.hosts:
-                    endpoint = WSManEndpoint(self._dispatch, host_name=host, auth=self.auth, username=USER,
-                                             password=PASSWORD, bind=HOST_IPS[host], port=port,
-                                             latency_ms=latency_ms)
+                    endpoint = WSManEndpoint(self._dispatch, host_name=host, auth=self.auth,
+                                             username=self.username, password=PASSWORD, bind=HOST_IPS[host],
+                                             port=port, latency_ms=latency_ms, keytab=self.keytab)
                     endpoint.start()
                     self.endpoints[host] = endpoint
                 return port
@@ -205,6 +216,21 @@ class HostLab:
         return values
 
 
+def http_keytab(dc: SambaDC, hosts: Iterable[str], path: Path) -> str:
+    """One keytab with the `HTTP/<host>` keys of every host, exported from the test DC.
+
+    The lab's Kerberos endpoints share one process-wide acceptor keytab (KRB5_KTNAME), so the hosts'
+    keys are exported one by one and merged with MIT `ktutil`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = [dc.export_keytab(f"HTTP/{host}", path.with_name(f"{path.stem}-{host}.keytab")) for host in hosts]
+    if path.exists():
+        path.unlink()  # `wkt` appends to an existing file: start from nothing
+    script = "".join(f"rkt {part}\n" for part in parts) + f"wkt {path}\nquit\n"
+    subprocess.run(["ktutil"], input=script, check=True, capture_output=True, text=True, timeout=30)
+    return str(path)
+
+
 def scenario_params(scenario: str, *, eas: int | None = None, **overrides: Any) -> dict[str, Any]:
     """The rehearsal scenario's params, with `eas` Exchange servers (eas01…eas0N) and overrides (None removes)."""
     params = dict(lab_module.scenario(scenario)["params"])
@@ -228,13 +254,14 @@ def host_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     started: list[HostLab] = []
 
     def start(scenario: str, *, auth: str = "ntlm", eas: int | None = None, latency_ms: float = 0,
-              **overrides: Any) -> HostLab:
+              keytab: str | None = None, principal: str | None = None, **overrides: Any) -> HostLab:
         folder = tmp_path / f"hostlab-{len(started)}"
         folder.mkdir()
         lab = HostLab(scenario, scenario_params(scenario, eas=eas, **overrides), folder, auth=auth,
-                      latency_ms=latency_ms)
+                      latency_ms=latency_ms, keytab=keytab, principal=principal)
         started.append(lab)
-        monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+        if auth != "kerberos":  # with Kerberos no password exists anywhere: the point of those tests
+            monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
         return lab
 
     try:
