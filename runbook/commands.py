@@ -212,34 +212,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("auth: " + ("ok" if ok else "fail"))
         print("\n".join("  " + line for line in lines))
         return EXIT_OK if ok else EXIT_FAILED
-    from steps.checks import CHECKS, CheckContext
+    from runbook import troubleshooting
+    from steps.checks import CHECKS
 
     options = {"file": args.file, "keytab": args.keytab, "user": args.user, "role": args.role}
     with opened_for_reading_or_driving(args) as book:
-        chosen = [c for c in CHECKS if c.name == args.name] if args.name else \
-            [c for c in CHECKS if not c.needs_input or (c.name == "cert" and args.file)]
-        ctx = CheckContext(params=book.params, ports=book.ports, options=options)
-        faults: dict[str, list[str]] = {}
-        warnings: dict[str, list[str]] = {}
-        for check in chosen:
-            try:
-                result = check.run(ctx)
-            except BadInput:
-                raise
-            except RunbookError as exc:
-                print(f"{check.name}: FAULT: could not run: {exc}")
-                faults[check.name] = [f"FAULT: could not run: {exc}"]
-                continue
-            print(f"{check.name}: {result.status}")
-            print("\n".join("  " + line for line in result.lines))
-            if result.status == "fail":
-                faults[check.name] = [line for line in result.lines if line.startswith("FAULT: ")]
-            elif result.status == "warn":
-                warnings[check.name] = [line for line in result.lines if line.startswith("warning: ")]
-        if book.lock is not None:  # the lines too: a fault stays open (status, report, TUI) until this check passes
-            book.journal.append(step=None, action="check", outcome="faults: " + ", ".join(faults) if faults else "ok",
-                                details={"checks": [c.name for c in chosen], "faults": faults,
-                                         "warnings": warnings})
+        runs = []
+        for check in troubleshooting.choose(CHECKS, args.name, options):
+            run = troubleshooting.run_check(book, check, options)
+            print(f"{check.name}: {run.status}")
+            print("\n".join("  " + line for line in run.result.lines))
+            runs.append(run)
+        troubleshooting.record(book, runs)
+    faults = [run.spec.name for run in runs if run.status == "fail"]
     if faults:
         print("faults found in: " + ", ".join(faults), file=sys.stderr)
     return EXIT_FAILED if faults else EXIT_OK
@@ -251,13 +236,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
         raise BadInput(f"SESSION: {path} does not exist")
     journal = Journal(store.journal_path(path))
     if args.check:
-        problems = journal.check()
-        if problems:
-            for problem in problems:
-                print(f"line {problem.line}: {problem.message}")
-            return EXIT_FAILED
-        print(f"journal intact: {journal.last()['seq'] if journal.last() else 0} entries, head {journal.head()}")
-        return EXIT_OK
+        intact, lines = journal.verdict()
+        print("\n".join(lines))
+        return EXIT_OK if intact else EXIT_FAILED
     for entry in journal.entries():
         print(f"{entry['seq']:>5} {entry['time']} {entry['operator']:<20} {entry.get('step') or '-':<10} "
               f"{entry['action']:<12} {entry['outcome']}" + (f" — {entry['note']}" if entry.get("note") else ""))

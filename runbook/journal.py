@@ -153,6 +153,14 @@ class Journal:
         last = self.last()
         return last["hash"] if last else GENESIS
 
+    def verdict(self) -> tuple[bool, list[str]]:
+        """`journal --check` in words: (intact, the lines to show): one line when intact, else one per problem."""
+        problems = self.check()
+        if problems:
+            return False, [f"line {problem.line}: {problem.message}" for problem in problems]
+        last = self.last()
+        return True, [f"journal intact: {last['seq'] if last else 0} entries, head {self.head()}"]
+
 
 def _anchor_problems(anchor: dict[str, Any], hashes: dict[int, tuple[int, str]], last_line: int,
                      last_seq: int) -> list[JournalProblem]:

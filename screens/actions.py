@@ -6,7 +6,8 @@ from runbook.states import Event, State
 from screens import view
 
 DRIVING_ACTIONS = {"run", "undo", "done", "skip", "reopen", "note", "handover"}
-ENGINE_ACTIONS = DRIVING_ACTIONS | {"verify", "plan", "verify_all"}
+ENGINE_ACTIONS = DRIVING_ACTIONS | {"verify", "plan", "verify_all", "checks"}
+RECORD_ACTIONS = {"checks", "journal", "backout", "report"}  # screens of their own, for the whole change
 ACTION_TITLES = {
     "run": ("Run the selected step", "show the exact change, confirm, apply, then verify"),
     "verify": ("Verify the selected step", "compare the live state with what the step wants (read-only)"),
@@ -22,6 +23,10 @@ ACTION_TITLES = {
     "drive": ("Drive this session", "when the operator you follow has left"),
     "handover": ("Hand the session over", "a note for the next driver, journaled; this view then only follows"),
     "help": ("Help", "keys, glyphs and the order of work"),
+    "checks": ("Troubleshooting checks", "clock, SPNs, GPO rights, SCEP, 401 providers, AD pre-flight, cert, KCD"),
+    "journal": ("Journal", "every entry, and whether the hash chain is intact"),
+    "backout": ("Back-out plan", "the undo of every change still in force, newest first"),
+    "report": ("Export the change record", "the report as Markdown or HTML, to a path you type"),
 }
 
 
@@ -35,7 +40,7 @@ def why_not(action: str, book: Runbook | None, key: str | None, *, driving: bool
         return f"wait: {busy}"
     if action in DRIVING_ACTIONS and not driving:
         return "this view is read-only: another operator drives the session"
-    if action in ("next", "verify_all", "handover"):
+    if action in ("next", "verify_all", "handover") or action in RECORD_ACTIONS:
         return None
     if key is None:
         return "no step selected"

@@ -62,3 +62,40 @@ class SessionsListed(Message):
 @dataclass
 class SessionCreated(Message):
     path: Any  # pathlib.Path of the new session
+
+
+@dataclass
+class CheckStarted(Message):
+    name: str
+    index: int  # 1-based, of `total`
+    total: int
+
+
+@dataclass
+class CheckFinished(Message):
+    run: Any  # runbook.troubleshooting.CheckRun
+
+
+@dataclass
+class CheckRefused(Message):
+    name: str
+    message: str  # the input it needs (a file that is not there), or why it could not run at all
+
+
+@dataclass
+class ChecksEnded(Message):
+    entries: list[dict[str, Any]] | None  # the journal after the run was recorded; None: nothing recorded
+    stopped: bool = False
+
+
+@dataclass
+class RecordRead(Message):
+    head: list[str]  # the verdict lines shown first (journal check, back-out headline)
+    ok: bool
+    body: list[str]
+
+
+@dataclass
+class ReportWritten(Message):
+    path: Any  # pathlib.Path written
+    error: str | None = None

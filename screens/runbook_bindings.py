@@ -34,6 +34,10 @@ RUNBOOK_BINDINGS = [
             tooltip=ACTION_TITLES["handover"][1]),
     Binding("V", "verify_all", "Verify all", id="session.verify_all", show=False),
     Binding("escape", "back", "Sessions", id="session.back", show=False),
+    Binding("k", "checks", "Checks", id="session.checks", show=False, tooltip=ACTION_TITLES["checks"][1]),
+    Binding("j", "journal", "Journal", id="session.journal", show=False, tooltip=ACTION_TITLES["journal"][1]),
+    Binding("b", "backout", "Back-out", id="session.backout", show=False, tooltip=ACTION_TITLES["backout"][1]),
+    Binding("e", "report", "Export", id="session.report", show=False, tooltip=ACTION_TITLES["report"][1]),
 ]
 
 

@@ -19,9 +19,12 @@ from runbook.states import IN_PLACE, State
 from screens import view
 from screens.actions import ACTION_TITLES
 from screens.app import app_of
+from screens.checks_screen import ChecksScreen
 from screens.help import help_content
 from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
 from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal, resume_modal
+from screens.record_screens import BackoutScreen, JournalScreen
+from screens.report_export import ReportModal
 from screens.runbook_bindings import RUNBOOK_BINDINGS, ActionGate
 from screens.runbook_work import EngineWork, driver_left, session_stamps
 from screens.widgets.step_detail import PlanView, StepDetail
@@ -241,6 +244,26 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
             return
         self.query_one(StepList).select_key(instance.key)
         self.query_one(StepList).focus()
+
+    # -- the checks view and the change record: screens of their own ----------------------------------------
+    def action_checks(self) -> None:
+        if self.book is not None and not self.why_not("checks"):
+            self.app.push_screen(ChecksScreen(self.book, self.engine_lock),
+                                 lambda entries: self._finished(entries, replan=False) if entries else None)
+
+    def action_journal(self) -> None:
+        if self.book is not None:
+            self.app.push_screen(JournalScreen(self.book))
+
+    def action_backout(self) -> None:
+        if self.book is not None:
+            self.app.push_screen(BackoutScreen(self.book))
+
+    def action_report(self) -> None:
+        if self.book is not None:
+            self.app.push_screen(ReportModal(self.book),
+                                 lambda path: self.notify(str(path), title="report written", markup=False)
+                                 if path else None)
 
     def action_help(self) -> None:
         self.app.push_screen(InfoModal("Help", help_content()))

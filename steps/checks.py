@@ -2,44 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from runbook import topology as topo
-from runbook.context import Ports
 from runbook.errors import BadInput, RunbookError
 from runbook.params import Params
+from runbook.troubleshooting import CheckContext, CheckResult, CheckSpec
 
 SKEW_WARN = dt.timedelta(minutes=2)
 SKEW_FAIL = dt.timedelta(minutes=5)  # Kerberos' default tolerance
 PROVIDERS = ("Negotiate", "NTLM")
-
-
-@dataclass
-class CheckResult:
-    name: str
-    status: str = "ok"  # ok | warn | fail | skip
-    lines: list[str] = field(default_factory=list)
-
-    def fault(self, line: str) -> None:
-        self.status = "fail"
-        self.lines.append("FAULT: " + line)
-
-    def warn(self, line: str) -> None:
-        if self.status == "ok":
-            self.status = "warn"
-        self.lines.append("warning: " + line)
-
-    def info(self, line: str) -> None:
-        self.lines.append(line)
-
-
-@dataclass
-class CheckContext:
-    params: Params
-    ports: Ports
-    options: dict[str, Any] = field(default_factory=dict)
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
 
 def _skew(result: CheckResult, who: str, theirs: dt.datetime, reference: dt.datetime, ref_name: str) -> None:
@@ -248,23 +219,26 @@ def check_directory(ctx: CheckContext) -> CheckResult:
     return result
 
 
-@dataclass(frozen=True)
-class CheckSpec:
-    name: str
-    title: str
-    needs_input: bool
-    run: Callable[[CheckContext], CheckResult]
-
+KERBEROS_STEPS = ("3a", "3b", "4a", "4b", "5a", "5b", "6a", "6b")  # a ticket is issued, delegated or accepted there
 
 CHECKS = [
     CheckSpec("directory", "AD pre-flight: accounts exist, the bind may write them, clock vs the DC", False,
-              check_directory),
-    CheckSpec("clock", "Clock skew between the DC, this host and every server (≤ 5 min)", False, check_clock),
-    CheckSpec("scep", "SCEP server and challenge URLs end with /", False, check_scep),
+              check_directory, blocks=("3a", "3b", "4a", "4b"),
+              fix="create the missing account, or bind as an account that may write it (directory.bind_user)"),
+    CheckSpec("clock", "Clock skew between the DC, this host and every server (≤ 5 min)", False, check_clock,
+              blocks=KERBEROS_STEPS, fix="resync the host with the domain's time source (w32tm /resync), then check "
+              "again"),
+    CheckSpec("scep", "SCEP server and challenge URLs end with /", False, check_scep,
+              fix="end the URL with / in the params and in Workspace ONE's SCEP settings (devices enrol there)"),
     CheckSpec("providers", "Windows Authentication with Negotiate on every hop that receives Kerberos (the 401 fix)",
-              False, check_providers),
-    CheckSpec("spn", "No wanted SPN is registered on another account", False, check_spn),
-    CheckSpec("gpo", "No domain GPO owns the rights step 5 grants", False, check_gpo),
-    CheckSpec("cert", "User certificate: SAN e-mail + UPN, Client Authentication EKU", True, check_cert),
-    CheckSpec("kcd", "KCD end to end: S4U2Self + S4U2Proxy with the TMG keytab", True, check_kcd),
+              False, check_providers, blocks=("6a", "6b"),
+              fix="run the step the line names: it turns Windows Authentication on with Negotiate"),
+    CheckSpec("spn", "No wanted SPN is registered on another account", False, check_spn, blocks=("4a", "4b"),
+              fix="remove the SPN from the other account (the setspn -D the line gives), then run 4a/4b"),
+    CheckSpec("gpo", "No domain GPO owns the rights step 5 grants", False, check_gpo, blocks=("5a", "5b"),
+              fix="add the account to that right in the GPO that owns it (a local grant is overwritten)"),
+    CheckSpec("cert", "User certificate: SAN e-mail + UPN, Client Authentication EKU", True, check_cert,
+              fix="issue the user a certificate with e-mail and UPN in the SAN and the Client Authentication EKU"),
+    CheckSpec("kcd", "KCD end to end: S4U2Self + S4U2Proxy with the TMG keytab", True, check_kcd, blocks=("3a", "3b"),
+              fix="check the delegation targets (3a/3b), protocol transition and the SPNs (4a/4b), then check again"),
 ]
