@@ -6,7 +6,6 @@ worker group.
 """
 from __future__ import annotations
 
-import ctypes
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -35,7 +34,7 @@ class EngineWork:
     path: Path
     takeover: bool
     engine_lock: threading.Lock
-    _stoppable: int | None = None  # the thread inside an engine operation that `stop` may interrupt
+    _stoppable: Runbook | None = None  # the session whose engine operation `stop` may end at its next safe point
 
     if TYPE_CHECKING:
         def post_message(self, message: Any) -> bool: ...
@@ -77,7 +76,7 @@ class EngineWork:
         try:
             with self.engine_lock:
                 try:
-                    self._stoppable = threading.get_ident()
+                    self._stoppable = book
                     summary, lines = job(book)
                 finally:
                     self._stoppable = None
@@ -106,11 +105,13 @@ class EngineWork:
         The engine treats it like Ctrl+C in the CLI: the step becomes `interrupted`, its recorded changes stay,
         and it must be verified before anything else runs.
         """
-        thread = self._stoppable
-        if thread is None:
+        book = self._stoppable
+        if book is None:
             return False
-        return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread),
-                                                         ctypes.py_object(KeyboardInterrupt)) == 1
+        # Cooperative: the step checks the token before its next remote call (runbook.cancel); nothing is injected
+        # into the worker thread, so a journal append or session save is never cut in half.
+        book.cancel.cancel()
+        return True
 
     def _confirm(self, declined: list[bool], host: str | None) -> Callable[[str, list[str]], bool]:
         """The engine's confirm callback: the exact lines it will apply, in a modal; typed host for restarts."""
