@@ -53,7 +53,18 @@ def describe_session(path: Path, catalogue: list[Any], clock: view.Clock) -> dic
     settled, total = data["progress"]["settled"], data["progress"]["total"]
     # Short of settled the count says enough; settled is not complete until every step is verified: say which.
     progress = "complete" if data["complete"] else f"{settled}/{total}" + (" NOT complete" if settled == total else "")
-    return {"path": path, "cells": (path.stem, topology, progress, driver, activity)}
+    warning = None if data["rehearsal"] or data["complete"] else ticket_warning(book.params)
+    return {"path": path, "cells": (path.stem, topology, progress, driver, activity), "warning": warning}
+
+
+def ticket_warning(params: Any) -> str | None:
+    """The operator's Kerberos ticket, checked before the window starts (not for sessions using passwords)."""
+    from runbook.authcheck import ticket_warning as warning_for
+
+    try:
+        return warning_for(params)
+    except RunbookError as exc:
+        return str(exc)
 
 
 class DemoPicker(ModalScreen[str | None]):
@@ -100,6 +111,7 @@ class StartScreen(Screen[None]):
         table.add_columns(*COLUMNS)
         yield table
         yield Static("", id="start-empty")
+        yield Static("", id="ticket-warning")
         yield Static("Certificate authentication for ActiveSync behind TMG (and SEG) with Kerberos constrained "
                      "delegation. Each session is one change; n starts one from your parameters, d rehearses "
                      "a whole change on the built-in lab.", classes="start-hint")
@@ -131,6 +143,10 @@ class StartScreen(Screen[None]):
                      f"No sessions yet in {store.sessions_dir()}. n starts a new change; d rehearses one on the lab.")
         empty.display = not self.paths
         table.display = bool(self.paths)
+        warnings = sorted({f"{row['path'].stem}: {row['warning']}" for row in message.rows if row.get("warning")})
+        notice = self.query_one("#ticket-warning", Static)
+        notice.update(Content.assemble(("warning: ", "bold $warning"), "; ".join(warnings)) if warnings else "")
+        notice.display = bool(warnings)
         if self.paths:
             table.focus()
         self.refresh_bindings()

@@ -92,3 +92,26 @@ def test_the_progress_column_says_complete_only_when_it_is(tui_env: Path) -> Non
     assert describe_session(path, CATALOGUE, lambda: FIXED_NOW)["cells"][2] == "11/11 NOT complete"
     advance(path, "6a")  # run: applies the difference and verifies it
     assert describe_session(path, CATALOGUE, lambda: FIXED_NOW)["cells"][2] == "complete"
+
+
+@tui_test
+async def test_a_session_that_uses_kerberos_warns_on_the_start_screen_without_a_ticket(
+        tui_env: Path, tmp_path: Path, monkeypatch) -> None:
+    """No ticket in the cache (an empty private cache): the start screen says so before the window starts."""
+    import yaml
+
+    from runbook.engine import Runbook
+
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'empty-ccache'}")
+    params = tmp_path / "real.params.yaml"
+    params.write_text(yaml.safe_dump({
+        "topology": "tmg-eas", "domain": "test.lan", "directory": {"server": "dc1.test.lan"},
+        "tmg": {"computer": "TMG01", "host": "tmg01.test.lan"},
+        "eas": [{"computer": "EAS01", "host": "eas01.test.lan"}], "public_name": "mail.example.com", "listener": "EAS Listener"}))
+    Runbook.create(store.session_path("night1"), str(params), CATALOGUE, lambda *args: None)  # type: ignore[arg-type]
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.paths)
+        await until(pilot, lambda: "warning: night1: " in screen_text(app))
+        text = screen_text(app)
+        assert "kinit" in text or "pip install" in text, text
