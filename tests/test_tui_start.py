@@ -107,7 +107,8 @@ async def test_a_session_that_uses_kerberos_warns_on_the_start_screen_without_a_
     params.write_text(yaml.safe_dump({
         "topology": "tmg-eas", "domain": "test.lan", "directory": {"server": "dc1.test.lan"},
         "tmg": {"computer": "TMG01", "host": "tmg01.test.lan"},
-        "eas": [{"computer": "EAS01", "host": "eas01.test.lan"}], "public_name": "mail.example.com", "listener": "EAS Listener"}))
+        "eas": [{"computer": "EAS01", "host": "eas01.test.lan"}], "public_name": "mail.example.com",
+        "listener": "EAS Listener"}))
     Runbook.create(store.session_path("night1"), str(params), CATALOGUE, lambda *args: None)  # type: ignore[arg-type]
     app = app_for(None)
     async with app.run_test(size=SIZE) as pilot:
