@@ -112,6 +112,35 @@ def prove(args: argparse.Namespace, book: Runbook) -> tuple[DeviceProof, Device]
     return DeviceProof(url, report, with_cert, without_cert, verdict), device
 
 
+def record(book: Runbook, proof: DeviceProof) -> None:
+    """Journal the proof (outcome, statuses, summary; never key material) in the shape completion reads."""
+    if book.lock is None:
+        return
+    verdict = proof.verdict
+    book.journal.append(step=None, action="check", outcome="ok" if verdict.ok else "faults: device",
+                        details={"checks": ["device"], "url": proof.url, "certificate": proof.certificate.subject,
+                                 "with_certificate": _outcome(proof.with_certificate),
+                                 "without_certificate": _outcome(proof.without_certificate),
+                                 "versions": verdict.versions, "steps": list(verdict.first_steps),
+                                 "summary": verdict.summary,
+                                 # the shape completion reads: an open fault names the hop and step
+                                 "faults": {} if verdict.ok else {"device": [verdict.summary]},
+                                 "warnings": {"device": verdict.warnings} if verdict.warnings else {}})
+
+
+def rehearsal_proof(book: Runbook) -> list[str]:
+    """The proof as the TUI runs it on a rehearsal (the demo's alice, the lab's simulated chain): its lines."""
+    if not book.session.lab:
+        raise BadInput(f"the device proof of a real change needs the test user's certificate and key: {USAGE}")
+    args = argparse.Namespace(cert=None, key=None, ca=None, url=None, timeout=None)
+    proof, device = prove(args, book)
+    record(book, proof)
+    lines = ["FAULT: " + finding.text for finding in proof.verdict.faults]
+    if device.lab_reason and not proof.verdict.ok:
+        lines.append("lab: " + device.lab_reason())
+    return [proof.verdict.summary, *lines]
+
+
 def cmd_check_device(args: argparse.Namespace) -> int:
     from runbook.commands import opened_for_reading_or_driving
 
@@ -129,16 +158,7 @@ def cmd_check_device(args: argparse.Namespace) -> int:
             print("  " + verdict.summary)
         if device.lab_reason and not verdict.ok:  # what a real device cannot see; the rehearsal may show it
             print("  lab: " + device.lab_reason())
-        if book.lock is not None:
-            book.journal.append(step=None, action="check", outcome="ok" if verdict.ok else "faults: device",
-                                details={"checks": ["device"], "url": url, "certificate": report.subject,
-                                         "with_certificate": _outcome(proof.with_certificate),
-                                         "without_certificate": _outcome(proof.without_certificate),
-                                         "versions": verdict.versions, "steps": list(verdict.first_steps),
-                                         "summary": verdict.summary,
-                                         # the shape completion reads: an open fault names the hop and step
-                                         "faults": {} if verdict.ok else {"device": [verdict.summary]},
-                                         "warnings": {"device": verdict.warnings} if verdict.warnings else {}})
+        record(book, proof)
     if not verdict.ok:
         print("faults found in: device", file=sys.stderr)
     return EXIT_OK if verdict.ok else EXIT_FAILED

@@ -6,8 +6,8 @@ from runbook.states import Event, State
 from screens import view
 
 DRIVING_ACTIONS = {"run", "undo", "done", "skip", "reopen", "note", "handover"}
-ENGINE_ACTIONS = DRIVING_ACTIONS | {"verify", "plan", "verify_all", "checks"}
-RECORD_ACTIONS = {"checks", "journal", "backout", "report"}  # screens of their own, for the whole change
+ENGINE_ACTIONS = DRIVING_ACTIONS | {"verify", "plan", "verify_all", "checks", "proof"}
+RECORD_ACTIONS = {"checks", "journal", "backout", "report", "proof"}  # screens of their own, for the whole change
 ACTION_TITLES = {
     "run": ("Run the selected step", "show the exact change, confirm, apply, then verify"),
     "verify": ("Verify the selected step", "compare the live state with what the step wants (read-only)"),
@@ -27,6 +27,7 @@ ACTION_TITLES = {
     "journal": ("Journal", "every entry, and whether the hash chain is intact"),
     "backout": ("Back-out plan", "the undo of every change still in force, newest first"),
     "report": ("Export the change record", "the report as Markdown or HTML, to a path you type"),
+    "proof": ("Device proof", "a device with the test user's certificate syncs through the whole chain (rehearsal)"),
 }
 
 

@@ -38,6 +38,7 @@ RUNBOOK_BINDINGS = [
     Binding("j", "journal", "Journal", id="session.journal", show=False, tooltip=ACTION_TITLES["journal"][1]),
     Binding("b", "backout", "Back-out", id="session.backout", show=False, tooltip=ACTION_TITLES["backout"][1]),
     Binding("e", "report", "Export", id="session.report", show=False, tooltip=ACTION_TITLES["report"][1]),
+    Binding("P", "proof", "Device proof", id="session.proof", show=False, tooltip=ACTION_TITLES["proof"][1]),
 ]
 
 

@@ -166,6 +166,11 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
             self._start(f"verifying {key}")
             self.verify_step(key)
 
+    def action_proof(self) -> None:
+        if not self.why_not("proof"):
+            self._start("proving a device can sync (with and without its certificate)")
+            self.device_proof()
+
     def action_verify_all(self) -> None:
         if not self.why_not("verify_all"):
             self._start("verifying every done step")
@@ -369,7 +374,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         if not quiet:
             self.notify(message.summary, title=message.action, markup=False, timeout=3)
         detail = self.query_one(StepDetail)
-        if message.action in ("verify", "verify-all"):
+        if message.action in ("verify", "verify-all", "device proof"):
             detail.log_line(f"-- {message.summary}")
             for line in message.lines:
                 detail.log_line(f"   {line}")

@@ -188,6 +188,16 @@ class EngineWork:
             return summary, lines
         self._attempt("verify-all", None, job)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="proof")
+    def device_proof(self) -> None:
+        """The last item of a change: a device with the test user's certificate syncs (journaled, as the CLI's)."""
+        from runbook.commands_device import rehearsal_proof
+
+        def job(book: Runbook) -> tuple[str, list[str]]:
+            lines = rehearsal_proof(book)
+            return lines[0], lines[1:]
+        self._attempt("device proof", None, job)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def plan_step(self, key: str) -> None:
         book = self.book

@@ -16,6 +16,7 @@ from textual.content import Content
 from runbook.catalogue import StepInstance
 from runbook.changes import Change
 from runbook.completion import Completion, completion
+from runbook.device_record import last_proof
 from runbook.engine import Runbook
 from runbook.states import IN_PLACE, SETTLED, Event, State, allowed_events
 
@@ -144,8 +145,11 @@ def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: s
     if book is not None and progress(book)[0] == progress(book)[1]:
         done = done or completion(book)
         if done.complete:
-            return Content.assemble(("Complete: ", "bold $success"), "done, verified, no open check fault. V "
-                                    "re-verifies all; ctrl+q quits and releases the session.")
+            proof = last_proof(book.journal.entries())
+            if proof is None:
+                return Content.assemble(("Complete: ", "bold $success"), "done, verified, no open check fault. "
+                                        "Last item: P proves a device with the test user's certificate syncs.")
+            return Content.assemble(("Complete: ", "bold $success"), f"device proof {proof.line}")
         more = f" (+{len(done.reasons) - 1} more: runbook status lists them)" if len(done.reasons) > 1 else ""
         return Content.assemble(("Not complete: ", "bold $warning"), done.reasons[0], (more, "$text-muted"))
     if book is not None and key is not None:
