@@ -81,6 +81,8 @@ def test_walk_the_tmg_eas_rehearsal_to_the_end_with_keys_only(terminal) -> None:
     for step in ("1", "2"):  # TMG console work: follow the checklist, record it done
         term.wait_for(f"[ ] {step}  TMG", "d Done")  # the footer offers d once the step is idle
         term.keys("d")
+        term.wait_for("Unticked items", "Record it done anyway?")  # nothing was ticked: it asks first
+        term.keys("y")
         term.wait_for(f"Record {step} as done by hand")
         term.keys("Enter")
         term.wait_for(f"[m] {step} ")
@@ -109,8 +111,13 @@ def test_walk_the_tmg_eas_rehearsal_to_the_end_with_keys_only(terminal) -> None:
     term.keys("r")  # TMG checks the certificate: EAS only accepts Kerberos, no iisreset
     term.wait_for("Apply these changes for 6a@EAS01?", "WindowsAuthEnabled: False → True")
     term.keys("y")
-    final = term.wait_for("11/11 settled", "COMPLETE", "Complete: every step is settled")
+    final = term.wait_for("11/11 settled", "COMPLETE", "Complete: done, verified")
     assert "[x] 6a@EAS01" in final and "Traceback" not in final
+    term.keys("P")  # the last item: a device with the demo's certificate syncs through the simulated chain
+    term.wait_for("Complete: device proof ok")
+    term.keys("j")  # the change record on screen: the journal, with its hash-chain verdict
+    term.wait_for("journal intact")
+    term.keys("Escape")
 
     term.keys("C-q")
     deadline = time.monotonic() + 10
