@@ -24,6 +24,13 @@ class OpenFailed(Message):
 
 
 @dataclass
+class BusyChanged(Message):
+    """What the running worker is doing now (reading the live state, then, once confirmed, applying)."""
+
+    text: str
+
+
+@dataclass
 class ActionDone(Message):
     action: str
     key: str | None

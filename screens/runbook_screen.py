@@ -21,7 +21,15 @@ from screens.actions import ACTION_TITLES
 from screens.app import app_of
 from screens.checks_screen import ChecksScreen
 from screens.help import help_content
-from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
+from screens.messages import (
+    ActionCancelled,
+    ActionDone,
+    ActionFailed,
+    BusyChanged,
+    OpenFailed,
+    PlanReady,
+    SessionOpened,
+)
 from screens.modals import ConfirmModal, ErrorModal, InfoModal, TextModal, resume_modal
 from screens.record_screens import BackoutScreen, JournalScreen
 from screens.report_export import ReportModal
@@ -158,7 +166,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
 
     def action_run(self) -> None:
         if (key := self.selected) and not self.why_not("run"):
-            self._start(f"running {key}")
+            self._start(f"reading the live state for {key} (nothing changes before you confirm)")
             self.run_step(key)
 
     def action_verify(self) -> None:
@@ -184,7 +192,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
 
     def action_undo(self) -> None:
         if (key := self.selected) and not self.why_not("undo"):
-            self._start(f"undoing {key}")
+            self._start(f"reading the live state for undoing {key} (nothing changes before you confirm)")
             self.undo_step(key)
 
     def action_done(self) -> None:
@@ -365,6 +373,10 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
             self.app.pop_screen()
         else:
             self.app.exit(1)
+
+    def on_busy_changed(self, message: BusyChanged) -> None:
+        if self.busy:
+            self._start(message.text)
 
     def on_action_done(self, message: ActionDone) -> None:
         quiet = message.action in ("tick", "note")  # the checklist and the log show these already

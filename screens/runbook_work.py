@@ -18,7 +18,15 @@ from runbook.engine import Runbook
 from runbook.errors import LockHeld, NotAvailable, Refused, RunbookError
 from runbook.lock import is_live, read_holder
 from runbook.states import IN_PLACE, State
-from screens.messages import ActionCancelled, ActionDone, ActionFailed, OpenFailed, PlanReady, SessionOpened
+from screens.messages import (
+    ActionCancelled,
+    ActionDone,
+    ActionFailed,
+    BusyChanged,
+    OpenFailed,
+    PlanReady,
+    SessionOpened,
+)
 from screens.modals import ConfirmModal, OverrideModal, PointOfNoReturnModal
 
 if TYPE_CHECKING:
@@ -113,13 +121,16 @@ class EngineWork:
         book.cancel.cancel()
         return True
 
-    def _confirm(self, declined: list[bool], host: str | None) -> Callable[[str, list[str]], bool]:
-        """The engine's confirm callback: the exact lines it will apply, in a modal; typed host for restarts."""
+    def _confirm(self, declined: list[bool], host: str | None, doing: str) -> Callable[[str, list[str]], bool]:
+        """The engine's confirm callback: the exact lines it will apply, in a modal; typed host for restarts.
+        Only once the operator said yes does the status line say the step is running."""
         def confirm(question: str, lines: list[str]) -> bool:
             modal: ModalScreen[bool] = PointOfNoReturnModal(question, lines, host) if host else \
                 ConfirmModal(question, lines)
             answer = bool(self.runbook_app.asker.ask(modal))
             declined[0] = not answer
+            if answer:
+                self.post_message(BusyChanged(doing))
             return answer
         return confirm
 
@@ -130,7 +141,8 @@ class EngineWork:
         def job(book: Runbook) -> tuple[str, list[str]]:
             preview = book.plan(key)
             host = _host(book, key) if preview.point_of_no_return else None
-            outcome = book.run(key, confirm=self._confirm(declined, host), allow_restart=host is not None)
+            outcome = book.run(key, confirm=self._confirm(declined, host, f"running {key}: applying the confirmed "
+                                                          "change, then verifying it"), allow_restart=host is not None)
             if outcome.result == "already-in-place":
                 return f"{key}: already in place, nothing changed", outcome.lines
             return f"{key}: done and verified", outcome.lines
@@ -143,7 +155,8 @@ class EngineWork:
         def job(book: Runbook) -> tuple[str, list[str]]:
             restarts = any(change.get("kind") == "iisreset" for change in book.record(key).changes)
             host = _host(book, key) if restarts else None
-            book.undo(key, confirm=self._confirm(declined, host), allow_restart=host is not None)
+            book.undo(key, confirm=self._confirm(declined, host, f"undoing {key}: reverting, newest first"),
+                      allow_restart=host is not None)
             return f"{key}: undone", []
         self._attempt("undo", key, job, declined)
 
