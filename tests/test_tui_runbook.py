@@ -318,9 +318,9 @@ async def test_follow_mode_is_read_only_and_refreshes_live(tui_env: Path) -> Non
             await until(pilot, lambda: "t takes the wheel" in screen_text(pilot.app), timeout=30)
             await until(pilot, lambda: "t Drive" in screen_text(pilot.app), timeout=30)
             await pilot.press("t")
-            await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
+            await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), timeout=30)
             await pilot.press("y")
-            await until(pilot, lambda: screen.driving)
+            await until(pilot, lambda: screen.driving, timeout=30)
             assert "driving" in screen_text(pilot.app)
     finally:
         other.close()
