@@ -477,7 +477,7 @@ def test_unreachable_dc(samba_dc, cli, new_session):
     assert_failed_then_resumes(samba_dc, cli, name, result, 1, f"runbook run: {message}")
     assert plan.returncode == 1 and f"runbook plan: {message}" in plan.stderr
     assert verify.returncode == 1 and f"3a: could not verify: {message}" in verify.stdout
-    assert check.returncode == 1 and f"directory: FAULT: could not run: {message}" in check.stdout
+    assert check.returncode == 1 and f"directory: fail\n  FAULT: could not run: {message}" in check.stdout
     cli.ok("run", name, "3a", "--yes")
     assert cli.states(name)["3a"] == "done"
 

@@ -440,13 +440,13 @@ async def test_a_real_session_asks_for_the_password_in_a_modal_and_never_stores_
     assert "password" not in path.read_text().lower()
 
 
-@pytest.mark.slow  # about 2.5 s: the lab is slowed down so that the step is still running when it is stopped
+@pytest.mark.slow  # about 8 s: the lab is slowed down so that the step is still running when it is stopped
 @tui_test
 async def test_a_long_step_can_be_stopped_and_comes_back_interrupted(tui_env: Path) -> None:
     path = demo("tmg-eas")
     advance(path, "1", "2", "3a", "4a")
     session = store.load(path)
-    session.lab["latency_ms"] = 250.0  # from now on every lab call takes 0.25 s: a step long enough to stop
+    session.lab["latency_ms"] = 1000.0  # from now on every lab call takes 1 s: a step long enough to stop
     store.save(session, path)
     async with app_for(path).run_test(size=SIZE) as pilot:
         screen = await select(pilot, "5a")
