@@ -1,7 +1,7 @@
 """The back-out plan: how to return to where this session started, newest change first.
 
 Read-only. Every step with changes still in force gets its `runbook undo` command and the exact
-reverts (Change.describe, newest first, with the recorded before-values); a step done by hand gets
+reverts (Change.revert_describe, newest first, with the recorded before-values); a step done by hand gets
 its manual items, last first, and the values a verify recorded before it was marked done.
 Order is the journal's: the step changed last is backed out first.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook import store
-from runbook.changes import Change, _show
+from runbook.changes import Change, _show, revert_order
 from runbook.engine import Runbook
 from runbook.errors import BadInput
 from runbook.states import State
@@ -88,19 +88,15 @@ def _entries(book: Runbook) -> list[dict[str, Any]]:
 
 def _reverts(changes: list[Change]) -> list[str]:
     """In the order `runbook undo` performs them: newest first, a recorded iisreset once at the end."""
-    lines = [_revert(change) for change in reversed(changes) if change.kind != "iisreset"]
-    resets = [change for change in changes if change.kind == "iisreset"]
-    if resets:
-        lines.append(f"then {resets[-1].describe()} again (POINT OF NO RETURN: interrupts every site on it)")
-    return lines
+    return [_revert(change) for change in revert_order(changes)]
 
 
 def _revert(change: Change) -> str:
-    line = "revert " + change.describe()
+    line = change.revert_describe()
+    if change.op == "action":
+        return f"then {line} — POINT OF NO RETURN: interrupts every site on it"
     if change.op == "set":
-        before = hex(change.before) if change.attribute == "userAccountControl" and isinstance(change.before, int) \
-            else _show(change.before)
-        return f"{line}  (by hand: set it back to {before})"
+        return f"{line}  (by hand: set it back to {change.show_value(change.before)})"
     if change.op in ("add", "remove"):
         verb = "remove" if change.op == "add" else "add back"
         line += f"  (by hand: {verb} {', '.join(map(str, change.values))}; before: " + \

@@ -31,11 +31,27 @@ class Change:
             return f"{self.target} {self.attribute}: - " + ", - ".join(map(str, self.values))
         if self.op == "action":
             return f"{self.target}: {self.attribute}" + (f" ({self.note})" if self.note else "")
-        before, after = self.before, self.after
-        if self.attribute == "userAccountControl":
-            before, after = hex(before), hex(after)
-        text = f"{self.target} {self.attribute}: {_show(before)} → {_show(after)}"
+        text = f"{self.target} {self.attribute}: {self.show_value(self.before)} → {self.show_value(self.after)}"
         return text + (f" ({self.note})" if self.note else "")
+
+    def describe_already(self) -> str:
+        """For a set whose value turned out to be live already: only the value it has, since nothing moves."""
+        return f"{self.target} {self.attribute}: already {self.show_value(self.after)}"
+
+    def revert_describe(self) -> str:
+        """The revert of this change in its own direction: what is live now → what comes back."""
+        if self.op == "action":
+            return f"{self.target}: {self.attribute} again" + (f" ({self.note})" if self.note else "")
+        if self.op in ("add", "remove"):
+            sign = "-" if self.op == "add" else "+"
+            return f"revert {self.target} {self.attribute}: {sign} " + f", {sign} ".join(map(str, self.values))
+        note = _flip_signs(self.note)
+        text = f"revert {self.target} {self.attribute}: {self.show_value(self.after)} → {self.show_value(self.before)}"
+        return text + (f" ({note})" if note else "")
+
+    def show_value(self, value: Any) -> str:
+        """One recorded value as an operator reads it (userAccountControl in hex, as ADSI Edit shows it)."""
+        return hex(value) if self.attribute == "userAccountControl" and isinstance(value, int) else _show(value)
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, "", [], {})}
@@ -43,6 +59,19 @@ class Change:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
         return cls(**data)
+
+
+def revert_order(changes: list[Change]) -> list[Change]:
+    """The order an undo performs: newest first, and a recorded restart once at the very end (after the values
+    it has to pick up are back)."""
+    resets = [change for change in changes if change.op == "action"]
+    return [change for change in reversed(changes) if change.op != "action"] + resets[-1:]
+
+
+def _flip_signs(note: str) -> str:
+    # A set's note names the flags it gains (+NAME) and loses (-NAME); its revert loses and gains the same ones.
+    flipped = {"+": "-", "-": "+"}
+    return " ".join(flipped[word[0]] + word[1:] if word[:1] in flipped else word for word in note.split(" "))
 
 
 def _show(value: Any) -> str:

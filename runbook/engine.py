@@ -13,7 +13,7 @@ from typing import Any, Callable
 from runbook import chain, store, two_person
 from runbook.cancel import CancelToken
 from runbook.catalogue import StepInstance, StepSpec, expand, select
-from runbook.changes import Change, Plan, Verification
+from runbook.changes import Change, Plan, Verification, revert_order
 from runbook.context import Ports, StepContext
 from runbook.errors import BadInput, DriftError, NotAvailable, ParamsError, Refused, RunbookError, StepFailed
 from runbook.journal import Journal
@@ -251,7 +251,7 @@ class Runbook:
         if any(change.kind == "iisreset" for change in changes) and not allow_restart:
             raise Refused(f"{key}: undo ends with iisreset on {instance.target.label}, which interrupts every site; "
                           "this needs explicit consent (CLI: --allow-restart)")
-        lines = ["revert " + change.describe() for change in reversed(changes)]
+        lines = [change.revert_describe() for change in revert_order(changes)]
         if not confirm(f"Undo {key}?", lines):
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
         if any(change.kind == "iisreset" for change in changes):

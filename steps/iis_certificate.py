@@ -89,7 +89,7 @@ class CertificateAuth(hc.HostUndo):
         for change in plan.changes:
             if change.kind == "web-config" and hc.same(hc.read(ctx, change), change.after):
                 # Written by the Exchange cmdlet, or now inherited from the server level set just before.
-                ctx.say(f"{change.describe()}: already in effect, not written")
+                ctx.say(f"{change.describe_already()}, not written")
                 continue
             hc.apply(ctx, change)
 

@@ -43,13 +43,13 @@ def test_partial_run_backs_out_newest_first_with_exact_reverts(partial: Path,
     block = text.split("1. 6b@SEG01")[1].split("2. 3a")[0]
     assert "automatic: runbook undo b 6b@SEG01 --yes\n" in block  # accepting Kerberos restarts nothing
     reverts = [line.strip() for line in block.splitlines() if line.strip().startswith(("revert ", "then "))]
-    assert [line.split("  (by hand")[0] for line in reverts] == ["revert " + c.describe() for c in reversed(iis)]
+    assert [line.split("  (by hand")[0] for line in reverts] == [c.revert_describe() for c in reversed(iis)]
     assert "windowsAuthentication.enabled" in reverts[-1] and not any(c.kind == "iisreset" for c in iis)
     delegation = text.split("2. 3a")[1].split("3. 1")[0]
     assert "automatic: runbook undo b 3a --yes\n" in delegation
-    assert "revert TMG01$ userAccountControl: 0x1000 → 0x1001000 (+TRUSTED_TO_AUTH_FOR_DELEGATION)  " \
+    assert "revert TMG01$ userAccountControl: 0x1001000 → 0x1000 (-TRUSTED_TO_AUTH_FOR_DELEGATION)  " \
            "(by hand: set it back to 0x1000)" in delegation
-    assert "revert TMG01$ msDS-AllowedToDelegateTo: + http/seg01.test.lan, + http/seg01  (by hand: remove " \
+    assert "revert TMG01$ msDS-AllowedToDelegateTo: - http/seg01.test.lan, - http/seg01  (by hand: remove " \
            "http/seg01.test.lan, http/seg01; before: [cifs/files01.test.lan])" in delegation
     manual = text.split("3. 1 — TMG web listener")[1]
     assert "by hand, last item first" in manual and "listener “EAS Listener” exists: was False (verify at" in manual
@@ -82,7 +82,7 @@ def test_a_failed_half_done_step_and_an_interrupted_one(sessions_dir: Path, caps
     assert main(["run", "b", "3a", "--yes"]) == 1
     text = plan("text", capsys)
     assert numbered(text) == ["1. 3a"] and "(failed, alice@jump1" in text
-    assert "revert TMG01$ msDS-AllowedToDelegateTo: + http/eas01.test.lan" in text
+    assert "revert TMG01$ msDS-AllowedToDelegateTo: - http/eas01.test.lan" in text
     path = sessions_dir / "b.yaml"
     session = store.load(path)
     session.steps["3a"].state = State.RUNNING  # its driver died mid-step
@@ -97,7 +97,7 @@ def test_an_iisreset_is_repeated_once_at_the_end_of_its_back_out(sessions_dir: P
     text = plan("text", capsys)
     assert "automatic: runbook undo b 6a@EAS01 --yes --allow-restart" in text
     reverts = [line.strip() for line in text.splitlines() if line.strip().startswith(("revert ", "then "))]
-    assert reverts[-1].startswith("then eas01.test.lan: iisreset (restarts IIS) again (POINT OF NO RETURN")
+    assert reverts[-1].startswith("then eas01.test.lan: iisreset again (restarts IIS) — POINT OF NO RETURN")
 
 
 def test_nothing_to_back_out(sessions_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
