@@ -261,6 +261,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.cert_validation not in CHAIN_CHOICES[topology]:
             raise BadInput(f"--cert-validation: {args.cert_validation!r} does not fit the {args.scenario} scenario "
                            f"(topology {topology}: one of {' | '.join(CHAIN_CHOICES[topology])})")
+    if args.fail and not (args.init or args.resume):  # a STEP that changes nothing: exit 2 before any screen
+        from runbook.lab import lab
+
+        lab.demo_state(args.scenario, catalogue(), fail=args.fail, cert_validation=args.cert_validation)
     if args.init or args.resume:  # nothing to build, or an answer needed before the screen takes over
         path = prepare()
         if args.resume:

@@ -115,6 +115,27 @@ def test_injected_failure_leaves_a_consistent_resumable_session(sessions_dir: Pa
     assert status(sessions_dir, "f")["3a"] == "done"
 
 
+@pytest.mark.parametrize(("scenario", "step", "why"), [
+    ("tmg-eas", "4a", "has nothing to change in the tmg-eas scenario (already in place)"),
+    ("tmg-eas", "1", "has nothing to change in the tmg-eas scenario (it is done by hand)"),
+    ("tmg-eas", "7", "does not apply to the tmg-eas scenario with the tmg chain"),
+    ("tmg-seg-eas", "4a@EAS02", "has nothing to change in the tmg-seg-eas scenario (already in place)"),
+])
+def test_fail_on_a_step_that_changes_nothing_is_refused_naming_those_that_do(
+        sessions_dir: Path, scenario: str, step: str, why: str) -> None:
+    # A fault planted where nothing is written would never fire: the rehearsal would lose its failure silently.
+    result = runbook(sessions_dir, "demo", "--scenario", scenario, "--fail", step, "--init", "f")
+    assert result.returncode == 2 and f"--fail: {step} {why}" in result.stderr
+    assert "steps that change something there: 3a, " in result.stderr
+    assert not list(sessions_dir.glob("f*"))
+
+
+def test_fail_on_a_farm_step_strikes_the_instance_that_changes_something(sessions_dir: Path) -> None:
+    runbook(sessions_dir, "demo", "--scenario", "tmg-seg-eas", "--fail", "4a", "--init", "f")
+    failed = runbook(sessions_dir, "run", "f", "4a", "--yes")
+    assert failed.returncode == 1 and "injected failure" in failed.stderr and "EASASA" in failed.stderr
+
+
 def test_killed_mid_step_comes_back_interrupted_and_must_be_verified(sessions_dir: Path) -> None:
     runbook(sessions_dir, "demo", "--scenario", "tmg-seg-eas", "--latency", "1500", "--init", "k")
     environment = {**os.environ, "RUNBOOK_SESSIONS_DIR": str(sessions_dir), "PYTHONPATH": str(ROOT)}

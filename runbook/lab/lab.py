@@ -21,6 +21,7 @@ from runbook.catalogue import StepSpec
 from runbook.context import Ports
 from runbook.errors import BadInput, HostError
 from runbook.lab.directory import LabDirectory
+from runbook.lab.faults import fault_for
 from runbook.lab.windows_host import SimHosts, SimShell, SimWindowsHost
 from runbook.lab.windows_state import tmg_listener, tmg_rule, tmg_server_rule
 from runbook.params import Params, parse_params
@@ -81,22 +82,6 @@ def build_state(name: str, params: Params) -> dict[str, Any]:
                                                   f"{params.service_accounts['eas']}")
             hosts[server.host] = sim.to_dict()
     return {"scenario": name, "directory": directory.to_dict(), "hosts": hosts, "faults": {}}
-
-
-def fault_for(step: str, params: Params) -> dict[str, Any]:
-    """Where `--fail STEP` strikes: after the first change of that step, so the lab is left half-changed."""
-    step_id, _, label = step.partition("@")
-    role = {"3a": "tmg", "3b": "seg", "4a": "eas", "4b": "seg", "5a": "tmg", "5b": "seg", "6a": "eas",
-            "6b": "seg", "7": "tmg"}.get(step_id)
-    if role is None:
-        raise BadInput(f"--fail: {step!r} is not a step that changes anything (3a, 3b, 4a, 4b, 5a, 5b, 6a, 6b, 7)")
-    servers = params.servers(role)
-    chosen = next((s for s in servers if s.computer.lower() == label.lower()), servers[0]) if servers else None
-    if chosen is None:
-        raise BadInput(f"--fail: {step} does not apply to this topology")
-    if step_id.startswith(("3", "4", "7")):
-        return {"directory": {chosen.sam.lower(): 1}}
-    return {"hosts": {chosen.host: 2 if step_id.startswith("6") else 1}}
 
 
 # -- the ports --------------------------------------------------------------------------------------------------
@@ -231,13 +216,10 @@ def _fresh_demo_path(name: str) -> Path:
     raise BadInput(f"too many demo sessions in {folder}; remove old demo-* files")
 
 
-def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms: float = 0.0,
-                fail: str | None = None, seed: int | None = None, cert_validation: str | None = None) -> Path:
-    from runbook.engine import Runbook
-    from runbook.lab.device_certificate import issue_test_user  # cryptography: only when a demo is made
-
-    if path.exists():
-        raise BadInput(f"SESSION: {path} already exists; choose another name or use --resume")
+def demo_state(name: str, catalogue: list[StepSpec], *, fail: str | None = None,
+               cert_validation: str | None = None) -> tuple[dict[str, Any], Params, dict[str, Any]]:
+    """The scenario's data, its params and a fresh lab state with the `--fail` fault planted (BadInput when the
+    chain does not fit the scenario, or STEP changes nothing there). Writes nothing."""
     data = scenario(name)
     if cert_validation:
         data["params"]["cert_validation"] = cert_validation
@@ -247,7 +229,18 @@ def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms:
         raise BadInput(f"--cert-validation: {cert_validation!r} does not fit the {name} scenario ({exc})") from None
     state = build_state(name, params)
     if fail:
-        state["faults"] = fault_for(fail, params)
+        state["faults"] = fault_for(fail, name, params, catalogue, state)
+    return data, params, state
+
+
+def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms: float = 0.0,
+                fail: str | None = None, seed: int | None = None, cert_validation: str | None = None) -> Path:
+    from runbook.engine import Runbook
+    from runbook.lab.device_certificate import issue_test_user  # cryptography: only when a demo is made
+
+    if path.exists():
+        raise BadInput(f"SESSION: {path} already exists; choose another name or use --resume")
+    data, params, state = demo_state(name, catalogue, fail=fail, cert_validation=cert_validation)
     path.parent.mkdir(parents=True, exist_ok=True)
     device = issue_test_user(path, params)
     state["client_ca"] = device.ca_subject  # what the validating hop's trusted root store holds
