@@ -12,10 +12,23 @@ from typing import Sequence
 
 from runbook.errors import EXIT_FAILED, RunbookError
 
+STEP_HELP = "a step: 4a is every instance of 4a, 4a@EAS02 only the one on EAS02 (see `runbook steps SESSION`)"
+EPILOG = """\
+STEP: a bare id (4a) means every instance of that step; id@LABEL (4a@EAS02, 3a@TMG02) one instance of it.
+`runbook steps SESSION` lists the instances of a change.
+
+exit codes:
+  0  ok
+  1  a step failed, a verification found a mismatch, or a safety check refused
+  2  bad input (the message names the field, the value and what is expected)
+
+`runbook` alone opens the start screen; `runbook COMMAND --help` describes a command."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runbook", description="Certificate authentication for Exchange "
-                                     "ActiveSync behind TMG (and SEG) with Kerberos constrained delegation.")
+                                     "ActiveSync behind TMG (and SEG) with Kerberos constrained delegation.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
@@ -37,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     command("steps", "which steps apply to this change, and why")
     p = command("manual", "the manual procedure of a step, with this change's names filled in")
-    p.add_argument("step", metavar="STEP")
+    p.add_argument("step", metavar="STEP", help=STEP_HELP)
     p = command("mark", "record a step done by hand (verified read-only first), skipped, or reopened")
-    p.add_argument("step", metavar="STEP")
+    p.add_argument("step", metavar="STEP", help=STEP_HELP)
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--done", dest="how", action="store_const", const="done",
                      help="done by hand: its verification runs first; a mismatch refuses (exit 1) unless --force; "
@@ -51,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "disagrees (needs --note REASON; journaled)")
     driving(p)
     p = command("tick", "tick (or untick) one item of a step's manual checklist")
-    p.add_argument("step", metavar="STEP")
+    p.add_argument("step", metavar="STEP", help=STEP_HELP)
     p.add_argument("item", type=int, metavar="N")
     p.add_argument("--untick", action="store_true")
     driving(p)
@@ -64,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("run", "execute a step (shows the plan and asks first)"),
                        ("undo", "revert exactly what this session changed in a step")):
         p = command(name, text)
-        p.add_argument("step", metavar="STEP", nargs="?" if name == "verify" else None)
+        p.add_argument("step", metavar="STEP", nargs="?" if name == "verify" else None,
+                       help=STEP_HELP + ("; without it, every step done so far" if name == "verify" else ""))
         connecting(p)
         if name in ("run", "undo"):
             p.add_argument("--yes", action="store_true", help="do not ask (points of no return still need "
@@ -91,12 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("open", "open a session in the TUI")
     driving(p)
     p = command("demo", "rehearse on the built-in lab (no servers needed)", session=False)
-    p.add_argument("--scenario", default="tmg-seg-eas", choices=["tmg-eas", "tmg-seg-eas", "add-seg", "broken"])
+    p.add_argument("--scenario", default="tmg-seg-eas", choices=["tmg-eas", "tmg-seg-eas", "add-seg", "broken"],
+                   help="the lab to rehearse on (default tmg-seg-eas): a fresh TMG → EAS or TMG → SEG → EAS change, "
+                        "a SEG added to a working TMG → EAS setup, or broken (planted faults for the checks)")
     p.add_argument("--init", metavar="SESSION", help="create the demo session and its lab, without the TUI")
     p.add_argument("--resume", action="store_true", help="continue the last demo session")
-    p.add_argument("--latency", type=float, default=0.0, metavar="MS")
-    p.add_argument("--fail", metavar="STEP", help="inject a failure in the middle of STEP")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--latency", type=float, default=0.0, metavar="MS",
+                   help="simulated network delay of every LDAP and WinRM call, in milliseconds (each host varies "
+                        "±20%%; default 0)")
+    p.add_argument("--fail", metavar="STEP", help="the lab's connection drops in the middle of STEP, leaving it "
+                                                  "half-changed; STEP must change something in the scenario")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the latency jitter, so a rehearsal's timing repeats")
     p.add_argument("--cert-validation", choices=["tmg", "seg", "eas"], default=None,
                    help="where the client certificate is checked (default tmg: the TMG listener; eas: tmg-eas only; "
                         "seg: SEG scenarios only)")
