@@ -8,7 +8,6 @@ holds the lock and whether that holder still looks alive, in words an operator c
 """
 from __future__ import annotations
 
-import datetime as dt
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from runbook import store
 from runbook.engine import Runbook
 from runbook.errors import BadInput, Refused
 from runbook.journal import Journal
-from runbook.lock import STALE_SECONDS, Holder, is_live, pid_alive, read_holder
+from runbook.lock import STALE_SECONDS, Holder, age_words, is_live, pid_alive, read_holder, staleness
 from runbook.session import operator
 from runbook.states import SETTLED
 
@@ -97,11 +96,10 @@ class LockView:
         return self.holder.host == socket.gethostname()
 
     def lines(self) -> list[str]:
-        age = _age(self.heartbeat_age)
-        why = {"gone": f"its process (pid {self.holder.pid}) no longer exists on this host",
-               "live": "it looks ALIVE" + (" (its process is running on this host)" if self.same_host else
-                                           f" (heartbeat within the last {int(STALE_SECONDS)} s)"),
-               "stale": f"no heartbeat for {age}: the holder looks gone"}[self.verdict]
+        age = age_words(self.heartbeat_age)
+        alive = "it looks ALIVE" + (" (its process is running on this host)" if self.same_host else
+                                    f" (heartbeat within the last {int(STALE_SECONDS)} s)")
+        why = alive if self.verdict == "live" else staleness(self.holder) or "stale"
         return [f"the session is locked by {self.holder.operator}",
                 f"  host:           {self.holder.host}",
                 f"  pid:            {self.holder.pid}",
@@ -122,14 +120,3 @@ def lock_view(path: Path) -> LockView | None:
     else:
         verdict = "stale"
     return LockView(holder, verdict, age)
-
-
-def _age(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "an unknown time"
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return str(dt.timedelta(seconds=seconds))

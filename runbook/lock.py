@@ -44,8 +44,10 @@ class Holder:
     purpose: str = ""
 
     def describe(self) -> str:
+        """Who holds the lock, and — when the holder looks gone — why, in the words every view uses."""
+        stale = staleness(self)
         return (f"{self.operator} (pid {self.pid} on {self.host}, {self.purpose or 'driving'} since {self.since}, "
-                f"last heartbeat {self.heartbeat})")
+                f"last heartbeat {self.heartbeat})") + (f" — {stale}" if stale else "")
 
     def heartbeat_age(self) -> float:
         try:
@@ -75,11 +77,28 @@ def read_holder(path: Path) -> Holder | None:
         return Holder(operator="(unreadable lock)", host="?", pid=-1, since="?", heartbeat="?", token="?")
 
 
-def is_live(holder: Holder) -> bool:
-    """Could the holder still be driving? Dead pid on this host: no. Stale heartbeat: no."""
+def staleness(holder: Holder) -> str | None:
+    """Why the holder can no longer be driving ("stale: …"), or None while it may be. A pid is checked only on
+    its own host: elsewhere the heartbeat is all there is to go on."""
     if holder.host == socket.gethostname() and not pid_alive(holder.pid):
-        return False
-    return holder.heartbeat_age() < STALE_SECONDS
+        return f"stale: pid {holder.pid} on {holder.host} is gone"
+    age = holder.heartbeat_age()
+    return f"stale: no heartbeat for {age_words(age)}" if age >= STALE_SECONDS else None
+
+
+def is_live(holder: Holder) -> bool:
+    return staleness(holder) is None
+
+
+def age_words(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "an unknown time"
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return str(dt.timedelta(seconds=seconds))
 
 
 class SessionLock:
@@ -117,6 +136,9 @@ class SessionLock:
         same_host = current.host == socket.gethostname()
         dead_here = same_host and not pid_alive(current.pid)
         if not dead_here:
+            if not takeover and not is_live(current):
+                raise LockHeld(f"session is locked by {current.describe()}; take it over with --takeover "
+                               "(journaled), or follow it with `runbook watch`")
             if not takeover:
                 raise LockHeld(f"session is being driven by {current.describe()}; follow it with `runbook watch`, "
                                "or take over a stale lock with --takeover")

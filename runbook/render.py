@@ -8,7 +8,7 @@ from runbook.changes import Verification
 from runbook.completion import completion, verification_word
 from runbook.device_record import proof_text
 from runbook.engine import Runbook
-from runbook.lock import read_holder
+from runbook.lock import read_holder, staleness
 from runbook.states import IN_PLACE, SETTLED, State
 
 GLYPHS = {
@@ -45,6 +45,7 @@ def status_data(book: Runbook) -> dict[str, Any]:
         "complete": done.complete, "reasons": done.reasons, "notes": done.notes,
         "device_proof": proof_text(book.journal.entries()),
         "driver": holder.describe() if holder else None,
+        "lock_stale": staleness(holder) if holder else None,
         "last_activity": {"time": last["time"], "operator": last["operator"], "step": last["step"],
                           "action": last["action"]} if last else None,
         "journal_entries": last["seq"] if last else 0,
@@ -63,7 +64,7 @@ def status_text(book: Runbook) -> str:
     lines += [f"    note: {note}" for note in data["notes"]]
     lines.append(f"  device proof: {data['device_proof']}")
     if data["driver"]:
-        lines.append(f"  driven by {data['driver']}")
+        lines.append(f"  {'locked' if data['lock_stale'] else 'driven'} by {data['driver']}")
     for line in data["handover"] or []:
         lines.append(f"  {line}")
     if data["last_activity"]:

@@ -307,5 +307,5 @@ def request_hint(session: str, request: dict[str, Any]) -> list[str]:
 def driver_line(event: DriverChanged) -> str:
     if event.holder is None:
         return "driver: none (the lock was released)"
-    state = "" if event.live else " — looks GONE (stale lock: `--takeover` to take over)"
-    return f"driver: {event.holder.describe()}{state}"
+    # describe() says why a gone holder is stale, in the words status and the CLI errors use.
+    return f"driver: {event.holder.describe()}" + ("" if event.live else " (`--takeover` takes it over)")

@@ -12,7 +12,7 @@ import pytest
 from runbook import store
 from runbook.engine import Runbook
 from runbook.errors import LockHeld
-from runbook.lock import SessionLock, read_holder
+from runbook.lock import Holder, SessionLock, read_holder, staleness
 from runbook.states import State
 from steps import CATALOGUE
 
@@ -189,3 +189,19 @@ def test_a_heartbeat_or_release_never_undoes_a_takeover(session: Path, how: str)
         assert taker.still_mine(), f"the displaced driver's {how} overwrote or removed the taker's lock"
         taker.release()
         assert not lock_file.exists()
+
+
+def test_a_stale_lock_says_why_in_one_wording() -> None:
+    import socket
+
+    from tests.pair_helpers import iso
+
+    def holder(host: str, pid: int, age: float) -> Holder:
+        return Holder(operator="carol@jump9", host=host, pid=pid, since=iso(age), heartbeat=iso(age), token="t")
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = socket.gethostname()
+    assert staleness(holder(here, int(dead.stdout), 1)) == f"stale: pid {int(dead.stdout)} on {here} is gone"
+    assert staleness(holder("jump9.example.test", 4242, 720)) == "stale: no heartbeat for 12 min"
+    assert staleness(holder("jump9.example.test", 4242, 5)) is None
+    assert holder("jump9.example.test", 4242, 720).describe().endswith(" — stale: no heartbeat for 12 min")

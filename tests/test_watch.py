@@ -61,7 +61,7 @@ def test_the_watcher_writes_nothing_not_even_beside_a_stale_lock(sessions_dir: P
     before = file_states(sessions_dir)
     result = runbook(sessions_dir, "watch", "w", "--timeout", "1", operator=BOB)
     assert result.returncode == 0, result.stderr
-    assert "driven by carol@jump9" in result.stdout
+    assert "locked by carol@jump9" in result.stdout and "— stale: no heartbeat for 10 min" in result.stdout
     assert file_states(sessions_dir) == before
 
 
