@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -60,6 +61,7 @@ class RunbookApp(App[int]):
     def __init__(self, config: AppConfig) -> None:
         super().__init__()
         self.config = config
+        self.last_session: Path | None = None
         self.theme = config.theme
         self.asker = Asker(self)
         self._books: list[Runbook] = []
@@ -118,6 +120,7 @@ class RunbookApp(App[int]):
     def remember_book(self, book: Runbook) -> None:
         if book not in self._books:
             self._books.append(book)
+        self.last_session = book.path  # quitting says how to come back to it
 
     def forget_book(self, book: Runbook) -> None:
         if book in self._books:
@@ -173,4 +176,6 @@ def run_app(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | 
         app.release_all()
     if app.prepare_error is not None:
         raise app.prepare_error
+    if app.last_session is not None:
+        print(f"left {app.last_session.stem}; resume with: runbook open {app.last_session}", file=sys.stderr)
     return int(result or 0)

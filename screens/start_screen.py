@@ -18,7 +18,7 @@ from runbook import render, store
 from runbook.engine import Runbook
 from runbook.errors import RunbookError
 from runbook.lab import lab
-from runbook.lock import is_live, read_holder
+from runbook.lock import read_holder, staleness
 from screens import view
 from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated, SessionsListed
@@ -43,10 +43,10 @@ def describe_session(path: Path, catalogue: list[Any], clock: view.Clock) -> dic
     holder = read_holder(store.lock_path(path))
     if holder is None:
         driver = "—"
-    elif is_live(holder):
+    elif (stale := staleness(holder)) is None:
         driver = f"{holder.operator}"
     else:
-        driver = f"stale lock ({holder.operator})"
+        driver = f"{holder.operator} — {stale}"  # the same words as status, watch and the CLI
     last = data["last_activity"]
     activity = f"{view.age(last['time'], clock)} · {last['action']} {last['step'] or ''}".rstrip() if last else "—"
     topology = data["topology"] + (" (lab)" if data["rehearsal"] else "")
