@@ -6,7 +6,7 @@ from textual.content import Content
 from screens.view import LEGEND
 
 KEYS = [
-    ("n", "go to the next pending step"),
+    ("n", "go to the next step that can go now (else the first unsettled one)"),
     ("↑ ↓", "move in the step list; tab moves to the checklist and back"),
     ("p", "plan: what running the step would change now (reads, changes nothing)"),
     ("r", "run: shows the exact change and asks; a restart (iisreset) asks you to type the host name"),
@@ -20,14 +20,19 @@ KEYS = [
     ("V", "verify every done step again: flags drift"),
     ("t", "take the wheel when the operator you follow has left"),
     ("H", "hand over with a note for the next driver (journaled); this view then follows"),
+    ("x", "stop a running step before its next remote call (it comes back interrupted: verify it)"),
+    ("k", "troubleshooting checks: clock, SPNs, GPO rights, SCEP, 401 providers, AD, certificate, KCD"),
+    ("P", "device proof: a device with the test user's certificate syncs through the whole chain"),
+    ("j / b / e", "the journal (and its hash check) / the back-out plan / export the change record"),
     ("ctrl+p", "every action by name"),
     ("ctrl+q", "quit; the session lock is released"),
 ]
 ORDER = [
-    "Work from the top: n always takes you to the next step that is not settled.",
+    "Work from the top: n takes you to the next step that can go now (add-seg: the SEG side before the cutover).",
     "Steps 1 and 2 are TMG console work: follow the checklist, press d, then v checks them read-only.",
     "Lettered steps run by themselves: p shows the plan, r asks and applies, then verifies.",
-    "A step that depends on another stays dim until that one is settled.",
+    "A step that depends on another stays dim until that one is settled; a step that does not apply says why.",
+    "The last item of a change is the device proof (P); complete means done, verified and no open check fault.",
     "Everything you do is journaled with your name; the CLI (runbook status, journal) sees the same session.",
 ]
 
