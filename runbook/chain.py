@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runbook.params import Params
+from runbook.topology import ROLE_NAMES, short_name
 
 REQUIRES_CERT = "requires-cert"  # this server asks for and validates the client certificate
 ACCEPTS_KERBEROS = "accepts-kerberos"  # this server takes a delegated Kerberos ticket as the user
 DELEGATES = "delegates"  # this account may delegate (protocol transition) to `spns`
 ACTS_AS_OS = "acts-as-os"  # this server's identity gets the TCB/impersonate rights (5a/5b)
-
-ROLE_NAMES = {"tmg": "TMG", "seg": "SEG", "eas": "EAS"}
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,10 @@ def servers_named_by(params: Params, spn: str) -> list[str]:
     found = []
     for role in ("tmg", "seg", "eas"):
         for server in params.servers(role):
-            if name in (server.host.lower(), server.host.split(".")[0].lower()):
+            if name in (server.host.lower(), short_name(server.host).lower()):
                 found.append(server.host)
         alias = params.internal_names.get(role)
-        if alias and name in (alias.lower(), alias.split(".")[0].lower()):
+        if alias and name in (alias.lower(), short_name(alias).lower()):
             found.extend(server.host for server in params.servers(role))
     return found
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from runbook import chain
 from runbook import topology as topo
+from runbook.catalogue import expand
 from runbook.errors import BadInput, RunbookError
 from runbook.params import Params
 from runbook.troubleshooting import CheckContext, CheckResult, CheckSpec
+from steps import CATALOGUE
 
 SKEW_WARN = dt.timedelta(minutes=2)
 SKEW_FAIL = dt.timedelta(minutes=5)  # Kerberos' default tolerance
@@ -75,11 +78,10 @@ def check_scep(ctx: CheckContext) -> CheckResult:
 
 
 def kerberos_receivers(params: Params) -> list[tuple[str, str]]:
-    """(step, server) of every hop that receives a delegated ticket, by the chain: where a 401 can come from."""
-    hops = [("6a", server) for server in params.eas if params.cert_validation != "eas"]
-    if params.has_seg and params.cert_validation == "tmg":
-        hops += [("6b", server) for server in params.seg]
-    return [(f"{step}@{server.computer}", server.host) for step, server in hops]
+    """(step, server) of every hop that receives a delegated ticket: where a 401 can come from. Read from the steps'
+    own effects, so the check and the chain invariants cannot disagree about which hops accept Kerberos."""
+    return [(instance.key, effect.host) for instance in expand(CATALOGUE, params)
+            for effect in instance.effects(params) if effect.kind == chain.ACCEPTS_KERBEROS]
 
 
 def check_providers(ctx: CheckContext) -> CheckResult:

@@ -28,6 +28,12 @@ def old_targets(params: Params) -> list[str]:
     return spns
 
 
+def _split(values: tuple[str, ...], params: Params) -> tuple[list[str], list[str]]:
+    """(the old delegation to EAS, everything else the account delegates to)."""
+    old = {spn.lower() for spn in old_targets(params)}
+    return [v for v in values if v.lower() in old], [v for v in values if v.lower() not in old]
+
+
 def _sam(ctx: StepContext) -> str:
     assert ctx.target.server is not None
     return ctx.target.server.sam
@@ -36,12 +42,10 @@ def _sam(ctx: StepContext) -> str:
 class RemoveOldDelegation(dc.DirectoryUndo):
     def plan(self, ctx: StepContext) -> Plan:
         account = dc.account_or_fail(ctx, _sam(ctx))
-        old = {spn.lower() for spn in old_targets(ctx.params)}
-        gone = [value for value in account.allowed_to_delegate_to if value.lower() in old]
+        gone, rest = _split(account.allowed_to_delegate_to, ctx.params)
         plan = Plan()
         if gone:
             plan.changes.append(dc.remove_values_change(account, ATTRIBUTE, account.allowed_to_delegate_to, gone))
-        rest = [value for value in account.allowed_to_delegate_to if value.lower() not in old]
         if rest:
             plan.notes.append(f"kept (other services): {', '.join(rest)}")
         uac = account.user_account_control
@@ -53,8 +57,7 @@ class RemoveOldDelegation(dc.DirectoryUndo):
 
     def verify(self, ctx: StepContext) -> Verification:
         account = dc.account_or_fail(ctx, _sam(ctx))
-        old = {spn.lower() for spn in old_targets(ctx.params)}
-        still = [value for value in account.allowed_to_delegate_to if value.lower() in old]
+        still, _ = _split(account.allowed_to_delegate_to, ctx.params)
         result = Verification()
         result.expect(f"{account.sam_account_name} no longer delegates to EAS", [], still)
         return result
