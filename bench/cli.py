@@ -55,7 +55,7 @@ def main() -> None:
     transitions = []
     for _ in range(50):
         start = time.perf_counter()
-        book.mark("1", "skip", None)
+        book.mark("1", "skip", "bench")
         transitions.append(time.perf_counter() - start)
         start = time.perf_counter()
         book.mark("1", "reopen", None)

@@ -1,17 +1,22 @@
-"""Time to first frame of `runbook demo` (headless) beside a bare Textual "hello" app, measured the same way.
+"""Time to first frame and to the steps on screen, beside a bare Textual "hello" app measured the same way.
 
 Each measurement is a fresh Python process (cold imports, as an operator starting the tool gets), timed
 from the first line of the child to the frame: for the hello app, its first refresh; for `runbook demo`,
 the CLI's whole path (argument parsing, creating the rehearsal session and its lab, the app) up to the first
 refresh of the runbook screen, and, separately, up to the first refresh showing the steps ("ready").
-Target: first frame ≤ 1.5× the bare app. `runbook open` on an existing session is measured too: it is the
-TUI's own share, without the CLI creating the rehearsal session and its lab first.
+`runbook open` is measured on an existing session (the TUI's own share, without building a lab) and on the
+same kind of session whose journal holds 50,000 entries on the selected step; each child reports its peak
+memory (ru_maxrss) at the ready frame.
 
-    python bench/tui_start.py [--runs 7]
+Goals: first frame ≤ 1.3× and steps on screen ≤ 1.5× the bare app; `open` with 50k entries ≤ 1.5× the
+empty session's time and ≤ 80 MiB.
+
+    python bench/tui_start.py [--runs 7] [--entries 50000]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -24,10 +29,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r'''
 import time
 T0 = time.perf_counter()
+import resource
 import sys
 
 def report(name):
     print(f"{name} {time.perf_counter() - T0:.6f}", flush=True)
+
+def report_memory():
+    print(f"maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
 
 if sys.argv[1] == "hello":
     from textual.app import App
@@ -43,6 +52,7 @@ if sys.argv[1] == "hello":
         def painted(self):
             report("first")
             report("ready")
+            report_memory()
             self.exit()
 
     Hello().run(headless=True, size=(120, 40))
@@ -60,9 +70,9 @@ else:
         mounted(self)
         self.call_after_refresh(report, "first")
 
-    def on_session_opened(self, message):  # the frame that shows the steps
+    def on_session_opened(self, message):  # the frame that shows the steps (and the selected step's log)
         opened(self, message)
-        self.call_after_refresh(lambda: (report("ready"), self.app.exit()))
+        self.call_after_refresh(lambda: (report("ready"), report_memory(), self.app.exit()))
 
     tui.RunbookApp.run, tui.RunbookApp.on_mount, RunbookScreen.on_session_opened = (
         headless_run, on_mount, on_session_opened)
@@ -73,6 +83,9 @@ else:
         main(["open", sys.argv[2]])
 '''
 
+KINDS = {"hello": "bare Textual hello", "demo": "runbook demo", "open": "runbook open (existing session)",
+         "open-50k": "runbook open (50k journal entries)"}
+
 
 def measure(kind: str, sessions: Path) -> dict[str, float]:
     env = dict(os.environ, RUNBOOK_SESSIONS_DIR=str(sessions), PYTHONPATH=str(ROOT))
@@ -80,40 +93,79 @@ def measure(kind: str, sessions: Path) -> dict[str, float]:
     # An installed runbook has its bytecode compiled by pip, as Textual's is; some shells set
     # PYTHONDONTWRITEBYTECODE, which would make only our side recompile its sources on every start.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    extra = [str(sessions / "existing.yaml")] if kind == "open" else []
-    result = subprocess.run([sys.executable, "-c", CHILD, kind, *extra], capture_output=True, text=True, env=env,
-                            cwd=ROOT, timeout=60)
-    times = dict(line.split() for line in result.stdout.splitlines() if line.startswith(("first ", "ready ")))
-    if set(times) != {"first", "ready"}:
+    extra = {"open": [str(sessions / "existing.yaml")], "open-50k": [str(sessions / "big.yaml")]}.get(kind, [])
+    result = subprocess.run([sys.executable, "-c", CHILD, kind.split("-")[0], *extra], capture_output=True,
+                            text=True, env=env, cwd=ROOT, timeout=120)
+    found = dict(line.split() for line in result.stdout.splitlines()
+                 if line.startswith(("first ", "ready ", "maxrss ")))
+    if set(found) != {"first", "ready", "maxrss"}:
         raise SystemExit(f"{kind}: no frame measured (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return {name: float(value) for name, value in times.items()}
+    return {name: float(value) for name, value in found.items()}
+
+
+def fill_journal(session: Path, step: str, entries: int) -> None:
+    """Append `entries` hash-chained notes on `step`, written as Journal.append writes them, minus the fsyncs."""
+    from runbook import store
+    from runbook.journal import Journal, _digest
+
+    journal = Journal(store.journal_path(session))
+    last = journal.last() or {"seq": 0, "hash": "0" * 64}
+    seq, previous = last["seq"], last["hash"]
+    with journal.path.open("a", encoding="utf-8") as handle:
+        for number in range(entries):
+            seq += 1
+            entry = {"seq": seq, "time": "2026-01-01T09:00:05Z", "operator": "bench@jump1", "step": step,
+                     "action": "note", "outcome": "noted", "note": f"bench filler entry {number}", "prev": previous}
+            entry["hash"] = previous = _digest(entry)
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    journal.anchor_path.write_text(json.dumps({"seq": seq, "hash": previous}) + "\n", encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--entries", type=int, default=50000)
     args = parser.parse_args()
-    runs: dict[str, list[dict[str, float]]] = {"hello": [], "demo": [], "open": []}
+    sys.path.insert(0, str(ROOT))
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
     with tempfile.TemporaryDirectory() as folder:
         env = dict(os.environ, RUNBOOK_SESSIONS_DIR=folder, PYTHONPATH=str(ROOT))
-        subprocess.run([sys.executable, "-m", "runbook", "demo", "--scenario", "tmg-seg-eas", "--init", "existing"],
-                       env=env, cwd=ROOT, check=True, capture_output=True)
+        for name in ("existing", "big"):
+            subprocess.run([sys.executable, "-m", "runbook", "demo", "--scenario", "tmg-seg-eas", "--init", name],
+                           env=env, cwd=ROOT, check=True, capture_output=True)
+        steps = subprocess.run([sys.executable, "-m", "runbook", "status", "big", "--json"], env=env, cwd=ROOT,
+                               check=True, capture_output=True, text=True)
+        first = json.loads(steps.stdout)["steps"][0]["step"]  # the step the screen selects on a fresh session
+        fill_journal(Path(folder) / "big.yaml", first, args.entries)
         for kind in runs:  # warm the OS file cache for each, unmeasured
             measure(kind, Path(folder))
         for _ in range(args.runs):
-            for kind in runs:  # interleaved, so a busy moment on the machine hits both alike
+            for kind in runs:  # interleaved, so a busy moment on the machine hits all alike
                 runs[kind].append(measure(kind, Path(folder)))
+
     def median(kind: str, moment: str) -> float:
         return statistics.median(run[moment] for run in runs[kind])
 
     hello = median("hello", "first")
-    print(f"bare Textual hello, first frame:           {hello * 1000:7.1f} ms (median of {args.runs})")
-    for kind, label in (("demo", "runbook demo"), ("open", "runbook open (existing session)")):
+    print(f"{'bare Textual hello, first frame:':<46}{hello * 1000:7.1f} ms   (median of {args.runs}; "
+          f"peak {median('hello', 'maxrss') / 1024:.0f} MiB)")
+    for kind in ("demo", "open", "open-50k"):
         for moment, what in (("first", "first frame"), ("ready", "steps shown")):
             value = median(kind, moment)
-            print(f"{label + ', ' + what + ':':<43}{value * 1000:7.1f} ms  ratio {value / hello:.2f}x")
-    ratio = median("demo", "first") / hello
-    print(f"target (runbook demo first frame ≤ 1.5x):  {ratio:.2f}x, {'met' if ratio <= 1.5 else 'NOT met'}")
+            print(f"{KINDS[kind] + ', ' + what + ':':<46}{value * 1000:7.1f} ms   {value / hello:.2f}x hello")
+        print(f"{KINDS[kind] + ', peak memory:':<46}{median(kind, 'maxrss') / 1024:7.1f} MiB")
+
+    def verdict(ratio: float, goal: float) -> str:
+        return f"{ratio:.2f}x (goal ≤ {goal}x: {'met' if ratio <= goal else 'NOT met'})"
+
+    print("goals:")
+    for kind in ("demo", "open"):
+        print(f"  {KINDS[kind]}: first frame {verdict(median(kind, 'first') / hello, 1.3)}; "
+              f"steps shown {verdict(median(kind, 'ready') / hello, 1.5)}")
+    big = median("open-50k", "ready") / median("open", "ready")
+    memory = median("open-50k", "maxrss") / 1024
+    print(f"  open with {args.entries} entries vs empty session: {verdict(big, 1.5)}; "
+          f"peak {memory:.0f} MiB (goal ≤ 80 MiB: {'met' if memory <= 80 else 'NOT met'})")
 
 
 if __name__ == "__main__":

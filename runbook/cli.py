@@ -105,10 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("open", "open a session in the TUI")
     driving(p)
     p = command("demo", "rehearse on the built-in lab (no servers needed)", session=False)
-    p.add_argument("--scenario", default="tmg-seg-eas", choices=["tmg-eas", "tmg-seg-eas", "add-seg", "broken"],
+    p.add_argument("--scenario", default=None, choices=["tmg-eas", "tmg-seg-eas", "add-seg", "broken"],
                    help="the lab to rehearse on (default tmg-seg-eas): a fresh TMG → EAS or TMG → SEG → EAS change, "
                         "a SEG added to a working TMG → EAS setup, or broken (planted faults for the checks)")
-    p.add_argument("--init", metavar="SESSION", help="create the demo session and its lab, without the TUI")
+    p.add_argument("--params", metavar="FILE", help="rehearse your own change instead of a scenario: the lab holds "
+                                                    "every computer, host and service account FILE names, with the "
+                                                    "guide's prerequisites in place (farms and TMG arrays included)")
+    p.add_argument("--init", metavar="SESSION", help="create the demo session and its lab, without the TUI "
+                                                     "(with --params: `runbook demo --init NAME --params FILE`)")
     p.add_argument("--resume", action="store_true", help="continue the last demo session")
     p.add_argument("--latency", type=float, default=0.0, metavar="MS",
                    help="simulated network delay of every LDAP and WinRM call, in milliseconds (each host varies "

@@ -246,30 +246,39 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.params and args.scenario:
+        raise BadInput("--params: a rehearsal is of a scenario or of your params file, not both; drop --scenario")
+    if args.params and args.resume:
+        raise BadInput("--params: --resume continues the last rehearsal as it was built; drop --params")
+    scenario = args.scenario or "tmg-seg-eas"
+
     def prepare() -> Path:
         from runbook.lab import lab
 
-        return lab.prepare_demo(args.scenario, catalogue(), init=args.init, resume=args.resume,
-                                latency_ms=args.latency, fail=args.fail, seed=args.seed,
-                                cert_validation=args.cert_validation)
+        return lab.prepare_demo(scenario, catalogue(), init=args.init, resume=args.resume, latency_ms=args.latency,
+                                fail=args.fail, seed=args.seed, cert_validation=args.cert_validation,
+                                params_file=args.params)
 
-    if args.cert_validation and not args.resume:  # refused before any screen: exit 2 naming the option
+    if args.cert_validation and not args.resume and not args.params:  # refused before any screen: exit 2
         from runbook.lab import lab
         from runbook.params import CHAIN_CHOICES
 
-        topology = lab.scenario(args.scenario)["params"]["topology"]
+        topology = lab.scenario(scenario)["params"]["topology"]
         if args.cert_validation not in CHAIN_CHOICES[topology]:
-            raise BadInput(f"--cert-validation: {args.cert_validation!r} does not fit the {args.scenario} scenario "
+            raise BadInput(f"--cert-validation: {args.cert_validation!r} does not fit the {scenario} scenario "
                            f"(topology {topology}: one of {' | '.join(CHAIN_CHOICES[topology])})")
-    if args.fail and not (args.init or args.resume):  # a STEP that changes nothing: exit 2 before any screen
+    if (args.fail or args.params) and not (args.init or args.resume):  # bad input: exit 2 before any screen
         from runbook.lab import lab
 
-        lab.demo_state(args.scenario, catalogue(), fail=args.fail, cert_validation=args.cert_validation)
+        label = lab.params_label(args.params) if args.params else scenario
+        lab.demo_state(label, catalogue(), fail=args.fail, cert_validation=args.cert_validation,
+                       params_file=args.params)
     if args.init or args.resume:  # nothing to build, or an answer needed before the screen takes over
         path = prepare()
         if args.resume:
             return _tui(path, takeover=False)
-        print(f"created rehearsal session {path} (scenario {args.scenario}); try: runbook status {path}")
+        built = f"a lab built from {args.params}" if args.params else f"scenario {scenario}"
+        print(f"created rehearsal session {path} ({built}); try: runbook status {path}")
         return EXIT_OK
     return _tui(None, takeover=False, prepare=prepare)  # the lab is built behind the first frame
 

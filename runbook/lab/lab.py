@@ -22,9 +22,10 @@ from runbook.context import Ports
 from runbook.errors import BadInput, HostError
 from runbook.lab.directory import LabDirectory
 from runbook.lab.faults import fault_for
+from runbook.lab.prerequisites import setup_for
 from runbook.lab.windows_host import SimHosts, SimShell, SimWindowsHost
 from runbook.lab.windows_state import tmg_listener, tmg_rule, tmg_server_rule
-from runbook.params import Params, parse_params
+from runbook.params import Params, load_params_file, parse_params
 from runbook.ports import DEFAULT_TIMEOUT, HostReply
 from runbook.session import Session
 
@@ -44,12 +45,14 @@ def lab_file(session_path: Path) -> Path:
 
 
 # -- building a lab from a scenario ---------------------------------------------------------------------------
-def build_state(name: str, params: Params) -> dict[str, Any]:
-    setup = scenario(name).get("lab") or {}
+def build_state(name: str, params: Params, setup: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The lab of scenario `name`, or, given `setup` (a scenario's `lab:` keys), the lab `name` labels."""
+    if setup is None:
+        setup = scenario(name).get("lab") or {}
     directory = LabDirectory(params.domain, [])
     for server in params.all_servers():
         directory.add_computer(server.computer, server.host)
-    for user in setup.get("users", []):
+    for user in setup.get("users") or []:
         directory.add_user(user["sam"], user.get("spns"))
     for sam, values in (setup.get("delegate") or {}).items():
         directory.accounts[sam.lower()].delegate_to.extend(values)
@@ -216,48 +219,67 @@ def _fresh_demo_path(name: str) -> Path:
     raise BadInput(f"too many demo sessions in {folder}; remove old demo-* files")
 
 
-def demo_state(name: str, catalogue: list[StepSpec], *, fail: str | None = None,
-               cert_validation: str | None = None) -> tuple[dict[str, Any], Params, dict[str, Any]]:
+def demo_state(name: str, catalogue: list[StepSpec], *, fail: str | None = None, cert_validation: str | None = None,
+               params_file: str | None = None) -> tuple[dict[str, Any], Params, dict[str, Any]]:
     """The scenario's data, its params and a fresh lab state with the `--fail` fault planted (BadInput when the
-    chain does not fit the scenario, or STEP changes nothing there). Writes nothing."""
-    data = scenario(name)
+    chain does not fit the scenario, or STEP changes nothing there). Writes nothing.
+
+    With `params_file` the rehearsal is of that change instead: `name` only labels it, and the lab holds what
+    its params name (runbook.lab.prerequisites)."""
+    if params_file:
+        data = {"params": dict(load_params_file(params_file).data),
+                "description": f"A rehearsal of the change in {params_file}, on a lab built from its params."}
+    else:
+        data = scenario(name)
     if cert_validation:
         data["params"]["cert_validation"] = cert_validation
     try:
         params = parse_params(data["params"])
     except BadInput as exc:
         raise BadInput(f"--cert-validation: {cert_validation!r} does not fit the {name} scenario ({exc})") from None
-    state = build_state(name, params)
+    state = build_state(name, params, setup_for(params) if params_file else None)
     if fail:
         state["faults"] = fault_for(fail, name, params, catalogue, state)
     return data, params, state
 
 
 def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms: float = 0.0,
-                fail: str | None = None, seed: int | None = None, cert_validation: str | None = None) -> Path:
+                fail: str | None = None, seed: int | None = None, cert_validation: str | None = None,
+                params_file: str | None = None) -> Path:
     from runbook.engine import Runbook
     from runbook.lab.device_certificate import issue_test_user  # cryptography: only when a demo is made
 
     if path.exists():
         raise BadInput(f"SESSION: {path} already exists; choose another name or use --resume")
-    data, params, state = demo_state(name, catalogue, fail=fail, cert_validation=cert_validation)
+    data, params, state = demo_state(name, catalogue, fail=fail, cert_validation=cert_validation,
+                                     params_file=params_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     device = issue_test_user(path, params)
     state["client_ca"] = device.ca_subject  # what the validating hop's trusted root store holds
-    params_file = path.with_name(path.stem + ".params.yaml")
-    params_file.write_text(store.dump_yaml(data["params"]), encoding="utf-8")
+    session_params = path.with_name(path.stem + ".params.yaml")
+    session_params.write_text(store.dump_yaml(data["params"]), encoding="utf-8")
     store.write_atomic(lab_file(path), store.dump_yaml(state))
     meta = {"scenario": name, "state_file": lab_file(path).name, "latency_ms": latency_ms, "seed": seed,
             "fail": fail, "cert_validation": params.cert_validation,
             "description": " ".join(str(data.get("description", "")).split()), "device": device.to_meta()}
-    Runbook.create(path, str(params_file), catalogue, lab_ports_factory, lab=meta)
+    if params_file:
+        meta["params_file"] = str(Path(params_file).resolve())
+    Runbook.create(path, str(session_params), catalogue, lab_ports_factory, lab=meta)
     return path
 
 
+def params_label(params_file: str) -> str:
+    """How a rehearsal of a params file is named where a scenario's name would be: `--fail`'s messages, the report."""
+    return Path(params_file).name
+
+
 def prepare_demo(name: str, catalogue: list[StepSpec], *, init: str | None, resume: bool, latency_ms: float,
-                 fail: str | None, seed: int | None, cert_validation: str | None = None) -> Path:
+                 fail: str | None, seed: int | None, cert_validation: str | None = None,
+                 params_file: str | None = None) -> Path:
     if resume:
         return _latest_demo()
-    path = store.session_path(init) if init else _fresh_demo_path(name)
+    if params_file:
+        name = params_label(params_file)
+    path = store.session_path(init) if init else _fresh_demo_path(Path(name).stem)
     return create_demo(path, name, catalogue, latency_ms=latency_ms, fail=fail, seed=seed,
-                       cert_validation=cert_validation)
+                       cert_validation=cert_validation, params_file=params_file)
