@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -19,11 +19,12 @@ from runbook import topology as topo
 from runbook.catalogue import expand
 from runbook.engine import Runbook
 from runbook.errors import RunbookError
-from runbook.params import TOPOLOGIES, Params
+from runbook.params import Params
+from runbook.params_schema import TOPOLOGIES
 from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated
-from screens.modals import ErrorModal, TextModal
-from screens.widgets.params_form import ParamsForm
+from screens.modals import ConfirmModal, ErrorModal, TextModal
+from screens.widgets.params_form import ParamsForm, help_content
 from screens.widgets.steady_input import SteadyInput
 
 PAGES = ("page-topology", "page-params", "page-summary")
@@ -67,6 +68,7 @@ class NewChangeWizard(Screen[None]):
                 yield Static("", id="params-title", classes="wizard-title")
                 yield Static("", id="topology-chain")
                 yield ParamsForm(id="form")
+                yield Static("", id="field-help")
                 yield Static("", id="problems")
             with Vertical(id="page-summary"):
                 yield Static("3/3 · What will apply, and why", classes="wizard-title")
@@ -116,6 +118,13 @@ class NewChangeWizard(Screen[None]):
         if self.page == "page-params":
             self._show_problems()
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The focused field's help, default and choices, under the form (one place, whatever the field)."""
+        form = self.query_one(ParamsForm)
+        spec = form.spec_of(event.widget.id)
+        if spec is not None:
+            self.query_one("#field-help", Static).update(help_content(spec, form.topology))
+
     def action_next(self) -> None:
         if self.page == "page-topology":
             self.query_one("#topologies", OptionList).action_select()
@@ -134,10 +143,14 @@ class NewChangeWizard(Screen[None]):
 
     def action_back(self) -> None:
         index = PAGES.index(self.page)
-        if index == 0:
-            self.app.pop_screen()
-        else:
+        if index > 0:
             self._go(PAGES[index - 1])
+        elif self.query_one(ParamsForm).filled():
+            self.app.push_screen(ConfirmModal("Discard this new change?", [
+                "The parameters typed or imported so far are not saved anywhere."], yes="Discard", no="Keep editing",
+                title="Leave the wizard"), lambda yes: self.app.pop_screen() if yes else None)
+        else:
+            self.app.pop_screen()
 
     def action_import(self) -> None:
         self.app.push_screen(TextModal("Import parameters", "Path of a params YAML file (e.g. "

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Static
 
-from runbook import store
-from screens.modals import TextModal
+from runbook import params_schema, store
+from runbook.errors import ParamsError
+from runbook.params import parse_params
+from screens.modals import ConfirmModal, TextModal
 from screens.runbook_screen import RunbookScreen
 from screens.start_screen import StartScreen
 from screens.widgets.params_form import ParamsForm, field_of, parse_servers
@@ -22,9 +25,21 @@ def test_server_lists_and_problem_fields() -> None:
     assert parse_servers("EAS01=eas01.test.lan, eas02.test.lan") == [
         {"computer": "EAS01", "host": "eas01.test.lan"}, {"computer": "EAS02", "host": "eas02.test.lan"}]
     assert field_of("eas[1].host: 'x' is not a DNS name") == "eas"
-    assert field_of("tmg: missing, expected a mapping") == "tmg.computer"
-    assert field_of("directory.port: 0 is not a port") == "directory.server"
-    assert field_of("scep.server_url: bad") is None
+    assert field_of("tmg: missing, expected a mapping") == "tmg"
+    assert field_of("tmg[1].service_identity: 'x' is not a SID") == "tmg.service_identity"
+    assert field_of("directory.port: 0 is not a port") == "directory.port"
+    assert field_of("scep.server_url: bad") == "scep.server_url"
+    assert field_of("servers: 'EAS01' is used by two servers") is None  # across fields: said under the form
+
+
+def test_the_wizard_offers_exactly_the_params_schema() -> None:
+    """One schema: a field added to the params file is a field of the wizard, and nothing else is."""
+    schema_fields = {spec.path for spec in params_schema.FIELDS}
+    assert ParamsForm().fields == schema_fields
+    assert {"scep.server_url", "winrm.transport", "winrm.port", "winrm.ca_file", "directory.port",
+            "directory.tls", "directory.ca_file", "cert_validation", "seg", "service_accounts.seg"} <= schema_fields
+    # every top-level key the parser accepts is the schema's, and every section refuses a key it does not know
+    assert set(params_schema.TOP_KEYS) == {path.split(".")[0] for path in schema_fields}
 
 
 async def wizard(pilot) -> NewChangeWizard:
@@ -85,7 +100,8 @@ async def test_import_summarise_and_create_a_session(tui_env: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, RunbookScreen) and app.screen.book is not None)
         assert app.screen.book.params.topology == "tmg-seg-eas"
         assert app.screen.book.params.eas[1].host == "eas02.test.lan"
-        assert app.screen.book.params.scep is not None  # kept from the import though the form has no field
+        assert app.screen.book.params.scep is not None
+        assert app.screen.book.params.winrm.user == "TEST\\operator"
     session = store.load(tui_env / "night1.yaml")
     assert session.params["service_accounts"] == {"eas": "EASASA"}
 
@@ -102,4 +118,77 @@ async def test_escape_walks_back_and_leaves(tui_env: Path) -> None:
         await settle(pilot)
         assert screen.page == "page-topology"
         await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, StartScreen))
+
+
+@tui_test
+async def test_every_section_is_on_the_form_with_its_help_and_the_chains_explained(tui_env: Path) -> None:
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wizard(pilot)
+        await pilot.press("down", "enter")  # tmg-seg-eas
+        await settle(pilot)
+        hint = str(screen.query_one("#hint-field-cert-validation", Static).content)
+        assert "tmg (default): TMG's listener checks it, then KCD" in hint
+        assert "seg: TMG passes TLS through; the SEG checks it" in hint and "eas:" not in hint  # eas is only for tmg-eas
+        assert screen.query_one("#field-winrm-transport", Input).value == "https"  # the schema's default
+        port = screen.query_one("#field-winrm-port", Input)
+        port.focus()
+        await settle(pilot)
+        assert "blank: 5986 for https, 5985 for http" in str(screen.query_one("#field-help", Static).content)
+        await pilot.press(*"5999")
+        screen.query_one("#field-scep-server-url", Input).value = "https://ca.test.lan/certsrv/mscep/"
+        screen.query_one("#field-winrm-transport", Input).focus()
+        await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace", *"htp")
+        await settle(pilot)
+        form = screen.query_one(ParamsForm)
+        assert "winrm.transport: 'htp' is not one of https | http" in str(
+            screen.query_one("#problem-field-winrm-transport", Static).content)
+        data = form.data()
+        assert data["winrm"] == {"transport": "htp", "port": 5999}
+        assert data["scep"] == {"server_url": "https://ca.test.lan/certsrv/mscep/"}
+        form.show_all = True
+        form.validate()
+        assert "scep.challenge_url: missing" in str(screen.query_one("#problem-field-scep-challenge-url",
+                                                                     Static).content)
+
+
+@tui_test
+async def test_a_typo_in_an_imported_section_is_refused_by_name(tui_env: Path) -> None:
+    """Unknown keys are bad input in every section, in the file and in the wizard alike."""
+    Path("typo.yaml").write_text(EXAMPLE.read_text().replace("transport: https", "tranport: https"))
+    with pytest.raises(ParamsError, match="winrm.tranport: unknown key"):
+        parse_params(__import__("yaml").safe_load(Path("typo.yaml").read_text()))
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wizard(pilot)
+        screen._import("typo.yaml")
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert screen.page == "page-params"
+        assert "winrm.tranport: unknown key" in str(screen.query_one("#problems", Static).content)
+
+
+@tui_test
+async def test_escape_on_a_filled_form_asks_before_discarding(tui_env: Path) -> None:
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wizard(pilot)
+        await pilot.press("enter", *"test.lan")
+        await settle(pilot)
+        await pilot.press("escape")  # back to the topology page: the form is kept
+        await settle(pilot)
+        assert screen.page == "page-topology"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("n")  # keep editing
+        await settle(pilot)
+        assert app.screen is screen
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.query_one("#field-domain", Input).value == "test.lan"
+        await pilot.press("escape", "escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, StartScreen))

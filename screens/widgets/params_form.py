@@ -1,8 +1,8 @@
-"""The parameters form: one input per field, checked as you type by the engine's own parser and messages."""
+"""The parameters form: one input per field of the params schema, checked as you type by the engine's own parser."""
 from __future__ import annotations
 
+import copy
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from textual.app import ComposeResult
@@ -10,41 +10,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
 
+from runbook import params_schema as schema
 from runbook.errors import ParamsError
 from runbook.params import Params, parse_params
+from runbook.params_schema import FieldSpec
 from screens.widgets.steady_input import SteadyInput
 
-
-@dataclass(frozen=True)
-class Field:
-    path: str  # where the value goes in the params mapping: "directory.server", "eas" (a server list)
-    label: str
-    placeholder: str
-    roles: tuple[str, ...] = ()  # topologies it applies to (empty: every one)
-    default: str = ""
-
-
-SEG_TOPOLOGIES = ("tmg-seg-eas", "add-seg")
-FIELDS = [
-    Field("domain", "AD domain", "test.lan"),
-    Field("directory.server", "Domain controller", "dc1.test.lan"),
-    Field("directory.tls", "LDAP TLS", "ldaps | starttls", default="ldaps"),
-    Field("directory.bind_user", "LDAP bind user", "blank: your Kerberos ticket; or Administrator@TEST.LAN"),
-    Field("tmg.computer", "TMG computer", "TMG01"),
-    Field("tmg.host", "TMG host", "tmg01.test.lan"),
-    Field("seg", "SEG servers", "SEG01=seg01.test.lan (comma-separated)", roles=SEG_TOPOLOGIES),
-    Field("eas", "EAS servers", "EAS01=eas01.test.lan, EAS02=eas02.test.lan"),
-    Field("internal_names.eas", "EAS internal alias", "optional: mail-int.test.lan (a farm's alias)"),
-    Field("service_accounts.eas", "EAS service account", "a farm with an alias: the ASA, e.g. EASASA"),
-    Field("public_name", "Public name", "mail.example.com"),
-    Field("listener", "TMG listener", "EAS Listener", default="EAS Listener"),
-    Field("listener_ip", "Listener IP", "optional: 203.0.113.10"),
-    Field("listener_certificate", "Listener certificate", "optional: CN=mail.example.com"),
-    Field("rule_name", "Publishing rule", "optional: the existing rule's name (default: EAS <public name>)"),
-    Field("iis_site", "IIS site", "Default Web Site", default="Default Web Site"),
-    Field("cert_validation", "Certificates checked on", "blank: tmg (the TMG listener); eas, seg: TLS passes"),
-    Field("winrm.user", "WinRM user", "blank: your Kerberos ticket; or TEST\\operator"),
-]
+# The topology is chosen on the wizard's first page; every other field of the schema is an input here.
+FORM_FIELDS = tuple(spec for spec in schema.FIELDS if spec.path != "topology")
 SERVER_ITEM = re.compile(r"^\s*(?:(?P<computer>[^=\s]+)\s*=\s*)?(?P<host>\S+)\s*$")
 
 
@@ -70,73 +43,123 @@ def parse_servers(text: str) -> list[dict[str, str]] | str:
 
 
 def field_of(problem: str) -> str | None:
-    """'eas[1].host: ...' → 'eas'; 'directory.server: ...' → 'directory.server'."""
-    head = problem.split(":", 1)[0].strip()
-    base = re.sub(r"\[\d+\].*$", "", head)
-    paths = [f.path for f in FIELDS]
-    while base:
-        if base in paths:
-            return base
-        inside = [path for path in paths if path.startswith(base + ".")]
-        if inside:
-            return inside[0]
-        base = base.rsplit(".", 1)[0] if "." in base else ""
-    return None
+    """The form field a parser problem is about: 'eas[1].host: ...' → 'eas'; None for cross-field problems."""
+    spec = schema.spec_for(problem.split(":", 1)[0].strip())
+    return spec.path if spec is not None and spec in FORM_FIELDS else None
+
+
+def choices_content(spec: FieldSpec, topology: str) -> Content:
+    """One line per choice the topology allows, the default marked: what each value means."""
+    allowed = schema.CHAINS_BY_TOPOLOGY.get(topology, ()) if spec.path == "cert_validation" else None
+    lines: list[str | tuple[str, str]] = []
+    for choice in spec.choices:
+        if allowed is not None and choice.value not in allowed:
+            continue
+        default = " (default)" if choice.value == spec.default else ""
+        lines += ["\n" if lines else "", (f"{choice.value}{default}", "bold"), f": {choice.help}"]
+    return Content.assemble(*lines)
+
+
+def help_content(spec: FieldSpec, topology: str) -> Content:
+    """The focused field's one line of help, its default and its choices."""
+    parts: list[str | tuple[str, str]] = [(spec.label, "bold"), f" ({spec.path}): {spec.help}"]
+    if spec.default_note:
+        parts.append(f"; blank: {spec.default_note}")
+    elif spec.default is not None:
+        parts.append(f"; default {spec.default}")
+    if spec.choices and spec.path != "cert_validation":  # the chains are explained under their field already
+        parts += ["\n", choices_content(spec, topology)]
+    return Content.assemble(*parts)
 
 
 class ParamsForm(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.topology = "tmg-eas"
-        self.extra: dict[str, Any] = {}  # imported keys the form has no field for (scep, winrm.transport, ...)
+        self.extra: dict[str, Any] = {}  # the imported mapping: keys the schema does not know stay, to be refused
         self.touched: set[str] = set()
         self.show_all = False
         self.problems: list[str] = []
         self.params: Params | None = None
 
     def compose(self) -> ComposeResult:
-        for field in FIELDS:
-            with Vertical(classes="field", id=f"row-{input_id(field.path)}"):
+        group = ""
+        for spec in FORM_FIELDS:
+            if spec.group and spec.group != group:
+                group = spec.group
+                yield Static(group, classes="field-group")
+            with Vertical(classes="field", id=f"row-{input_id(spec.path)}"):
                 with Horizontal(classes="field-row"):
-                    yield Static(field.label, classes="field-label", markup=False)
-                    yield SteadyInput(value=field.default, placeholder=field.placeholder, id=input_id(field.path),
-                                select_on_focus=False, compact=True)
-                yield Static("", classes="field-problem -ok", id=f"problem-{input_id(field.path)}")
+                    yield Static(spec.label, classes="field-label", markup=False)
+                    yield SteadyInput(value=schema.default_text(spec), placeholder=spec.example or spec.help,
+                                      id=input_id(spec.path), select_on_focus=False, compact=True,
+                                      max_length=spec.max_len if spec.kind != "servers" else 0)
+                if spec.choices and spec.path == "cert_validation":
+                    yield Static("", classes="field-hint", id=f"hint-{input_id(spec.path)}")
+                yield Static("", classes="field-problem -ok", id=f"problem-{input_id(spec.path)}")
+
+    @property
+    def fields(self) -> set[str]:
+        """Every params path this form (with the topology page) offers."""
+        return {"topology", *(spec.path for spec in FORM_FIELDS)}
+
+    def spec_of(self, widget_id: str | None) -> FieldSpec | None:
+        return next((spec for spec in FORM_FIELDS if input_id(spec.path) == widget_id), None)
 
     def set_topology(self, topology: str) -> None:
         self.topology = topology
-        for field in FIELDS:
-            shown = not field.roles or topology in field.roles
-            self.query_one(f"#row-{input_id(field.path)}").display = shown
+        for spec in FORM_FIELDS:
+            self.query_one(f"#row-{input_id(spec.path)}").display = spec.applies_to(topology)
+            if spec.path == "cert_validation":
+                self.query_one(f"#hint-{input_id(spec.path)}", Static).update(choices_content(spec, topology))
         self.validate()
 
     def load(self, data: dict[str, Any]) -> None:
-        """Fill the form from a params mapping (an imported YAML file)."""
-        self.extra = {key: value for key, value in data.items()}
-        for field in FIELDS:
-            value = _get(data, field.path)
-            text = servers_text(value) if field.path in ("seg", "eas") else ("" if value is None else str(value))
-            self.query_one(f"#{input_id(field.path)}", Input).value = text
-            self.touched.add(field.path)
+        """Fill the form from a params mapping (an imported YAML file); absent fields go back to their default."""
+        self.extra = copy.deepcopy(data)
+        for spec in FORM_FIELDS:
+            value = _get(data, spec.path)
+            if spec.path == "tmg.service_identity":  # kept on each array member in the file, one value here
+                members = data.get("tmg") if isinstance(data.get("tmg"), list) else [data.get("tmg")]
+                value = next((m["service_identity"] for m in members if isinstance(m, dict)
+                              and "service_identity" in m), None)
+            if spec.kind == "servers":
+                text = servers_text(value)
+            else:
+                text = schema.default_text(spec) if value is None else str(value)
+            self.query_one(f"#{input_id(spec.path)}", Input).value = text
+            self.touched.add(spec.path)
         if isinstance(data.get("topology"), str):
             self.topology = data["topology"]
 
+    def value_of(self, spec: FieldSpec) -> str:
+        return self.query_one(f"#{input_id(spec.path)}", Input).value.strip()
+
+    def filled(self) -> bool:
+        """Anything typed or imported that leaving the wizard would throw away."""
+        return bool(self.extra) or any(self.value_of(spec) != schema.default_text(spec) for spec in FORM_FIELDS)
+
     def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {key: value for key, value in self.extra.items()
-                                if key not in {f.path.split(".")[0] for f in FIELDS if "." not in f.path}}
-        for key in ("directory", "tmg", "winrm", "internal_names", "service_accounts"):
-            if isinstance(self.extra.get(key), dict):
-                data[key] = dict(self.extra[key])
+        """The params mapping the form stands for; a default left as it is, is not written (the parser applies it)."""
+        data = copy.deepcopy(self.extra)
         data["topology"] = self.topology
-        for field in FIELDS:
-            if field.roles and self.topology not in field.roles:
-                _pop(data, field.path)
-                continue
-            text = self.query_one(f"#{input_id(field.path)}", Input).value.strip()
-            if field.path in ("seg", "eas"):
-                _put(data, field.path, parse_servers(text) if text else None)
+        for spec in FORM_FIELDS:
+            text = self.value_of(spec)
+            if not spec.applies_to(self.topology) or spec.path == "tmg.service_identity":
+                _put(data, spec.path, None)
+            elif spec.kind == "servers":
+                _put(data, spec.path, parse_servers(text) if text else None)
+            elif text == str(spec.default) or not text:
+                _put(data, spec.path, None)
             else:
-                _put(data, field.path, text or None)
+                _put(data, spec.path, int(text) if spec.kind == "port" and text.isdigit() else text)
+        identity = self.value_of(schema.BY_PATH["tmg.service_identity"])
+        if identity and identity != schema.BY_PATH["tmg.service_identity"].default:
+            for member in data["tmg"] if isinstance(data.get("tmg"), list) else []:
+                if isinstance(member, dict):
+                    member["service_identity"] = identity
+        if isinstance(data.get("tmg"), list) and len(data["tmg"]) == 1:
+            data["tmg"] = data["tmg"][0]  # one TMG reads as a mapping, as in the examples
         return data
 
     def validate(self) -> list[str]:
@@ -148,9 +171,9 @@ class ParamsForm(VerticalScroll):
         by_field: dict[str, list[str]] = {}
         for problem in self.problems:
             by_field.setdefault(field_of(problem) or "", []).append(problem)
-        for field in FIELDS:
-            widget = self.query_one(f"#problem-{input_id(field.path)}", Static)
-            mine = by_field.get(field.path, []) if (self.show_all or field.path in self.touched) else []
+        for spec in FORM_FIELDS:
+            widget = self.query_one(f"#problem-{input_id(spec.path)}", Static)
+            mine = by_field.get(spec.path, []) if (self.show_all or spec.path in self.touched) else []
             widget.update(Content("\n".join(mine)))
             widget.set_class(not mine, "-ok")
         return self.problems
@@ -159,8 +182,8 @@ class ParamsForm(VerticalScroll):
         return [p for p in self.problems if field_of(p) is None] if self.show_all else []
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id and event.input.has_focus:
-            self.touched.update(f.path for f in FIELDS if input_id(f.path) == event.input.id)
+        if event.input.has_focus and (spec := self.spec_of(event.input.id)):
+            self.touched.add(spec.path)
         self.validate()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -184,6 +207,8 @@ def _put(data: dict[str, Any], path: str, value: Any) -> None:
     for part in parents:
         child = node.get(part)
         if not isinstance(child, dict):
+            if value is None:
+                return  # nothing there to remove (or a list of servers: not this path's to touch)
             child = node[part] = {}
         node = child
     if value is not None:
@@ -192,7 +217,3 @@ def _put(data: dict[str, Any], path: str, value: Any) -> None:
     node.pop(last, None)
     if parents and data.get(parents[0]) == {}:
         data.pop(parents[0])
-
-
-def _pop(data: dict[str, Any], path: str) -> None:
-    _put(data, path, None)
