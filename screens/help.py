@@ -7,12 +7,12 @@ from screens.view import LEGEND
 
 KEYS = [
     ("n", "go to the next step that can go now (else the first unsettled one)"),
-    ("↑ ↓", "move in the step list; tab moves to the checklist and back"),
+    ("↑ ↓", "move in the step list (no wrap); tab moves to the checklist, the log and back"),
     ("p", "plan: what running the step would change now (reads, changes nothing)"),
     ("r", "run: shows the exact change and asks; a restart (iisreset) asks you to type the host name"),
     ("v", "verify: compare the live state with what the step wants"),
     ("d", "record a step done by hand (after its checklist)"),
-    ("space", "tick a checklist item (journaled)"),
+    ("space", "tick the highlighted checklist item, from the step list too (journaled)"),
     ("c", "copy the highlighted command to your clipboard (OSC 52, works over SSH)"),
     ("u", "undo exactly what this session changed (refused if someone changed it since)"),
     ("s / o", "skip a step with a reason / reopen it"),

@@ -30,6 +30,7 @@ RUNBOOK_BINDINGS = [
     Binding("x", "stop", "Stop", id="step.stop", tooltip="stop the running step after its current remote call"),
     Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?"),
     Binding("o", "reopen", "Reopen", id="step.reopen", show=False),
+    Binding("space", "tick", "Tick", id="step.tick", show=False),
     Binding("H", "handover", "Hand over", id="session.handover", show=False,
             tooltip=ACTION_TITLES["handover"][1]),
     Binding("V", "verify_all", "Verify all", id="session.verify_all", show=False),

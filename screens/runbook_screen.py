@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from runbook import chain
@@ -113,6 +114,10 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         instance = self.book.instance(key)
         self.query_one(StepDetail).show(self.book, instance, self.plans.get(key, PlanView()), self.entries,
                                         driving=self.driving)
+        focused = self.focused
+        if focused is not None and not all(node.display for node in focused.ancestors_with_self
+                                           if isinstance(node, Widget)):
+            self.query_one(StepList).focus()  # a pane that just went away (no checklist here) keeps no focus
 
     def _refresh_handover_note(self) -> None:
         """A handover nobody has acted on since (the journal's newest entry): the next driver reads it first."""
@@ -237,6 +242,10 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
     def _ask_text(self, title: str, prompt: str, then, *, allow_empty: bool = True) -> None:
         self.app.push_screen(TextModal(title, prompt, allow_empty=allow_empty),
                              lambda text: then(text) if text is not None else None)
+
+    def action_tick(self) -> None:
+        if not self.query_one(StepDetail).tick_highlighted():
+            self.notify(f"{self.selected} has no checklist", title="tick", severity="warning", timeout=3)
 
     def action_copy(self) -> None:
         text = self.query_one(StepDetail).copy_text()

@@ -23,6 +23,7 @@ from screens import view
 from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated, SessionsListed
 from screens.modals import ErrorModal
+from screens.widgets.bounded_list import BoundedOptionList
 
 COLUMNS = ("session", "topology", "progress", "driver", "last activity")
 
@@ -81,7 +82,7 @@ class DemoPicker(ModalScreen[str | None]):
             for name in lab.SCENARIOS:
                 description = " ".join(str(lab.scenario(name).get("description", "")).split())
                 options.append(Option(Content.assemble((name, "bold"), "\n", (description, "$text-muted")), id=name))
-            yield OptionList(*options, id="scenarios")
+            yield BoundedOptionList(*options, id="scenarios")
             yield Static("enter starts · esc cancels", classes="modal-keys")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

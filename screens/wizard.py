@@ -24,6 +24,7 @@ from runbook.params_schema import TOPOLOGIES
 from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated
 from screens.modals import ConfirmModal, ErrorModal, TextModal
+from screens.widgets.bounded_list import BoundedOptionList
 from screens.widgets.params_form import ParamsForm, help_content
 from screens.widgets.steady_input import SteadyInput
 
@@ -61,8 +62,9 @@ class NewChangeWizard(Screen[None]):
         with ContentSwitcher(initial=PAGES[0], id="wizard-body"):
             with Vertical(id="page-topology"):
                 yield Static("1/3 · Which topology is this change?", classes="wizard-title")
-                yield OptionList(*[Option(Content.assemble((name, "bold"), "\n", (topo.CHAINS[name], "$text-muted")),
-                                          id=name) for name in TOPOLOGIES], id="topologies")
+                yield BoundedOptionList(*[Option(Content.assemble((name, "bold"), "\n", (topo.CHAINS[name],
+                                                                                         "$text-muted")), id=name)
+                                          for name in TOPOLOGIES], id="topologies")
                 yield Static("enter chooses · ctrl+o imports a params YAML instead", classes="wizard-note")
             with Vertical(id="page-params"):
                 yield Static("", id="params-title", classes="wizard-title")

@@ -10,6 +10,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from runbook.catalogue import ManualItem
+from screens.widgets.bounded_list import BoundedOptionList
 
 
 @dataclass
@@ -17,7 +18,7 @@ class Tick:
     by: str | None  # who ticked it, as journaled; None while our own tick is on its way to the engine
 
 
-class Checklist(OptionList):
+class Checklist(BoundedOptionList):
     BINDINGS = [Binding("space", "tick", "Tick", id="checklist.tick", show=False)]
 
     @dataclass

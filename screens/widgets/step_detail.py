@@ -163,6 +163,14 @@ class StepDetail(Vertical):
             return first
         return item.text if item else None
 
+    def tick_highlighted(self) -> bool:
+        """Tick (or untick) the checklist's highlighted item whatever pane has the focus; False: no checklist."""
+        checklist = self.query_one(Checklist)
+        if not checklist.display or not self.items:
+            return False
+        checklist.action_tick()
+        return True
+
     def on_checklist_toggled(self, event: Checklist.Toggled) -> None:
         event.stop()
         if self.instance is not None:

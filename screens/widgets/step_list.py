@@ -8,9 +8,10 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from screens.view import Row
+from screens.widgets.bounded_list import BoundedOptionList
 
 
-class StepList(OptionList):
+class StepList(BoundedOptionList):
     """Group headings are disabled options, so the cursor moves from step to step only."""
 
     @dataclass
