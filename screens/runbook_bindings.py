@@ -65,8 +65,8 @@ class ActionGate:
             return bool(self.busy)
         if self.busy and action in actions.ENGINE_ACTIONS:
             return False  # hidden while busy, so 80 columns still show x Stop and ^q Quit
-        if action in actions.DRIVING_ACTIONS and self.following is not None and self.why_not("drive") is None:
-            return False  # hidden while t Drive is offered, for the same reason
+        if (action in actions.DRIVING_ACTIONS or action == "tick") and self.following is not None:
+            return False  # a follower's footer offers what a follower can do; the key still says why not
         if action == "drive":
             return True if self.why_not(action) is None else False
         if action == "back":

@@ -128,3 +128,25 @@ async def test_while_busy_the_footer_keeps_stop_and_quit_in_80_columns(tui_env: 
         await settle(pilot, rounds=1)
         assert notified(pilot.app, "wait: running 3a")
         screen.busy = None
+
+
+@tui_test
+async def test_a_followers_footer_offers_only_what_a_follower_can_do(tui_env: Path) -> None:
+    path = demo("tmg-eas")
+    other = drive(path)
+    try:
+        async with app_for(path).run_test(size=SMALL) as pilot:
+            screen = await opened(pilot)
+            assert screen.following and not screen.driving
+            screen.query_one(StepList).select_key("3a")
+            await settle(pilot)
+            shown = {key for key, active in screen.active_bindings.items() if active.binding.show}
+            assert {"v", "p", "c", "n"} <= shown, shown
+            assert not {"r", "d", "s", "u", "a"} & shown, shown
+            footer = screen_text(pilot.app).splitlines()[-1]
+            assert "r Run" not in footer and "d Done" not in footer and "v Verify" in footer
+            await pilot.press("r")  # pressed anyway: it says why instead of doing nothing
+            await settle(pilot, rounds=1)
+            assert notified(pilot.app, "read-only")
+    finally:
+        other.close()
