@@ -91,9 +91,8 @@ class PointOfNoReturnModal(ScrollsBody, ModalScreen[bool]):
         self.question, self.change_lines, self.host = question, lines, host
 
     def accepts(self, typed: str) -> bool:
-        wanted = self.host.lower()
-        typed = typed.strip().lower()
-        return bool(typed) and typed in (wanted, wanted.split(".", 1)[0])
+        """Only the name exactly as shown: a short name or another case could be a reflex, or another host."""
+        return typed.strip() == self.host
 
     def compose(self) -> ComposeResult:
         changes = [line for line in self.change_lines if not line.startswith("POINT OF NO RETURN")]
@@ -122,7 +121,7 @@ class PointOfNoReturnModal(ScrollsBody, ModalScreen[bool]):
             self.dismiss(True)
         else:
             self.query_one("#mismatch", Static).update(
-                Content(f"that is not {self.host}; type it exactly, or esc to cancel"))
+                Content(f"that is not {self.host}; type the full name exactly as shown, or esc to cancel"))
 
     def action_cancel(self) -> None:
         self.dismiss(False)

@@ -232,7 +232,13 @@ async def test_a_point_of_no_return_needs_the_host_name_typed(tui_env: Path) -> 
         assert "POINT OF NO RETURN: iisreset on eas01.test.lan" in screen_text(pilot.app)
         await pilot.press(*"eas02", "enter")
         await until(pilot, lambda: "that is not eas01.test.lan" in screen_text(pilot.app))
-        assert isinstance(pilot.app.screen, PointOfNoReturnModal)
+        modal = pilot.app.screen
+        assert isinstance(modal, PointOfNoReturnModal)
+        for almost in ("eas01", "EAS01", "EAS01.test.lan", "eas01.test.lan.", "eas01.test"):  # only the name shown
+            modal.query_one("#host", Input).value = almost
+            await pilot.press("enter")
+            await until(pilot, lambda: "type the full name exactly as shown" in screen_text(pilot.app))
+            assert pilot.app.screen is modal, almost
         assert state(path, "6a@EAS01") == State.PENDING
         pilot.app.screen.query_one("#host", Input).value = "eas01.test.lan"
         await pilot.press("enter")
