@@ -1,8 +1,8 @@
 """Windows hosts over PowerShell remoting: the real `HostShell` / `HostsPort`, built on pypsrp.
 
-* One `WinRMShell` per host for the whole session, one runspace pool per host and endpoint
-  (max 1 runspace), opened on first use. A pool that failed at the transport level (connection
-  cut, credentials refused, HTTP timeout) is dropped and reopened on the next call.
+* One `WinRMShell` per host for the whole session, one runspace pool per host and endpoint (max 1 runspace;
+  calls to the two endpoints may overlap), opened on first use. A pool that failed at the transport level
+  (connection cut, credentials refused, HTTP timeout) is dropped and reopened on the next call.
 * On the default endpoint the first use of a pool loads every `runbook/ps/*.ps1` file with
   `add_script(text)` in global scope; these files only define functions. Every call after that
   is `add_cmdlet(function)` plus one `add_parameter(name, value)` per parameter: a value never
@@ -98,7 +98,7 @@ class _Session:
 
 
 class WinRMShell:
-    """PowerShell on one Windows host (see the module docstring). Thread-safe; calls on one host run in order."""
+    """PowerShell on one Windows host (see the module docstring). Thread-safe; calls to one endpoint run in order."""
 
     def __init__(
         self,
@@ -114,7 +114,7 @@ class WinRMShell:
         self._scripts = scripts
         self._default_timeout = default_timeout
         self._sessions: dict[str, _Session] = {}
-        self._lock = threading.Lock()
+        self._locks = {endpoint: threading.Lock() for endpoint in self._targets}
         self.pools_opened = 0  # runspace pools this shell has opened (for tests and diagnostics)
 
     def __repr__(self) -> str:
@@ -138,7 +138,7 @@ class WinRMShell:
             if not isinstance(name, str) or not _PARAMETER_NAME.match(name):
                 raise ValueError(f"{function}: not a PowerShell parameter name: {name!r}")
         timeout = float(timeout if timeout and timeout > 0 else self._default_timeout)
-        with self._lock:
+        with self._locks[endpoint]:
             deadline = time.monotonic() + timeout
             target = self._targets[endpoint]
             for attempt in (1, 2):
@@ -169,9 +169,11 @@ class WinRMShell:
             raise AssertionError("unreachable")
 
     def close(self) -> None:
-        with self._lock:
-            for endpoint in list(self._sessions):
-                _close_quietly(self._sessions.pop(endpoint))  # best effort: the host may already be gone
+        for endpoint, lock in self._locks.items():
+            with lock:
+                session = self._sessions.pop(endpoint, None)
+                if session is not None:
+                    _close_quietly(session)  # best effort: the host may already be gone
 
     # ------------------------------------------------------------ internals
     def _session(self, endpoint: str, deadline: float, timeout: float) -> _Session:

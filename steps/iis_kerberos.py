@@ -11,6 +11,7 @@ from runbook.changes import Change, Plan, Verification
 from runbook.context import StepContext
 from runbook.params import Params, Server
 from steps import host_changes as hc
+from steps import host_reads as reads
 from steps.iis_certificate import ACCESS, VDIR, vdir_identity
 
 WINDOWS_AUTH = "system.webServer/security/authentication/windowsAuthentication"
@@ -36,25 +37,33 @@ def _pool_credentials(params: Params) -> bool:
 
 
 class KerberosAcceptance(hc.HostUndo):
-    def _web(self, ctx: StepContext, name: str) -> dict:
-        return ctx.hosts.shell(_server(ctx).host).invoke(
-            "Get-CertAuthWebConfig", {"Location": location(ctx.params), "Filter": WINDOWS_AUTH, "Name": name}).first
+    def _read(self, ctx: StepContext, names: list[str], *, ssl_flags: bool = False,
+              ) -> tuple[reads.HostState, dict | None]:
+        """The vdir's Windows Authentication values and providers in one call; on EAS, Exchange's vdir at the
+        same time (read first, as the steps go: its failure counts before the host's own)."""
+        server, where = _server(ctx), location(ctx.params)
+        settings = [(where, WINDOWS_AUTH, name) for name in names]
+        if ssl_flags:
+            settings.append((where, ACCESS, "sslFlags"))
 
-    def _providers(self, ctx: StepContext) -> list[str]:
-        return list(ctx.hosts.shell(_server(ctx).host).invoke(
-            "Get-CertAuthAuthProviders", {"Location": location(ctx.params)}).first["Providers"])
-
-    def _vdir(self, ctx: StepContext) -> dict:
-        server = _server(ctx)
-        return ctx.hosts.shell(server.host).invoke(
-            "Get-ActiveSyncVirtualDirectory", {"Identity": vdir_identity(ctx.params, server.computer)},
-            endpoint=hc.EXCHANGE).first
+        def host_state() -> reads.HostState:
+            return reads.read_state(ctx, server.host, settings=settings, providers=[where])
+        if not _is_eas(ctx):
+            return host_state(), None
+        vdir, state = reads.at_once(
+            lambda: reads.exchange_vdir(ctx, server.host, vdir_identity(ctx.params, server.computer)), host_state)
+        return state(), vdir
 
     def plan(self, ctx: StepContext) -> Plan:
         server = _server(ctx)
         plan = Plan()
-        if _is_eas(ctx):
-            vdir = self._vdir(ctx)
+        wanted_settings: list[tuple[str, object]] = []
+        if not _is_eas(ctx):
+            wanted_settings.append(("enabled", True))
+            if _pool_credentials(ctx.params):
+                wanted_settings.append(("useAppPoolCredentials", True))
+        state, vdir = self._read(ctx, [name for name, _ in wanted_settings])
+        if vdir is not None:
             identity = vdir_identity(ctx.params, server.computer)
             for attribute, wanted in (("WindowsAuthEnabled", True), ("ClientCertAuth", "Ignore")):
                 if not hc.same(vdir.get(attribute), wanted):
@@ -64,19 +73,15 @@ class KerberosAcceptance(hc.HostUndo):
             if vdir.get("BasicAuthEnabled"):
                 plan.notes.append("Basic authentication stays on as it was: devices authenticate only through TMG/SEG "
                                   "with Kerberos; turn Basic off by hand if nothing else uses it")
-        else:
-            wanted_settings: list[tuple[str, object]] = [("enabled", True)]
-            if _pool_credentials(ctx.params):
-                wanted_settings.append(("useAppPoolCredentials", True))
-            for name, wanted in wanted_settings:
-                reply = self._web(ctx, name)
-                if not hc.same(reply["Value"], wanted):
-                    plan.changes.append(Change(
-                        kind="web-config", target=server.host, attribute=f"windowsAuthentication.{name} @ "
-                        f"{location(ctx.params)}", op="set", before=reply["Value"], after=wanted,
-                        locator={"host": server.host, "location": location(ctx.params), "filter": WINDOWS_AUTH,
-                                 "name": name, **({} if reply["Local"] else {"inherited": True})}))
-        providers = self._providers(ctx)
+        for name, wanted in wanted_settings:
+            reply = state.setting(location(ctx.params), WINDOWS_AUTH, name)
+            if not hc.same(reply["Value"], wanted):
+                plan.changes.append(Change(
+                    kind="web-config", target=server.host, attribute=f"windowsAuthentication.{name} @ "
+                    f"{location(ctx.params)}", op="set", before=reply["Value"], after=wanted,
+                    locator={"host": server.host, "location": location(ctx.params), "filter": WINDOWS_AUTH,
+                             "name": name, **({} if reply["Local"] else {"inherited": True})}))
+        providers = state.providers(location(ctx.params))
         if NEGOTIATE.lower() not in {p.lower() for p in providers}:
             plan.changes.append(Change(kind="auth-provider", target=server.host,
                                        attribute=f"Windows Authentication providers @ {location(ctx.params)}",
@@ -91,26 +96,26 @@ class KerberosAcceptance(hc.HostUndo):
             hc.apply(ctx, change)
 
     def verify(self, ctx: StepContext) -> Verification:
-        server = _server(ctx)
+        server, where = _server(ctx), location(ctx.params)
         result = Verification()
-        if _is_eas(ctx):
-            vdir = self._vdir(ctx)
+        pooled = not _is_eas(ctx) and _pool_credentials(ctx.params)
+        state, vdir = self._read(ctx, ["enabled"] + (["useAppPoolCredentials"] if pooled else []), ssl_flags=True)
+        if vdir is not None:
             result.expect("Exchange ActiveSync WindowsAuthEnabled", True, vdir.get("WindowsAuthEnabled"),
                           ok=hc.same(vdir.get("WindowsAuthEnabled"), True))
             result.expect("Exchange ActiveSync ClientCertAuth (the certificate was checked before this hop)",
                           "Ignore", vdir.get("ClientCertAuth"))
-        enabled = self._web(ctx, "enabled")["Value"]
-        result.expect(f"{server.host} windowsAuthentication.enabled @ {location(ctx.params)}", True, enabled,
+        enabled = state.setting(where, WINDOWS_AUTH, "enabled")["Value"]
+        result.expect(f"{server.host} windowsAuthentication.enabled @ {where}", True, enabled,
                       ok=hc.same(enabled, True))
-        if not _is_eas(ctx) and _pool_credentials(ctx.params):
-            pooled = self._web(ctx, "useAppPoolCredentials")["Value"]
-            result.expect(f"{server.host} windowsAuthentication.useAppPoolCredentials", True, pooled,
-                          ok=hc.same(pooled, True))
-        providers = self._providers(ctx)
+        if pooled:
+            app_pool = state.setting(where, WINDOWS_AUTH, "useAppPoolCredentials")["Value"]
+            result.expect(f"{server.host} windowsAuthentication.useAppPoolCredentials", True, app_pool,
+                          ok=hc.same(app_pool, True))
+        providers = state.providers(where)
         result.expect(f"{server.host} Windows Authentication providers include Negotiate", True,
                       NEGOTIATE.lower() in {p.lower() for p in providers})
-        flags = ctx.hosts.shell(server.host).invoke(
-            "Get-CertAuthWebConfig", {"Location": location(ctx.params), "Filter": ACCESS, "Name": "sslFlags"}).first
+        flags = state.setting(where, ACCESS, "sslFlags")
         result.expect(f"{server.host} does not require a client certificate (sslFlags)", "no SslRequireCert",
                       flags["Value"], ok="sslrequirecert" not in str(flags["Value"]).lower())
         return result

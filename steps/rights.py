@@ -13,6 +13,7 @@ from runbook.context import StepContext
 from runbook.errors import StepFailed
 from runbook.params import Params
 from steps import host_changes as hc
+from steps import host_reads as reads
 from steps import identity as who
 from steps.applicability import needs_seg, tmg_authenticates
 from steps.targets import each_server
@@ -24,24 +25,27 @@ RIGHTS = {
 SEG_POOL = who.SEG_POOL
 
 
-def identity(ctx: StepContext) -> tuple[str, str, list[str]]:
-    """(SID, display name, notes) of the identity that needs the rights on this host."""
+def _read(ctx: StepContext) -> tuple[reads.HostState, tuple[str, str, list[str]]]:
+    """Both rights and, on the SEG, its pool's identity, in one call; and (SID, display name, notes) of the
+    identity that needs the rights on this host."""
     if ctx.instance.id == "5a":
         params = ctx.params
-        return params.tmg_service_sid, params.tmg_service_identity, [
-            f"TMG's web proxy runs as {params.tmg_service_identity} (params tmg.service_identity)"]
+        state = reads.read_state(ctx, _host(ctx), rights=list(RIGHTS))
+        return state, (params.tmg_service_sid, params.tmg_service_identity, [
+            f"TMG's web proxy runs as {params.tmg_service_identity} (params tmg.service_identity)"])
     server = ctx.target.server
     assert server is not None
-    pool = who.seg_pool(ctx, server.host)
+    state = reads.read_state(ctx, server.host, pools=[SEG_POOL], rights=list(RIGHTS))
+    pool = state.pool(SEG_POOL)
     kind = pool["IdentityType"]
     name = pool.get("UserName") or kind
     if kind in who.AS_COMPUTER:
-        return pool["Sid"], name, [
+        return state, (pool["Sid"], name, [
             f"app pool {SEG_POOL} runs as {name}: the rights go to that identity, and on the network it acts as "
-            f"{server.sam}, which is where 3b's delegation and 4b's SPNs are"]
-    return pool["Sid"], name, [
+            f"{server.sam}, which is where 3b's delegation and 4b's SPNs are"])
+    return state, (pool["Sid"], name, [
         f"app pool {SEG_POOL} runs as the domain account {name}: the rights go to it, and the SEG's SPNs (4b) and "
-        f"delegation (3b) belong on {name}, not on {server.sam}"]
+        f"delegation (3b) belong on {name}, not on {server.sam}"])
 
 
 def _host(ctx: StepContext) -> str:
@@ -51,12 +55,11 @@ def _host(ctx: StepContext) -> str:
 
 class UserRights(hc.HostUndo):
     def plan(self, ctx: StepContext) -> Plan:
-        sid, name, notes = identity(ctx)
+        state, (sid, name, notes) = _read(ctx)
         plan = Plan(notes=list(notes))
-        shell = ctx.hosts.shell(_host(ctx))
         owned_without = []
         for right, label in RIGHTS.items():
-            reply = shell.invoke("Get-CertAuthUserRight", {"Right": right}).first
+            reply = state.right(right)
             holders = list(reply["Holders"])
             missing = sid.lower() not in {h.lower() for h in holders}
             if reply.get("GpoOwned"):
@@ -83,11 +86,10 @@ class UserRights(hc.HostUndo):
             hc.apply(ctx, change)
 
     def verify(self, ctx: StepContext) -> Verification:
-        sid, name, notes = identity(ctx)
+        state, (sid, name, notes) = _read(ctx)
         result = Verification(notes=list(notes))
-        shell = ctx.hosts.shell(_host(ctx))
         for right, label in RIGHTS.items():
-            reply = shell.invoke("Get-CertAuthUserRight", {"Right": right}).first
+            reply = state.right(right)
             holders = {h.lower() for h in reply["Holders"]}
             result.expect(f"{_host(ctx)} {label} ({right}) holds {name}", "present",
                           "present" if sid.lower() in holders else "absent")

@@ -224,7 +224,7 @@ def test_verify_fans_out_over_the_farm_and_keeps_each_hosts_steps_in_order(host_
     mark_console_done(lab, "1", "2")
     for key in ("5a", "6a@EAS01", "6a@EAS02"):
         assert cli(lab, "run", "s", key, "--yes", "--allow-restart").returncode == 0
-    spans: dict[str, list[float]] = {}
+    spans: dict[str, list[tuple[str, float, float]]] = {}
     lock = threading.Lock()
     dispatch = lab._dispatch
 
@@ -234,20 +234,38 @@ def test_verify_fans_out_over_the_farm_and_keeps_each_hosts_steps_in_order(host_
             return dispatch(host, command, parameters, endpoint)
         finally:
             with lock:
-                spans.setdefault(host, []).extend([start, time.monotonic()])
+                spans.setdefault(host, []).append((command, start, time.monotonic()))
 
     for endpoint in lab.endpoints.values():
         endpoint.dispatch = timed
-    for host in lab.hosts:
-        lab.sim(host).latency_ms = 40  # each call takes a while on the host: overlap shows, or not
+    for host in lab.hosts:  # each call takes a while on the host (longer than opening a pool): overlap shows, or not
+        lab.sim(host).latency_ms = 40 if host.startswith("tmg") else 300
     marks = {host: len(lab.invocations(host)) for host in lab.hosts}
     result = cli(lab, "verify", "s")
     assert result.returncode == 0, result
+
+    def overlap(one: list[tuple[str, float, float]], other: list[tuple[str, float, float]]) -> bool:
+        return min(s for _, s, _ in other) < max(e for _, _, e in one) and \
+            min(s for _, s, _ in one) < max(e for _, _, e in other)
+
     eas01, eas02 = spans["eas01.test.lan"], spans["eas02.test.lan"]
-    assert min(eas02) < max(eas01) and min(eas01) < max(eas02), "the two Exchange servers were verified at once"
+    assert overlap(eas01, eas02), "the two Exchange servers were verified at once"
+    # One call per host and step: 1, then 2, then 5a (both rights at once) on TMG; 6a reads IIS in one call and
+    # Exchange's vdir on the second endpoint at the same time.
     tmg_calls = [call[1] for call in lab.invocations("tmg01.test.lan")[marks["tmg01.test.lan"]:]]
-    assert tmg_calls == ["Get-CertAuthTmgPolicy", "Get-CertAuthTmgPolicy", "Get-CertAuthUserRight",
-                         "Get-CertAuthUserRight"], "on one host: 1, then 2, then 5a"
+    assert tmg_calls == ["Get-CertAuthTmgPolicy", "Get-CertAuthTmgPolicy", "Get-CertAuthState"]
+    vdir = "Default Web Site/Microsoft-Server-ActiveSync"
+    windows_auth = "system.webServer/security/authentication/windowsAuthentication"
+    iis_reads = {"WebConfig": [{"Location": vdir, "Filter": windows_auth, "Name": "enabled"},
+                               {"Location": vdir, "Filter": "system.webServer/security/access", "Name": "sslFlags"}],
+                 "ProviderLocation": [vdir]}
+    for host, calls in (("eas01.test.lan", eas01), ("eas02.test.lan", eas02)):
+        identity = f"{host[:5].upper()}\\Microsoft-Server-ActiveSync (Default Web Site)"
+        assert sorted(lab.invocations(host)[marks[host]:]) == [
+            ("default", "Get-CertAuthState", iis_reads),
+            ("exchange", "Get-ActiveSyncVirtualDirectory", {"Identity": identity})]
+        assert overlap([c for c in calls if c[0] == "Get-CertAuthState"],
+                       [c for c in calls if c[0] == "Get-ActiveSyncVirtualDirectory"]), f"{host}: reads in turn"
     # Recorded on the calling thread, in step order.
     verified = [entry["step"] for entry in journal(sessions_dir) if entry["action"] == "verify"][-5:]
     assert verified == ["1", "2", "5a", "6a@EAS01", "6a@EAS02"]

@@ -72,8 +72,11 @@ def _param(script_parameter: Node) -> contract.Param:
     attributes = next((n for n in script_parameter.children if n.type == "attribute_list"), None)
     for attribute in (attributes.children if attributes is not None else []):
         literal = next((n for n in attribute.children if n.type == "type_literal"), None)
-        if literal is not None:  # [string]$Name: the parameter's type
-            kind = {"string": "string", "bool": "bool", "switch": "bool"}.get(_type_name(literal).lower(), "object")
+        if literal is not None:  # [string]$Name, [string[]]$Names: the parameter's type
+            kind = {"string": "string", "bool": "bool", "switch": "bool",
+                    "hashtable": "hashtable"}.get(_type_name(literal).lower(), "object")
+            if any(n.type == "array_type_name" for n in _walk(literal)):
+                kind += "[]"
             continue
         attr_name = _type_name(attribute).lower()
         if attr_name == "parameter":

@@ -296,6 +296,60 @@ def test_tmg_policy_is_read_as_set_up_by_the_lab():
         make("eas").invoke("Get-CertAuthTmgPolicy")
 
 
+# ------------------------------------------------------------------------------ every read in one call
+def test_state_answers_each_item_as_its_single_value_function_in_the_order_asked():
+    seg = make("seg")
+    seg.add_iis_location(VDIR)
+    seg.own_right_by_gpo("SeTcbPrivilege", ["S-1-5-32-544"], "Servers Hardening")
+    settings = [{"Location": VDIR, "Filter": ACCESS, "Name": "sslFlags"},
+                {"location": "", "FILTER": RUNTIME, "name": "uploadReadAheadSize"}]  # hashtable keys: any case
+    state = first(seg, "Get-CertAuthState", Right=["seimpersonateprivilege", "SeTcbPrivilege"],
+                  Feature=["Web-Client-Auth"], AppPool=["SecureEmailGateway"], WebConfig=settings,
+                  ProviderLocation=[VDIR])
+    assert state == {
+        "Rights": [first(seg, "Get-CertAuthUserRight", Right="SeImpersonatePrivilege"),
+                   first(seg, "Get-CertAuthUserRight", Right="SeTcbPrivilege")],
+        "Features": [first(seg, "Get-CertAuthWindowsFeature", Name="Web-Client-Auth")],
+        "AppPools": [first(seg, "Get-CertAuthAppPoolIdentity", Name="SecureEmailGateway")],
+        "WebConfig": [first(seg, "Get-CertAuthWebConfig", Location=VDIR, Filter=ACCESS, Name="sslFlags"),
+                      first(seg, "Get-CertAuthWebConfig", Location="", Filter=RUNTIME, Name="uploadReadAheadSize")],
+        "Providers": [first(seg, "Get-CertAuthAuthProviders", Location=VDIR)],
+    }
+    assert state["Rights"][1]["GpoName"] == "Servers Hardening"
+    # Nothing asked, every list empty; one value (not a list) is a list of one, as PowerShell binds it.
+    assert first(seg, "Get-CertAuthState") == {key: [] for key in contract.OUTPUTS["Get-CertAuthState"]}
+    assert len(first(seg, "Get-CertAuthState", Right="SeTcbPrivilege")["Rights"]) == 1
+    assert seg.calls[-1] == ("default", "Get-CertAuthState", {"Right": "SeTcbPrivilege"})  # one call on the host
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"Right": ["SeTcbPrivilege", "SeDebugPrivilege"]}, "parameter 'Right'. The argument \"SeDebugPrivilege\" does "
+                                                        "not belong to the set"),
+    ({"Feature": ["Web-*"]}, "parameter 'Feature'. The argument \"Web-\\*\" does not match"),
+    ({"Feature": ["Web-Teleport"]}, "Windows feature Web-Teleport is not known on SEG01"),
+    ({"AppPool": ["Nope"]}, "application pool Nope does not exist on SEG01"),
+    ({"WebConfig": ["enabled"]}, "parameter 'WebConfig'. Cannot convert the \"enabled\" value"),
+    ({"WebConfig": [{"Location": "", "Filter": "system.web/x", "Name": "enabled"}]},
+     "parameter 'Filter'. The argument \"system.web/x\" does not match"),
+    ({"WebConfig": [{"Location": "", "Name": "enabled"}]}, "parameter 'Filter' because it is null"),
+    ({"WebConfig": [{"Location": "Contoso", "Filter": ACCESS, "Name": "sslFlags"}]},
+     "IIS location Contoso does not exist on SEG01"),
+    ({"ProviderLocation": ["Contoso"]}, "IIS location Contoso does not exist on SEG01"),
+    ({"Sid": ["S-1-5-20"]}, "A parameter cannot be found that matches parameter name 'Sid'"),
+])
+def test_state_fails_as_the_single_value_function_would(params, message):
+    with pytest.raises(SimCommandError, match=message):
+        make("seg").invoke("Get-CertAuthState", params)
+
+
+def test_a_fault_planted_on_a_single_value_function_strikes_the_state_read_too():
+    host = make("tmg")
+    host.fail_once("Get-CertAuthUserRight", "secedit /export failed with exit code 5")
+    with pytest.raises(SimCommandError, match="secedit /export failed"):
+        host.invoke("Get-CertAuthState", {"Right": ["SeTcbPrivilege"]})
+    assert first(host, "Get-CertAuthState", Right=["SeTcbPrivilege"])["Rights"][0]["Holders"] == []
+
+
 # ------------------------------------------------------------------------------ shapes, persistence
 SAMPLE_CALLS = [
     ("tmg", "default", "Get-CertAuthClock", {}),
@@ -303,6 +357,7 @@ SAMPLE_CALLS = [
     ("tmg", "default", "Grant-CertAuthUserRight", {"Right": "SeTcbPrivilege", "Sid": "S-1-5-20"}),
     ("tmg", "default", "Revoke-CertAuthUserRight", {"Right": "SeTcbPrivilege", "Sid": "S-1-5-20"}),
     ("tmg", "default", "Get-CertAuthTmgPolicy", {}),
+    ("seg", "default", "Get-CertAuthState", {"Right": "SeTcbPrivilege", "AppPool": ["SecureEmailGateway"]}),
     ("seg", "default", "Get-CertAuthWindowsFeature", {"Name": "Web-Client-Auth"}),
     ("seg", "default", "Get-CertAuthAppPoolIdentity", {"Name": "SecureEmailGateway"}),
     ("seg", "default", "Get-CertAuthWebConfig", {"Location": "", "Filter": RUNTIME, "Name": "uploadReadAheadSize"}),

@@ -37,7 +37,7 @@ class Param:
     choices: tuple[str, ...] = ()  # [ValidateSet(...)]
     pattern: str | None = None  # [ValidatePattern(...)]
     allow_empty: bool = False  # [AllowEmptyString()]
-    kind: str = "string"  # the type literal: 'string' | 'bool' | 'object'
+    kind: str = "string"  # the type literal: 'string' | 'bool' | 'object' | 'hashtable', '[]' after an array type
 
 
 _LOCATION = Param("Location", mandatory=True, allow_empty=True)
@@ -63,7 +63,22 @@ HOST_FUNCTIONS: dict[str, tuple[Param, ...]] = {
     "Remove-CertAuthAuthProvider": (_LOCATION, _PROVIDER),
     "Invoke-CertAuthIisReset": (),
     "Get-CertAuthTmgPolicy": (),
+    # One step's reads in one call: each list is what the single-value function above answers, item by item.
+    "Get-CertAuthState": (Param("Right", choices=RIGHTS, kind="string[]"),
+                          Param("Feature", pattern=FEATURE_PATTERN, kind="string[]"),
+                          Param("AppPool", kind="string[]"),
+                          Param("WebConfig", kind="hashtable[]"),
+                          Param("ProviderLocation", kind="string[]")),
 }
+# What each list of Get-CertAuthState holds: (its parameter, the function answering one item, that function's
+# parameter an item binds to; None: the item is a hashtable of that function's parameters).
+STATE_PARTS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("Rights", "Right", "Get-CertAuthUserRight", "Right"),
+    ("Features", "Feature", "Get-CertAuthWindowsFeature", "Name"),
+    ("AppPools", "AppPool", "Get-CertAuthAppPoolIdentity", "Name"),
+    ("WebConfig", "WebConfig", "Get-CertAuthWebConfig", None),
+    ("Providers", "ProviderLocation", "Get-CertAuthAuthProviders", "Location"),
+)
 
 EXCHANGE_CMDLETS: dict[str, tuple[Param, ...]] = {
     "Get-ActiveSyncVirtualDirectory": (Param("Identity"), Param("Server")),
@@ -94,6 +109,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "Remove-CertAuthAuthProvider": _BEFORE_AFTER_PROVIDERS,
     "Invoke-CertAuthIisReset": ("Restarted", "At"),
     "Get-CertAuthTmgPolicy": ("Listeners", "Rules", "ServerRules"),
+    "Get-CertAuthState": tuple(part[0] for part in STATE_PARTS),
     "Get-ActiveSyncVirtualDirectory": ("Identity", "Server", "ClientCertAuth", "BasicAuthEnabled",
                                        "WindowsAuthEnabled"),
     "Set-ActiveSyncVirtualDirectory": (),
@@ -142,6 +158,16 @@ def _as_string(value: Any) -> str:
 
 
 def _convert(param: Param, value: Any) -> Any:
+    if param.kind.endswith("[]"):  # PowerShell wraps a single value into the array
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return [_convert(Param(param.name, kind=param.kind[:-2]), item) for item in items]
+    if param.kind == "hashtable":
+        if not isinstance(value, dict):
+            dotnet = _DOTNET_TYPES.get(type(value), "Object")
+            raise BindingError(
+                f"Cannot process argument transformation on parameter '{param.name}'. Cannot convert the "
+                f"\"{_as_string(value)}\" value of type \"System.{dotnet}\" to type \"System.Collections.Hashtable\".")
+        return value
     if param.kind == "bool":
         if isinstance(value, bool):
             return value
@@ -191,7 +217,8 @@ def bind(signature: tuple[Param, ...], parameters: dict[str, Any] | None) -> dic
         value = _convert(param, value)
         if param.mandatory and value == "" and not param.allow_empty:
             raise BindingError(f"Cannot bind argument to parameter '{param.name}' because it is an empty string.")
-        bound[param.name] = _validate(param, value)
+        bound[param.name] = [_validate(param, item) for item in value] if param.kind.endswith("[]") \
+            else _validate(param, value)
     missing = [param.name for param in signature if param.mandatory and param.name not in bound]
     if missing:
         raise BindingError("Cannot process command because of one or more missing mandatory parameters: "

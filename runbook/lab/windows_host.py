@@ -275,6 +275,7 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
             "Remove-CertAuthAuthProvider": self._remove_auth_provider,
             "Invoke-CertAuthIisReset": self._iis_reset,
             "Get-CertAuthTmgPolicy": self._get_tmg_policy,
+            "Get-CertAuthState": self._get_state,
             "Get-ActiveSyncVirtualDirectory": self._get_activesync_vdir,
             "Set-ActiveSyncVirtualDirectory": self._set_activesync_vdir,
             "Get-ClientAccessService": self._get_client_access_service,
@@ -395,6 +396,22 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
         self.iisreset_count += 1
         self.last_iisreset = _iso(self.now())
         return [{"Restarted": True, "At": self.last_iisreset}]
+
+    # ------------------------------------------------------------------------------ one call, every read
+    def _get_state(self, **lists: list[Any] | None) -> list[Any]:
+        # As the shipped function does: each item through the single-value function (its binding, its errors,
+        # a fault planted on it), in the order asked.
+        state: dict[str, list[Any]] = {}
+        for key, parameter, function, binds_to in contract.STATE_PARTS:
+            signature = contract.HOST_FUNCTIONS[function]
+            state[key] = []
+            for item in lists.get(parameter) or []:
+                arguments = {binds_to: item} if binds_to else {
+                    p.name: next((v for k, v in item.items() if k.lower() == p.name.lower()), None) for p in signature}
+                if (injected := self._pop(self.fail_next, function)) is not None:
+                    raise SimCommandError(injected)
+                state[key] += self._handlers()[function](**contract.bind(signature, arguments))
+        return [state]
 
     # ------------------------------------------------------------------------------ TMG
     def _get_tmg_policy(self) -> list[Any]:
