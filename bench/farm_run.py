@@ -97,7 +97,7 @@ def report(figures: dict[int, float]) -> list[str]:
     small, large = min(figures), max(figures)
     ratio = figures[large] / figures[small]
     yardstick = large / small
-    lines = [f"runbook run SESSION 6a on the lab (tmg-eas), median: "
+    lines = ["runbook run SESSION 6a on the lab (tmg-eas), median: "
              + "  ".join(f"{size} EAS {figures[size]:.2f} s ({figures[size] / size * 1000:.0f} ms/instance)"
                          for size in sorted(figures)),
              f"  ratio {large}/{small} EAS: {ratio:.2f}x   yardstick (linear): {yardstick:.2f}x   "
