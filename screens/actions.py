@@ -23,6 +23,7 @@ ACTION_TITLES = {
     "drive": ("Drive this session", "when the operator you follow has left"),
     "handover": ("Hand the session over", "a note for the next driver, journaled; this view then only follows"),
     "help": ("Help", "keys, glyphs and the order of work"),
+    "zoom": ("Zoom the step detail", "the step list steps aside: why, plan and log get the room (z again: back)"),
     "checks": ("Troubleshooting checks", "clock, SPNs, GPO rights, SCEP, 401 providers, AD pre-flight, cert, KCD"),
     "journal": ("Journal", "every entry, and whether the hash chain is intact"),
     "backout": ("Back-out plan", "the undo of every change still in force, newest first"),
@@ -33,7 +34,7 @@ ACTION_TITLES = {
 
 def why_not(action: str, book: Runbook | None, key: str | None, *, driving: bool, busy: str | None) -> str | None:
     """None when `action` can run now on step `key`, else the reason in the operator's words."""
-    if action in ("help", "back"):
+    if action in ("help", "back", "zoom"):
         return None
     if book is None:
         return "the session is still opening"

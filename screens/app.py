@@ -57,6 +57,9 @@ class RunbookApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "certauth-runbook"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, key_display="^q")]
+    # Classes app.tcss lays the runbook screen out by: 80×24 is the smallest supported terminal, 120×40 a roomy one.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
     def __init__(self, config: AppConfig) -> None:
         super().__init__()

@@ -24,6 +24,7 @@ KEYS = [
     ("k", "troubleshooting checks: clock, SPNs, GPO rights, SCEP, 401 providers, AD, certificate, KCD"),
     ("P", "device proof: a device with the test user's certificate syncs through the whole chain"),
     ("j / b / e", "the journal (and its hash check) / the back-out plan / export the change record"),
+    ("z", "zoom the selected step: why, plan and log take the whole screen; z again goes back"),
     ("ctrl+p", "every action by name"),
     ("ctrl+q", "quit; the session lock is released"),
 ]

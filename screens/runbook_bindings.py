@@ -31,6 +31,7 @@ RUNBOOK_BINDINGS = [
     Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?"),
     Binding("o", "reopen", "Reopen", id="step.reopen", show=False),
     Binding("space", "tick", "Tick", id="step.tick", show=False),
+    Binding("z", "zoom", "Zoom", id="view.zoom", show=False, tooltip=ACTION_TITLES["zoom"][1]),
     Binding("H", "handover", "Hand over", id="session.handover", show=False,
             tooltip=ACTION_TITLES["handover"][1]),
     Binding("V", "verify_all", "Verify all", id="session.verify_all", show=False),

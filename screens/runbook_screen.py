@@ -114,10 +114,16 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         instance = self.book.instance(key)
         self.query_one(StepDetail).show(self.book, instance, self.plans.get(key, PlanView()), self.entries,
                                         driving=self.driving)
+        self._keep_focus_on_screen()
+
+    def _keep_focus_on_screen(self) -> None:
+        """A pane that went away (no checklist for this step, the list while zoomed) takes the focus with it:
+        the list, or the detail while zoomed, gets it."""
         focused = self.focused
-        if focused is not None and not all(node.display for node in focused.ancestors_with_self
-                                           if isinstance(node, Widget)):
-            self.query_one(StepList).focus()  # a pane that just went away (no checklist here) keeps no focus
+        if focused is not None and all(node.display for node in focused.ancestors_with_self
+                                       if isinstance(node, Widget)):
+            return
+        (self.query_one(StepList) if self.query_one("#left").display else self.query_one("#detail-scroll")).focus()
 
     def _refresh_handover_note(self) -> None:
         """A handover nobody has acted on since (the journal's newest entry): the next driver reads it first."""
@@ -289,6 +295,11 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
 
     def action_help(self) -> None:
         self.app.push_screen(InfoModal("Help", help_content()))
+
+    def action_zoom(self) -> None:
+        """At 80×24 the why and the log are a few rows each: the step list steps aside until z is pressed again."""
+        self.toggle_class("-zoomed")
+        self.call_after_refresh(self._keep_focus_on_screen)  # once the styles say what is hidden
 
     def action_stop(self) -> None:
         if not self.busy:
