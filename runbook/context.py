@@ -18,6 +18,7 @@ class Ports:
     open_directory: Callable[[], DirectoryPort]
     open_hosts: Callable[[], HostsPort]
     on_manual_done: Callable[[str], None] = lambda key: None  # the lab mirrors console clicks; real hosts need nothing
+    on_flush: Callable[[], None] = lambda: None  # the lab writes its simulated state; real hosts keep their own
     _directory: DirectoryPort | None = None
     _hosts: HostsPort | None = None
 
@@ -39,7 +40,12 @@ class Ports:
         port = self._directory if "dn" in change.locator else self._hosts
         return getattr(port, "acting_as", None)
 
+    def flush(self) -> None:
+        """The end of an operation: what the other side now holds is made durable (only the lab has work here)."""
+        self.on_flush()
+
     def close(self) -> None:
+        self.flush()
         for port in (self._directory, self._hosts):
             if port is not None:
                 port.close()

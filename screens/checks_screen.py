@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from runbook import troubleshooting
 from runbook.engine import Runbook
 from runbook.errors import BadInput
+from runbook.journal_tail import JournalSummary
 from runbook.troubleshooting import CheckRun, CheckSpec
 from screens.messages import CheckFinished, CheckRefused, ChecksEnded, CheckStarted
 from screens.widgets.path_input import PathInput
@@ -32,7 +33,7 @@ STATUS_WORDS = {"ok": ("ok", "$success"), "warn": ("warning", "$warning"), "fail
 SEVERITY_STYLES = {"fault": "bold $error", "warning": "$warning", "info": "$text-muted"}
 
 
-class ChecksScreen(Screen[list[dict[str, Any]] | None]):
+class ChecksScreen(Screen[JournalSummary | None]):
     """Dismissed with the journal after a recorded run (the runbook screen re-reads completion), else None."""
 
     BINDINGS = [
@@ -57,7 +58,7 @@ class ChecksScreen(Screen[list[dict[str, Any]] | None]):
         self.problems: dict[str, str] = {}  # check name -> why it did not run (its input)
         self.running: str | None = None
         self.leaving = False
-        self.entries: list[dict[str, Any]] | None = None
+        self.journal: JournalSummary | None = None
         self.show_info = False  # at 2 a.m. the faults matter; what was fine is one key away
 
     @property
@@ -126,14 +127,14 @@ class ChecksScreen(Screen[list[dict[str, Any]] | None]):
             self.workers.cancel_group(self, "checks")
             self._say("stopping after the check in flight…")
             return
-        self.dismiss(self.entries)
+        self.dismiss(self.journal)
 
     # -- the worker ---------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="checks")
     def run_checks(self, specs: list[CheckSpec], options: dict[str, Any]) -> None:
         worker = get_current_worker()
         runs: list[CheckRun] = []
-        entries = None
+        journal = None
         stopped = False
         with self.engine_lock:
             for index, spec in enumerate(specs, 1):
@@ -153,10 +154,10 @@ class ChecksScreen(Screen[list[dict[str, Any]] | None]):
                 self.post_message(CheckFinished(run))
             try:
                 if troubleshooting.record(self.book, runs) is not None:
-                    entries = list(self.book.journal.entries())
+                    journal = JournalSummary(self.book.journal.path).advance()
             except Exception as exc:
                 self.post_message(CheckRefused("journal", f"the results were not journaled ({exc})"))
-        self.post_message(ChecksEnded(entries, stopped=stopped))
+        self.post_message(ChecksEnded(journal, stopped=stopped))
 
     def on_check_started(self, message: CheckStarted) -> None:
         self.running = message.name
@@ -177,17 +178,17 @@ class ChecksScreen(Screen[list[dict[str, Any]] | None]):
 
     def on_checks_ended(self, message: ChecksEnded) -> None:
         self.running = None
-        if message.entries is not None:
-            self.entries = message.entries
+        if message.journal is not None:
+            self.journal = message.journal
         faults = [name for name, run in self.runs.items() if run.status == "fail"]
         warnings = [name for name, run in self.runs.items() if run.status == "warn"]
         summary = ("faults in " + ", ".join(faults)) if faults else "no faults"
         summary += ("; warnings in " + ", ".join(warnings)) if warnings else ""
         summary += " (stopped)" if message.stopped else ""
-        recorded = "journaled" if message.entries is not None else "not journaled"
+        recorded = "journaled" if message.journal is not None else "not journaled"
         self._say(f"{summary} · {recorded} · r runs them again · esc back to the steps")
         if self.leaving:
-            self.dismiss(self.entries)
+            self.dismiss(self.journal)
 
     # -- drawing ------------------------------------------------------------------------------------------------
     def _spec(self, name: str) -> CheckSpec:

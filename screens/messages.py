@@ -8,12 +8,13 @@ from textual.message import Message
 
 from runbook.changes import Plan
 from runbook.engine import Runbook
+from runbook.journal_tail import JournalSummary
 
 
 @dataclass
 class SessionOpened(Message):
     book: Runbook
-    entries: list[dict[str, Any]]
+    journal: JournalSummary
     following: str | None = None  # who drives, when this view only follows
     reloaded: bool = False  # a follow-mode refresh rather than the first open
 
@@ -36,7 +37,7 @@ class ActionDone(Message):
     key: str | None
     summary: str
     lines: list[str] = field(default_factory=list)
-    entries: list[dict[str, Any]] | None = None
+    journal: JournalSummary | None = None
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ActionFailed(Message):
     action: str
     key: str | None
     message: str
-    entries: list[dict[str, Any]] | None = None
+    journal: JournalSummary | None = None
 
 
 @dataclass
@@ -91,7 +92,7 @@ class CheckRefused(Message):
 
 @dataclass
 class ChecksEnded(Message):
-    entries: list[dict[str, Any]] | None  # the journal after the run was recorded; None: nothing recorded
+    journal: JournalSummary | None  # the journal after the run was recorded; None: nothing recorded
     stopped: bool = False
 
 

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, Callable
 from textual import work
 from textual.screen import ModalScreen
 
-from runbook import handover, store
+from runbook import handover, journal_tail, store
 from runbook.engine import Runbook
 from runbook.errors import LockHeld, NotAvailable, Refused, RunbookError
+from runbook.journal_tail import JournalSummary
 from runbook.lock import is_live, read_holder
 from runbook.states import IN_PLACE, State
 from screens.messages import (
@@ -40,6 +41,7 @@ class EngineWork:
 
     book: Runbook | None
     path: Path
+    journal: JournalSummary  # what the screen shows of the journal: workers advance it past their own entries
     takeover: bool
     engine_lock: threading.Lock
     _stoppable: Runbook | None = None  # the session whose engine operation `stop` may end at its next safe point
@@ -70,7 +72,8 @@ class EngineWork:
             if book is None:
                 book = Runbook.open(self.path, config.catalogue, factory, drive=False)
                 following = driver_text(self.path)
-            self.post_message(SessionOpened(book, _entries(book), following=following, reloaded=reloaded))
+            journal = self.journal.advance() if reloaded else JournalSummary(book.journal.path).advance()
+            self.post_message(SessionOpened(book, journal, following=following, reloaded=reloaded))
         except RunbookError as exc:
             self.post_message(OpenFailed(str(exc)))
         except Exception as exc:  # an unreadable file must still end in a message, never a traceback
@@ -88,6 +91,7 @@ class EngineWork:
                     summary, lines = job(book)
                 finally:
                     self._stoppable = None
+                    book.ports.flush()  # the end of an operation: a rehearsal's lab is written once, here
         except KeyboardInterrupt:  # the operator's stop, delivered between two remote calls
             self.post_message(ActionCancelled(action, key, f"{key or action}: stopped by the operator; what it had "
                                               "changed is recorded, and it shows as interrupted: verify it first"))
@@ -96,16 +100,16 @@ class EngineWork:
             if declined and declined[0]:
                 self.post_message(ActionCancelled(action, key, str(exc)))
             else:
-                self.post_message(ActionFailed(action, key, str(exc), _entries(book)))
+                self.post_message(ActionFailed(action, key, str(exc), self.journal.advance()))
             return
         except RunbookError as exc:
-            self.post_message(ActionFailed(action, key, str(exc), _entries(book)))
+            self.post_message(ActionFailed(action, key, str(exc), self.journal.advance()))
             return
         except Exception as exc:
             self.post_message(ActionFailed(action, key, f"unexpected error ({type(exc).__name__}: {exc})",
-                                           _entries(book)))
+                                           self.journal.advance()))
             return
-        self.post_message(ActionDone(action, key, summary, lines, _entries(book)))
+        self.post_message(ActionDone(action, key, summary, lines, self.journal.advance()))
 
     def stop_current(self) -> bool:
         """Interrupt the running engine operation at its next safe point (after the current remote call).
@@ -272,8 +276,8 @@ class EngineWork:
 def _forced_marks(book: Runbook) -> dict[str, str]:
     """Steps whose newest mark was recorded despite a mismatch, with the reason: not drift, nobody else did it."""
     forced: dict[str, str] = {}
-    for entry in _entries(book):
-        if entry.get("action") == "mark_done" and entry.get("step"):
+    for entry in journal_tail.matching(book.journal.path, journal_tail.needle("mark_done"), _is_mark_done):
+        if entry.get("step"):
             reason = (entry.get("details") or {}).get("forced")
             if reason:
                 forced[entry["step"]] = str(reason)
@@ -282,11 +286,8 @@ def _forced_marks(book: Runbook) -> dict[str, str]:
     return forced
 
 
-def _entries(book: Runbook) -> list[dict[str, Any]]:
-    try:
-        return list(book.journal.entries())
-    except (OSError, ValueError):
-        return []
+def _is_mark_done(entry: dict[str, Any]) -> bool:
+    return entry.get("action") == "mark_done"
 
 
 def _host(book: Runbook, key: str) -> str:

@@ -133,7 +133,7 @@ def top_line(book: Runbook, name: str, *, driving: bool, done: Completion | None
 
 def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: str | None, following: str | None,
                 driver_left: bool, resuming: bool, plan_failed: bool = False,
-                done: Completion | None = None) -> Content:
+                done: Completion | None = None, checks: Iterable[dict[str, Any]] | None = None) -> Content:
     """The line above the footer: what is happening, or what to do next with the selected step."""
     if busy:
         return Content.assemble(("working: ", "bold $accent"), busy,
@@ -145,7 +145,7 @@ def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: s
     if book is not None and progress(book)[0] == progress(book)[1]:
         done = done or completion(book)
         if done.complete:
-            proof = last_proof(book.journal.entries())
+            proof = last_proof(book.journal.entries() if checks is None else checks)
             if proof is None:
                 return Content.assemble(("Complete: ", "bold $success"), "done, verified, no open check fault. "
                                         "Last item: P proves a device with the test user's certificate syncs.")

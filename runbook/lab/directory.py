@@ -66,7 +66,7 @@ WHERE = "the lab DC"
 
 
 class LabDirectory:
-    """Implements runbook.ports.DirectoryPort in memory. `on_write` persists the lab after every change."""
+    """Implements runbook.ports.DirectoryPort in memory. `on_write` tells the lab it has something to write."""
 
     def __init__(self, domain: str, accounts: list[LabAccount], *, clock_offset: float = 0.0,
                  latency_ms: float = 0.0, fail_after_writes: dict[str, int] | None = None, on_write: Any = None,

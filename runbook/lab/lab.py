@@ -1,9 +1,10 @@
 """The rehearsal lab: a simulated domain and Windows hosts behind the same ports as the real clients.
 
-A lab lives in a YAML file beside its session (`<name>.lab.yaml`) and is saved after
-every change, so `runbook demo --resume` (or any CLI command on the session) carries on
-exactly where the rehearsal stopped. Steps run unchanged against it: the only lab
-awareness is here, in how the ports are built.
+A lab lives in a YAML file beside its session (`<name>.lab.yaml`) and is written at the end
+of every operation that changed it (`Lab.flush`, through `Ports.flush` / `Ports.close`), so
+`runbook demo --resume` (or any CLI command on the session) carries on exactly where the
+rehearsal stopped; written on every simulated write, a farm's step cost O(hosts²). Steps run
+unchanged against it: the only lab awareness is here, in how the ports are built.
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def build_state(name: str, params: Params, setup: dict[str, Any] | None = None) 
 
 # -- the ports --------------------------------------------------------------------------------------------------
 class _LabShell:
-    """A SimShell that saves the lab after each call and can fail mid-step like a real host dropping off."""
+    """A SimShell that marks the lab changed after each write and can fail mid-step like a host dropping off."""
 
     def __init__(self, lab: Lab, shell: SimShell):
         self._lab, self._shell, self.host = lab, shell, shell.host
@@ -102,7 +103,7 @@ class _LabShell:
             return self._shell.invoke(function, parameters, endpoint=endpoint, timeout=timeout)
         finally:
             if WRITE_VERB.match(function):
-                self._lab.save()
+                self._lab.changed()
 
     def close(self) -> None:
         self._shell.close()
@@ -116,18 +117,19 @@ class _LabHosts:
         return _LabShell(self._lab, self._lab.sim_hosts.shell(host))
 
     def close(self) -> None:
-        self._lab.save()
+        self._lab.flush()
 
 
 class Lab:
     def __init__(self, path: Path, state: dict[str, Any], *, latency_ms: float = 0.0, seed: int | None = None):
         self.path = path
         self.state = state
+        self._changed = False
         jitter = random.Random(seed)
         faults = state.get("faults") or {}
         self.host_faults: dict[str, int] = dict(faults.get("hosts") or {})
         self.directory = LabDirectory.from_dict(state["directory"], latency_ms=latency_ms,
-                                                fail_after_writes=faults.get("directory"), on_write=self.save)
+                                                fail_after_writes=faults.get("directory"), on_write=self.changed)
         sims = {}
         for host, data in state["hosts"].items():
             sim = SimWindowsHost.from_dict(data)
@@ -145,7 +147,18 @@ class Lab:
             raise BadInput(f"{path}: not a rehearsal lab state file")
         return cls(path, state, **knobs)
 
+    def changed(self) -> None:
+        """A simulated write happened: the next `flush` writes the lab."""
+        self._changed = True
+
+    def flush(self) -> None:
+        """Write the lab if anything changed since it was last written: the end of an operation calls this."""
+        if self._changed:
+            self.save()
+
     def save(self) -> None:
+        """Write the lab now (also after editing its hosts or directory directly, as tests do)."""
+        self._changed = False
         self.state["directory"] = self.directory.to_dict()
         self.state["hosts"] = {name: sim.to_dict() for name, sim in self.sim_hosts.hosts.items()}
         self.state["faults"] = {"directory": self.directory.fail_after_writes, "hosts": self.host_faults}
@@ -156,15 +169,11 @@ class Lab:
         if key is None:
             return
         if self.host_faults[key] <= 0:
-            del self.host_faults[key]
-            self.save()
+            del self.host_faults[key]  # spent: a resumed rehearsal does not fail again
+            self.changed()
             raise HostError(host, "lab: injected failure: the WinRM connection dropped in the middle of the step "
                                   "(operation timed out after 30 s)")
         self.host_faults[key] -= 1
-
-    def ports(self, params: Params) -> Ports:
-        return Ports(open_directory=lambda: self.directory, open_hosts=lambda: _LabHosts(self),
-                     on_manual_done=lambda key: self.perform_manual(key, params))
 
     def perform_manual(self, key: str, params: Params) -> None:
         """What the operator's console clicks would have done on TMG, so the rehearsal's verify sees them."""
@@ -187,17 +196,29 @@ class Lab:
             servers = [item for item in servers if item["Name"] != params.publishing_rule] + [
                 tmg_server_rule(params.publishing_rule, LAB_NEXT_HOP_IP)]
         sim.set_tmg_policy(listeners, rules, servers)
-        self.save()
+        self.save()  # the end of the mark: the read-only verification that follows may run in another process
 
 
 LAB_NEXT_HOP_IP = "192.0.2.20"  # the documentation range: the lab's next hop has no real address
 
 
 def lab_ports_factory(session_path: Path, session: Session, params: Params) -> Ports:
+    """The lab behind the ports, read on first use: a command that touches no host or directory never parses it."""
     meta = session.lab or {}
-    lab = Lab.load(session_path.with_name(meta.get("state_file", "")),
-                   latency_ms=float(meta.get("latency_ms", 0)), seed=meta.get("seed"))
-    return lab.ports(params)
+    loaded: list[Lab] = []
+
+    def lab() -> Lab:
+        if not loaded:
+            loaded.append(Lab.load(session_path.with_name(meta.get("state_file", "")),
+                                   latency_ms=float(meta.get("latency_ms", 0)), seed=meta.get("seed")))
+        return loaded[0]
+
+    def flush() -> None:
+        if loaded:
+            loaded[0].flush()
+
+    return Ports(open_directory=lambda: lab().directory, open_hosts=lambda: _LabHosts(lab()),
+                 on_manual_done=lambda key: lab().perform_manual(key, params), on_flush=flush)
 
 
 # -- demo sessions ------------------------------------------------------------------------------------------------
