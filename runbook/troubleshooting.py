@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from runbook.catalogue import StepInstance
+from runbook.completion import open_check_findings
 from runbook.context import Ports
 from runbook.engine import Runbook
 from runbook.errors import BadInput, RunbookError
@@ -139,3 +140,21 @@ def record(book: Runbook, runs: Sequence[CheckRun]) -> dict[str, Any] | None:
     return book.journal.append(step=None, action="check", outcome="faults: " + ", ".join(faults) if faults else "ok",
                                details={"checks": [run.spec.name for run in ran], "faults": faults,
                                         "warnings": warnings})
+
+
+def blocking_faults(book: Runbook, checks: Sequence[CheckSpec], entries: Iterable[dict[str, Any]]) -> \
+        dict[str, list[str]]:
+    """Per step instance, the open check faults that block it ("check clock: SEG01 is 7 min ahead ..."): the same
+    faults completion counts (each check's newest run), assigned to steps as the checks view does."""
+    by_name = {spec.name: spec for spec in checks}
+    faults, _ = open_check_findings(entries)
+    blocked: dict[str, list[str]] = {}
+    for name, lines in faults.items():
+        spec = by_name.get(name)
+        if spec is None:
+            continue
+        result = CheckResult(name, "fail", [FAULT + line for line in lines])
+        for finding in findings(spec, result, book.instances):
+            for key in finding.blocks:
+                blocked.setdefault(key, []).append(f"check {name}: {finding.text}")
+    return blocked

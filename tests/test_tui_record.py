@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from runbook import store
 from runbook.completion import open_check_findings
@@ -13,6 +13,7 @@ from screens.checks_screen import ChecksScreen
 from screens.record_screens import BackoutScreen, JournalScreen
 from screens.report_export import ReportModal
 from screens.runbook_screen import RunbookScreen
+from screens.widgets.step_list import StepList
 from tests.tui_support import advance, app_for, demo, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
@@ -68,6 +69,32 @@ async def test_the_broken_scenarios_five_faults_show_in_the_checks_view_with_wha
             "check clock", "check scep", "check providers", "check spn", "check gpo"}
     faults, _ = open_check_findings(Journal(store.journal_path(path)).entries())  # journaled as the CLI does
     assert set(faults) == {"clock", "scep", "providers", "spn", "gpo"}
+
+
+@tui_test
+async def test_a_steps_detail_names_the_open_check_fault_that_blocks_it(tui_env: Path) -> None:
+    path = demo("broken")
+    app = app_for(path)
+    async with app.run_test(size=SIZE) as pilot:
+        runbook = await opened(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, ChecksScreen) and app.screen.running is None
+                    and app.screen.runs)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is runbook)
+
+        async def status_of(key: str) -> str:
+            runbook.query_one(StepList).select_key(key)
+            await settle(pilot)
+            return str(runbook.query_one("#step-status", Static).render())
+
+        gpo = await status_of("5a")
+        assert "blocked by check gpo: " in gpo and "is defined by GPO Default Domain Controllers Hardening" in gpo
+        assert "k shows each fault with its fix" in gpo
+        providers = await status_of("6a@EAS01")
+        assert "blocked by check providers: eas01.test.lan" in providers and "6b@SEG01" not in providers
+        assert "blocked by check spn: http/mail-int.test.lan is registered on OLDSVC" in await status_of("4a@EAS01")
+        assert "blocked by" not in await status_of("1")  # TMG's listener: no open fault is about it
 
 
 @tui_test
