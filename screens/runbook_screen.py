@@ -12,10 +12,11 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from runbook import chain
+from runbook import chain, store
 from runbook.completion import Completion, completion
 from runbook.engine import Runbook
 from runbook.handover import HANDOVER, describe_pending, lock_view
+from runbook.journal_tail import JournalSummary
 from runbook.states import IN_PLACE, State
 from runbook.troubleshooting import blocking_faults
 from screens import view
@@ -52,7 +53,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         self.path, self.takeover, self.from_start = path, takeover, from_start
         self.book: Runbook | None = None
         self.following: str | None = None
-        self.entries: list[dict] = []
+        self.journal = JournalSummary(store.journal_path(path))  # its check runs and newest entry, not its lines
         self.plans: dict[str, PlanView] = {}
         self.busy: str | None = None
         self.live_plan = False
@@ -62,7 +63,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         self._offered_resume = False
         self.resuming = False
         self.blocked: dict[str, list[str]] = {}  # per step: the open check faults that block it
-        self.done: Completion | None = None  # computed once per refresh: it reads every journal entry
+        self.done: Completion | None = None  # computed once per refresh
 
     def compose(self) -> ComposeResult:
         yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
@@ -101,8 +102,8 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         book = self.book
         if book is None:
             return
-        self.done = completion(book, self.entries)
-        self.blocked = blocking_faults(book, CHECKS, self.entries)
+        self.done = completion(book, self.journal.checks)
+        self.blocked = blocking_faults(book, CHECKS, self.journal.checks)
         self.query_one("#topbar", Static).update(view.top_line(book, self.path.stem, driving=self.driving,
                                                                done=self.done))
         self.query_one("#chain", Static).update(Content(chain.chain_line(book.params)))
@@ -116,7 +117,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         if self.book is None or (key := self.selected) is None:
             return
         instance = self.book.instance(key)
-        self.query_one(StepDetail).show(self.book, instance, self.plans.get(key, PlanView()), self.entries,
+        self.query_one(StepDetail).show(self.book, instance, self.plans.get(key, PlanView()), self.journal,
                                         driving=self.driving, blocked=self.blocked.get(key, []))
         self._keep_focus_on_screen()
 
@@ -132,7 +133,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
     def _refresh_handover_note(self) -> None:
         """A handover nobody has acted on since (the journal's newest entry): the next driver reads it first."""
         note = self.query_one("#handover-note", Static)
-        last = self.entries[-1] if self.entries else None
+        last = self.journal.last
         if last is None or last.get("action") != HANDOVER:
             note.display = False
             return
@@ -146,7 +147,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         self.query_one("#statusbar", Static).update(view.status_line(
             self.book, key, driving=self.driving, busy=self.busy, following=self.following,
             driver_left=left, resuming=self.resuming, plan_failed=plan is not None and plan.error is not None,
-            done=self.done))
+            done=self.done, checks=self.journal.checks))
 
     def on_step_list_step_highlighted(self, event: StepList.StepHighlighted) -> None:
         self._refresh_detail()
@@ -269,7 +270,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
             return
         instance = self.book.next_pending()
         if instance is None:
-            done = self.done or completion(self.book, self.entries)
+            done = self.done or completion(self.book, self.journal.checks)
             self.notify("every step is settled: the change is complete" if done.complete else
                         f"every step is settled, but the change is not complete: {done.reasons[0]}",
                         title="next pending", markup=False)
@@ -281,7 +282,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
     def action_checks(self) -> None:
         if self.book is not None and not self.why_not("checks"):
             self.app.push_screen(ChecksScreen(self.book, self.engine_lock),
-                                 lambda entries: self._finished(entries, replan=False) if entries else None)
+                                 lambda journal: self._finished(journal, replan=False) if journal else None)
 
     def action_journal(self) -> None:
         if self.book is not None:
@@ -358,7 +359,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
             app_of(self).forget_book(previous)
             previous.close()
         app_of(self).remember_book(message.book)
-        self.following, self.entries = message.following, message.entries
+        self.following, self.journal = message.following, message.journal
         self.plans.clear()
         self.live_plan = self.live_plan or bool(message.book.session.lab)
         self._stamps = session_stamps(self.path)
@@ -404,7 +405,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
 
     def on_action_done(self, message: ActionDone) -> None:
         quiet = message.action in ("tick", "note")  # the checklist and the log show these already
-        self._finished(message.entries, replan=not quiet)
+        self._finished(message.journal, replan=not quiet)
         if message.action == "handover":  # the lock is released: from now on this view follows
             self.open_session(drive=False, reloaded=True)
         if not quiet:
@@ -419,7 +420,7 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
                                             advice="r re-applies the difference; u undoes what this session set."))
 
     def on_action_failed(self, message: ActionFailed) -> None:
-        self._finished(message.entries)
+        self._finished(message.journal)
         if message.action == "tick" and message.key == self.selected:
             self.query_one(StepDetail)._checklist_shown = None
             self._refresh_detail()
@@ -435,10 +436,10 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         self._finished(None)
         self.notify(message.message, title="cancelled", severity="warning", markup=False)
 
-    def _finished(self, entries: list[dict] | None, *, replan: bool = True) -> None:
+    def _finished(self, journal: JournalSummary | None, *, replan: bool = True) -> None:
         self.busy = None
-        if entries is not None:
-            self.entries = entries
+        if journal is not None:
+            self.journal = journal
         if replan:  # the live state may have moved: plans are read again
             self.plans.clear()
         self._stamps = session_stamps(self.path)

@@ -1,7 +1,12 @@
-"""The right-hand side: the selected step's why, live plan, last verify, manual checklist and log."""
+"""The right-hand side: the selected step's why, live plan, last verify, manual checklist and log.
+
+The log holds only the step's newest journal entries (a page), reads older pages when it is scrolled to its top,
+and takes new entries as one more block at its end: a step with 50,000 entries opens as fast as an empty one.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from textual.app import ComposeResult
@@ -10,13 +15,17 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
+from runbook import journal_tail
 from runbook.catalogue import ManualItem, StepInstance
 from runbook.changes import Plan
 from runbook.engine import Runbook
+from runbook.journal_tail import JournalSummary
 from screens import view
 from screens.widgets.checklist import Checklist, Tick
 
 NOT_PLANNED = "press p to compute the plan (it reads the live state, changing nothing)"
+NOTHING_JOURNALED = "(nothing journaled for this step yet)"
+LOG_PAGE = 200  # entries read at a time: many screens of the log pane, a few milliseconds of reading
 
 
 @dataclass
@@ -40,8 +49,8 @@ class StepDetail(Vertical):
         self.instance: StepInstance | None = None
         self.items: list[ManualItem] = []
         self._checklist_shown: tuple[Any, ...] | None = None
-        self._log_shown: list[str] | None = None
-        self._extra_log: list[str] = []
+        self._log = LogWindow()
+        self._extra_log: list[str] = []  # this process's lines below the journal's, until the journal moves on
         self.driving = False
 
     def compose(self) -> ComposeResult:
@@ -56,10 +65,12 @@ class StepDetail(Vertical):
         yield checklist
         with VerticalScroll(id="log") as log:
             log.border_title = "log"
-            yield Static("", id="log-text")
+
+    def on_mount(self) -> None:
+        self.watch(self.query_one("#log", VerticalScroll), "scroll_y", self._log_scrolled, init=False)
 
     # -- showing -------------------------------------------------------------------------------------------
-    def show(self, book: Runbook, instance: StepInstance, plan: PlanView, entries: list[dict[str, Any]], *,
+    def show(self, book: Runbook, instance: StepInstance, plan: PlanView, journal: JournalSummary, *,
              driving: bool, blocked: Sequence[str] = ()) -> None:
         self.instance, self.driving = instance, driving
         record = book.record(instance.key)
@@ -77,7 +88,7 @@ class StepDetail(Vertical):
         why = [instance.why] + list(instance.spec.detail(book.params))
         self._set("#step-why", _block("Why", [(line, "") for line in why]))
         self._show_checklist(book, instance)
-        self._show_log(view.journal_lines(entries, instance.key) or ["(nothing journaled for this step yet)"])
+        self._follow_log(journal, instance.key)
 
     def _show_status(self, book: Runbook, instance: StepInstance, blocked: Sequence[str]) -> None:
         record = book.record(instance.key)
@@ -130,24 +141,63 @@ class StepDetail(Vertical):
         checklist.display = bool(items)
         checklist.set_class(instance.spec.automation is not None, "-secondary")
 
-    def _show_log(self, lines: list[str]) -> None:
-        if lines == self._log_shown:
-            return
-        self._log_shown = lines
+    def _follow_log(self, journal: JournalSummary, key: str) -> None:
+        log = self._log
+        if key != log.key or journal.path != log.path or journal.size < log.end:  # another step, or a new file
+            page = journal_tail.step_page(journal.path, key, LOG_PAGE, end=journal.size)
+            log.key, log.path, log.start, log.end = key, journal.path, page.start, journal.size
+            self._reset_log(view.journal_lines(page.entries, key))
+        elif journal.size > log.end:
+            entries = journal_tail.step_entries(journal.path, key, start=log.end, end=journal.size)
+            log.end = journal.size
+            if entries:
+                self._append_log(view.journal_lines(entries, key))
+
+    def _reset_log(self, lines: list[str]) -> None:
+        pane = self.query_one("#log", VerticalScroll)
+        pane.remove_children()
         self._extra_log = []
-        self._render_log()
+        self._log.empty = not lines
+        pane.mount(_log_block(lines or [NOTHING_JOURNALED]))
+        self._scroll_log_end()
+
+    def _append_log(self, lines: list[str]) -> None:
+        """New journal lines: one more block at the end. This process's own lines make way for them, as the
+        journal now says what happened."""
+        pane = self.query_one("#log", VerticalScroll)
+        if self._log.empty:
+            pane.remove_children()
+            self._log.empty = False
+        else:
+            pane.query(".-extra").remove()
+        self._extra_log = []
+        pane.mount(_log_block(lines))
+        self._scroll_log_end()
 
     def log_line(self, line: str) -> None:
         """Output of this process that the journal does not carry (a verify's findings, a refusal)."""
         self._extra_log.append(line)
-        self._render_log()
+        self.query_one("#log", VerticalScroll).mount(_log_block([line], extra=True))
+        self._scroll_log_end()
 
-    def _render_log(self) -> None:
-        # Plain text only: journal notes and remote output keep their brackets.
-        lines = (self._log_shown or []) + self._extra_log
-        self.query_one("#log-text", Static).update(Content("\n".join(lines)))
+    def _scroll_log_end(self) -> None:
         log = self.query_one("#log", VerticalScroll)
         self.call_after_refresh(lambda: log.scroll_end(animate=False))  # once the new text is laid out
+
+    def _log_scrolled(self, old: float, new: float) -> None:
+        """At the top of the log, the page of older entries goes above what is shown, which stays in view."""
+        log = self._log
+        if new > 0 or old <= 0 or not log.start or log.key is None or log.path is None:
+            return
+        page = journal_tail.step_page(log.path, log.key, LOG_PAGE, end=log.start)
+        log.start = page.start
+        lines = view.journal_lines(page.entries, log.key)
+        if not lines:
+            return
+        pane = self.query_one("#log", VerticalScroll)
+        block = _log_block(lines)
+        pane.mount(block, before=0)
+        self.call_after_refresh(lambda: pane.scroll_to(y=block.outer_size.height, animate=False))
 
     # -- reading -------------------------------------------------------------------------------------------
     def highlighted_item(self) -> ManualItem | None:
@@ -184,6 +234,22 @@ class StepDetail(Vertical):
         """Put a tick back the way the session has it (read-only view, or the engine refused)."""
         self.query_one(Checklist).set_tick(index, ticked)
         self._checklist_shown = None
+
+@dataclass
+class LogWindow:
+    """Which part of which journal the log shows: [start, end) in bytes, for one step."""
+
+    key: str | None = None
+    path: Path | None = None
+    start: int = 0  # where the oldest shown entry begins: older pages end there (0: none older)
+    end: int = 0  # how far the journal was read
+    empty: bool = True  # only the "nothing journaled" line is shown
+
+
+def _log_block(lines: list[str], *, extra: bool = False) -> Static:
+    # Plain text only: journal notes and remote output keep their brackets.
+    return Static(Content("\n".join(lines)), classes="log-block -extra" if extra else "log-block")
+
 
 def _lines(lines: list[tuple[str, str]]) -> Content:
     parts: list[str | tuple[str, str]] = []
