@@ -7,6 +7,7 @@ and the bare command, so every other subcommand runs without Textual.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Sequence
 
@@ -25,13 +26,33 @@ exit codes:
 `runbook` alone opens the start screen; `runbook COMMAND --help` describes a command."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _NotOnTheCommandLine:
+    """Takes the arguments of a command that was not asked for: argparse's parsers are slow to build (each looks up
+    its translations), and building all of them cost `runbook status` more than its own work."""
+
+    def add_argument(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def add_mutually_exclusive_group(self, **kwargs: object) -> _NotOnTheCommandLine:
+        return self
+
+    def set_defaults(self, **kwargs: object) -> None:
+        return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with `only` (the command given), that command's alone, unless no command has that
+    name (the full parser then says what is wrong, listing them all)."""
+    built: list[str] = []
     parser = argparse.ArgumentParser(prog="runbook", description="Certificate authentication for Exchange "
                                      "ActiveSync behind TMG (and SEG) with Kerberos constrained delegation.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return _NotOnTheCommandLine()  # type: ignore[return-value]
+        built.append(name)
         p = sub.add_parser(name, help=text, description=text)
         if session:
             p.add_argument("session", metavar="SESSION", help="session file, or a name in $RUNBOOK_SESSIONS_DIR "
@@ -101,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     connecting(p)
     p = command("journal", "the session's journal")
     p.add_argument("--check", action="store_true", help="verify the hash chain")
-    _record_commands(command, driving)
+    def record_command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
+        p = command(name, text, session=session)
+        p.set_defaults(handlers="runbook.commands_record")
+        return p
+
+    _record_commands(record_command, driving)
     p = command("open", "open a session in the TUI")
     driving(p)
     p = command("demo", "rehearse on the built-in lab (no servers needed)", session=False)
@@ -124,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert-validation", choices=["tmg", "seg", "eas"], default=None,
                    help="where the client certificate is checked (default tmg: the TMG listener; eas: tmg-eas only; "
                         "seg: SEG scenarios only)")
+    if only is not None and not built:
+        return build_parser()
     return parser
 
 
@@ -155,17 +183,18 @@ def _record_commands(command, driving) -> None:  # type: ignore[no-untyped-def]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(only=words[0] if words else None).parse_args(words)
     if args.command is None:
         from runbook import commands
         return commands.start_screen(args)
     try:
-        from runbook import commands, commands_record
         if getattr(args, "takeover", None) is not None and getattr(args, "session", None):
-            commands_record.before_driving(args)
-        handler = getattr(commands_record, "cmd_" + args.command, None) or getattr(commands, "cmd_" + args.command)
-        return int(handler(args) or 0)
+            from runbook.commands_record import before_driving
+            before_driving(args)
+        # Only the module that holds the command is imported: `status` never loads watch, report or backout.
+        handlers = importlib.import_module(getattr(args, "handlers", "runbook.commands"))
+        return int(getattr(handlers, "cmd_" + args.command)(args) or 0)
     except RunbookError as exc:
         print(f"runbook {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -7,11 +7,11 @@ is not enough: a failed-then-marked, drifted or never-verified step is settled a
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from runbook.engine import Runbook
+from runbook.journal_tail import check_runs
 from runbook.session import StepRecord
 from runbook.states import IN_PLACE, State
 
@@ -33,7 +33,7 @@ class Completion:
 
 
 def completion(book: Runbook, entries: Iterable[dict[str, Any]] | None = None) -> Completion:
-    """`entries`: the journal, when the caller already holds it (the TUI); read from the file otherwise."""
+    """`entries`: the journal's check runs (or the whole journal) when the caller holds them; else read here."""
     reasons: list[str] = []
     notes: list[str] = []
     not_started: list[str] = []
@@ -67,7 +67,7 @@ def completion(book: Runbook, entries: Iterable[dict[str, Any]] | None = None) -
                 notes.append(f"{key}: {note}")
     if not_started:
         reasons.insert(0, "not done yet: " + ", ".join(not_started))
-    faults, warnings = open_check_findings(_journal(book) if entries is None else entries)
+    faults, warnings = open_check_findings(check_runs(book.journal.path) if entries is None else entries)
     for name, lines in faults.items():
         reasons += [f"check {name}: {line}" for line in lines] or [f"check {name}: fault (its details were not "
                                                                    "journaled: run the check again)"]
@@ -129,20 +129,3 @@ def open_check_findings(entries: Iterable[dict[str, Any]]) -> tuple[dict[str, li
 def _strip(line: Any, prefix: str) -> str:
     text = str(line)
     return text[len(prefix):] if text.startswith(prefix) else text
-
-
-def _journal(book: Runbook) -> list[dict[str, Any]]:
-    """Every readable entry; a damaged line is skipped here (`runbook journal --check` names it)."""
-    path = book.journal.path
-    if not path.exists():
-        return []
-    found = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                found.append(entry)
-    return found

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 CHUNK = 1 << 20
 CHECK = "check"
@@ -112,8 +111,7 @@ def step_entries(path: Path, step: str, *, start: int = 0, end: int | None = Non
     return list(matching(path, needle(step), lambda entry: entry.get("step") == step, start=start, end=end))
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):  # a NamedTuple, not a dataclass: `runbook status` imports this, and those cost ms to build
     entries: list[Entry]  # oldest first
     start: int  # the byte where the oldest one begins: the next older page ends there; 0: nothing older
 
@@ -172,8 +170,7 @@ def _lines_backwards(path: Path, end: int | None, wanted: bytes) -> Iterator[tup
                 hit = block.rfind(wanted, 0, line_start)
 
 
-@dataclass(frozen=True)
-class JournalSummary:
+class JournalSummary(NamedTuple):
     """What views summarise from a journal read up to byte `size`: its check runs and its newest entry.
 
     `advance()` reads only what was appended since; a journal that shrank (replaced or cut) is read afresh.
@@ -181,7 +178,7 @@ class JournalSummary:
 
     path: Path
     size: int = 0
-    checks: tuple[Entry, ...] = field(default=())
+    checks: tuple[Entry, ...] = ()
     last: Entry | None = None
 
     def advance(self) -> JournalSummary:

@@ -8,6 +8,7 @@ from runbook.changes import Verification
 from runbook.completion import completion, verification_word
 from runbook.device_record import proof_text
 from runbook.engine import Runbook
+from runbook.journal_tail import check_runs
 from runbook.lock import read_holder, staleness
 from runbook.states import IN_PLACE, SETTLED, State
 
@@ -37,13 +38,14 @@ def status_data(book: Runbook) -> dict[str, Any]:
     holder = read_holder(store.lock_path(book.path))
     last = book.journal.last()
     settled = sum(1 for row in rows if State(row["state"]) in SETTLED)
-    done = completion(book)
+    checks = check_runs(book.journal.path)  # all completion and the device proof read of the journal
+    done = completion(book, checks)
     return {
         "session": str(book.path), "topology": book.params.topology, "chain": chain.chain_line(book.params),
         "cert_validation": book.params.cert_validation,
         "rehearsal": bool(book.session.lab), "progress": {"settled": settled, "total": len(rows)},
         "complete": done.complete, "reasons": done.reasons, "notes": done.notes,
-        "device_proof": proof_text(book.journal.entries()),
+        "device_proof": proof_text(checks),
         "driver": holder.describe() if holder else None,
         "lock_stale": staleness(holder) if holder else None,
         "last_activity": {"time": last["time"], "operator": last["operator"], "step": last["step"],

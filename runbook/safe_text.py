@@ -13,6 +13,11 @@ from pathlib import Path
 
 import yaml
 
+try:  # libyaml: the alias check reads a big session file in a fraction of the pure-Python parser's time
+    from yaml import CSafeLoader as _EventLoader
+except ImportError:  # pragma: no cover - pyyaml without libyaml
+    from yaml import SafeLoader as _EventLoader  # type: ignore[assignment]
+
 MAX_BYTES = 4 * 1024 * 1024  # far above any real params or session file
 
 
@@ -48,7 +53,9 @@ def read_text(path: Path, *, follow_links: bool = True) -> str:
 
 def refuse_aliases(text: str) -> None:
     """YAML aliases (*name) can expand a tiny file into an enormous tree: a params/session file never needs one."""
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    if "*" not in text:  # an alias is written *name: without a star there is none to find
+        return
+    for event in yaml.parse(text, Loader=_EventLoader):
         if isinstance(event, yaml.AliasEvent):
             mark = event.start_mark
             raise UnsafeFile(f"line {mark.line + 1}: YAML aliases (*{event.anchor}) are not accepted; write the "
