@@ -61,6 +61,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     def driving(p: argparse.ArgumentParser) -> None:
         p.add_argument("--takeover", action="store_true", help="take over a stale lock (journaled)")
+        p.add_argument("--reason", metavar="WHY", help="with --takeover of a driver that is still alive: why "
+                       "(journaled with both names; waits one heartbeat period first)")
 
     def connecting(p: argparse.ArgumentParser) -> None:
         p.add_argument("--insecure", action="store_true", help="allow plain LDAP / Basic over HTTP (lab use only)")
@@ -121,7 +123,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="for `device`: seconds per request")
     connecting(p)
     p = command("journal", "the session's journal")
-    p.add_argument("--check", action="store_true", help="verify the hash chain")
+    p.add_argument("--check", action="store_true", help="verify the hash chain and the head anchor")
+    p.add_argument("--acknowledge", action="store_true", help="accept a journal that fails its check as it is, "
+                   "so drivers may write again (needs --note WHY; journaled and shown in the report)")
+    p.add_argument("--note", metavar="WHY", help="why the journal is acknowledged")
+    driving(p)
     def record_command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
         p = command(name, text, session=session)
         p.set_defaults(handlers="runbook.commands_record")

@@ -13,7 +13,7 @@ from runbook.backends import Options, ports_factory
 from runbook.engine import Runbook
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, NotAvailable, Refused, RunbookError
 from runbook.journal import Journal
-from runbook.lock import LockHeld
+from runbook.lock import LockHeld, SessionLock, next_epoch
 
 
 def catalogue() -> list:
@@ -28,7 +28,8 @@ def _options(args: argparse.Namespace) -> Options:
 
 def _open(args: argparse.Namespace, *, drive: bool, purpose: str = "") -> Runbook:
     return Runbook.open(store.session_path(args.session), catalogue(), ports_factory(_options(args)), drive=drive,
-                        takeover=bool(getattr(args, "takeover", False)), purpose=purpose or args.command)
+                        takeover=bool(getattr(args, "takeover", False)), purpose=purpose or args.command,
+                        reason=getattr(args, "reason", None))
 
 
 @contextmanager
@@ -235,6 +236,8 @@ def cmd_journal(args: argparse.Namespace) -> int:
     if not path.exists():
         raise BadInput(f"SESSION: {path} does not exist")
     journal = Journal(store.journal_path(path))
+    if getattr(args, "acknowledge", False):
+        return _acknowledge(args, path, journal)
     if args.check:
         intact, lines = journal.verdict()
         print("\n".join(lines))
@@ -242,6 +245,30 @@ def cmd_journal(args: argparse.Namespace) -> int:
     for entry in journal.entries():
         print(f"{entry['seq']:>5} {entry['time']} {entry['operator']:<20} {entry.get('step') or '-':<10} "
               f"{entry['action']:<12} {entry['outcome']}" + (f" — {entry['note']}" if entry.get("note") else ""))
+    return EXIT_OK
+
+
+def _acknowledge(args: argparse.Namespace, path: Path, journal: Journal) -> int:
+    """An operator accepts a broken journal as it is (who and why are journaled), so drivers may append again."""
+    from runbook.journal_check import acknowledge
+
+    if not (args.note or "").strip():
+        raise BadInput("--note: say why the journal is accepted as it is (journaled with your name, shown in the "
+                       "report), e.g. --note 'restored from backup after the disk filled'")
+    intact, lines = journal.verdict()
+    if intact:
+        print("\n".join(lines))
+        print("nothing to acknowledge: the journal checks out")
+        return EXIT_OK
+    lock = SessionLock(store.lock_path(path), "acknowledge", epoch=lambda: next_epoch(journal.path))
+    lock.acquire(takeover=bool(args.takeover), reason=args.reason)  # no other driver writes meanwhile
+    try:
+        journal.epoch = lambda: lock.epoch
+        entry = acknowledge(journal, args.note)
+    finally:
+        lock.release()
+    print("\n".join(lines))
+    print(f"acknowledged at seq {entry['seq']} by {entry['operator']}: {args.note}")
     return EXIT_OK
 
 

@@ -207,9 +207,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
         settings = book.session.settings
         changed = {key: value for key, value in wanted.items() if settings.get(key) != value}
         if changed:
-            settings.update(changed)
-            book.save()
-            book.journal.append(step=None, action="settings", outcome="changed", details=changed)
+            book.recorder.commit(step=None, action="settings", outcome="changed", details=changed)
         _say(f"two-person confirm: {'on' if two_person.enabled(settings) else 'off'} "
              f"(a second operator has {two_person.wait_seconds(settings):g} s to acknowledge a point of no return)")
     return EXIT_OK

@@ -57,7 +57,8 @@ class StepContext:
     params: Params
     instance: StepInstance
     ports: Ports
-    record: Callable[[Change], None] = lambda change: None
+    record: Callable[[Change], None] = lambda change: None  # after a write: the change as the host reported it
+    intend: Callable[[Change], None] = lambda change: None  # before a write: journaled first (write-ahead)
     allow_restart: bool = False  # points of no return (iisreset) run only when the operator said so
     log: list[str] = field(default_factory=list)
     cancel: CancelToken = field(default_factory=CancelToken)  # checked before every remote call

@@ -1,8 +1,9 @@
 """The runbook engine: a session, its step instances, and every operation on them.
 
 Synchronous and UI-free: the CLI calls it directly, the TUI from thread workers.
-Each transition is checked against the one table in runbook.states, saved
-atomically and journaled before the method returns.
+Each transition is checked against the one table in runbook.states and
+journaled (the journal is the record; runbook.recorder applies each entry to
+the session in memory and writes the session file as a snapshot of it).
 """
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from runbook import chain, store, two_person
+from runbook import chain, crashpoints, recovery, store, two_person
 from runbook.cancel import CancelToken
 from runbook.catalogue import StepInstance, StepSpec, expand, select
 from runbook.changes import Change, Plan, Verification, revert_order
 from runbook.context import Ports, StepContext
-from runbook.errors import BadInput, DriftError, NotAvailable, ParamsError, Refused, RunbookError, StepFailed
+from runbook.errors import (
+    BadInput,
+    DriftError,
+    NotAvailable,
+    ParamsError,
+    Refused,
+    RunbookError,
+    StepFailed,
+    TakenOver,
+)
 from runbook.journal import Journal
-from runbook.lock import SessionLock, is_live, read_holder
+from runbook.lock import SessionLock, is_live, next_epoch, read_holder
 from runbook.params import Params, load_params_file, parse_params
+from runbook.recorder import Recorder
 from runbook.session import Session, StepRecord, now_iso, operator
 from runbook.states import IN_PLACE, SETTLED, Event, State, next_state
 
@@ -42,8 +53,9 @@ class Runbook:
         self.catalogue = catalogue
         self.params = parse_params(session.params)
         self.instances = expand(catalogue, self.params)
-        self.journal = Journal(store.journal_path(path))
         self.lock = lock
+        self.journal = Journal(store.journal_path(path), fence=self._fence, epoch=self._epoch)
+        self.recorder = Recorder(path, session, self.journal, may_write=self._may_write)
         self._ports_factory = ports_factory
         self._ports: Ports | None = None
         self.cancel = CancelToken()  # the TUI's stop: checked before each remote call of the running operation
@@ -64,17 +76,22 @@ class Runbook:
             record = session.record(instance.key)
             if instance.not_applicable:
                 record.state, record.note = State.NOT_APPLICABLE, instance.not_applicable
-        store.save(session, path)
-        book.journal.append(step=None, action="new", outcome="created",
-                            details={"params_file": str(Path(params_file).resolve()),
-                                     "topology": params.topology, "steps": [i.key for i in book.instances]})
+        store.private_dir(path.parent)
+        if book.journal.size() or book.journal.anchor_path.exists():
+            raise BadInput(f"SESSION: {book.journal.path} already exists (a journal without its session): move it "
+                           "aside or choose another name")
+        book.recorder.commit(step=None, action="new", outcome="created",
+                             details={"params_file": str(Path(params_file).resolve()), "topology": params.topology,
+                                      "steps": [i.key for i in book.instances], "session": session.to_dict()})
+        store.save(session, path)  # nobody drives it yet: the first snapshot is written here
         return book
 
     @classmethod
     def open(cls, path: Path, catalogue: list[StepSpec], ports_factory: PortsFactory, *, drive: bool,
-             takeover: bool = False, purpose: str = "") -> Runbook:
+             takeover: bool = False, purpose: str = "", reason: str | None = None) -> Runbook:
         session = store.load(path)
-        lock = SessionLock(store.lock_path(path), purpose).acquire(takeover=takeover) if drive else None
+        lock = SessionLock(store.lock_path(path), purpose, epoch=lambda: next_epoch(store.journal_path(path))) \
+            .acquire(takeover=takeover, reason=reason) if drive else None
         try:
             book = cls(path, session, catalogue, ports_factory, lock)
             if lock is not None:
@@ -89,17 +106,36 @@ class Runbook:
         assert self.lock is not None
         if self.lock.took_over is not None:
             self.journal.append(step=None, action="takeover", outcome="lock taken over",
-                                details={"from": self.lock.took_over.describe()})
+                                details={"from": self.lock.took_over.describe(), "epoch": self.lock.epoch,
+                                         **({"reason": self.lock.reason} if self.lock.reason else {})})
+        if self.session.journal is None:  # a session written before the journal was the record: start it here
+            self.recorder.commit(step=None, action="migrate", outcome="the journal now holds the whole record",
+                                 details={"session": self.session.to_dict()})
+        if self.session.recovered:
+            self.recorder.snapshot()  # the damaged file is moved aside, never overwritten
         for key, record in self.session.steps.items():
             if record.state == State.RUNNING:
-                self._transition(key, Event.INTERRUPT, note=f"was running ({record.action or 'execute'}) when the "
-                                 "driving process died; verify before running again")
+                self._transition(key, Event.INTERRUPT, note=recovery.interrupted_note(record))
+
+    def _fence(self) -> None:
+        """Called under the journal's lock before each append: a driver whose lock was taken over stops here."""
+        if self.lock is not None and not self.lock.still_mine():
+            raise TakenOver(f"this session was taken over by {self.lock.taken_by()}: this process stops writing "
+                            "(nothing more of it is recorded); follow it with `runbook watch`")
+
+    def _epoch(self) -> int | None:
+        return self.lock.epoch if self.lock is not None else None
+
+    def _may_write(self) -> bool:
+        return self.lock is not None and self.lock.still_mine()
 
     def close(self) -> None:
         if self._ports is not None:
             self._ports.close()
             self._ports = None
         if self.lock is not None:
+            if self.recorder.pending:
+                self.recorder.snapshot()
             self.lock.release()
             self.lock = None
 
@@ -108,6 +144,7 @@ class Runbook:
     def ports(self) -> Ports:
         if self._ports is None:
             self._ports = self._ports_factory(self.path, self.session, self.params)
+            crashpoints.on_crash(self._ports.flush)  # tests only: what a server would hold survives a crash
         return self._ports
 
     def record(self, key: str) -> StepRecord:
@@ -151,39 +188,43 @@ class Runbook:
             raise Refused("this view is read-only: another operator drives the session (or the lock was taken over)")
 
     def _transition(self, key: str, event: Event, *, note: str | None = None, error: str | None = None,
-                    details: dict[str, Any] | None = None) -> State:
+                    details: dict[str, Any] | None = None, action: str | None = None) -> State:
         record = self.record(key)
         new = next_state(key, record.state, event)
         old = record.state
-        record.state, record.updated, record.by = new, now_iso(), operator()
+        rec: dict[str, Any] = {"state": new.value, "updated": now_iso(), "by": operator(), "error": error}
         if note is not None:
-            record.note = note
-        record.error = error
+            rec["note"] = note
         if new != State.RUNNING:
-            record.action = None
-        self.save()
-        self.journal.append(step=key, action=event.value, outcome=f"{old.value} → {new.value}",
-                            note=error or note, details=details)
+            rec["action"] = None
+        elif action:
+            rec["action"] = action
+        self.recorder.commit(step=key, action=event.value, outcome=f"{old.value} → {new.value}",
+                             note=error or note, details=details, rec=rec)
         return new
 
     def save(self) -> None:
-        store.save(self.session, self.path)
+        """Write the session snapshot now (the journal already holds everything)."""
+        self.recorder.snapshot()
 
     def _context(self, instance: StepInstance, allow_restart: bool) -> StepContext:
-        record = self.record(instance.key)
+        key = instance.key
+        open_intents: list[int] = []
+
+        def intend(change: Change) -> None:
+            if self.lock is None:
+                raise Refused("this view is read-only: another operator drives the session")
+            entry = self.recorder.commit(step=key, action="intent", outcome=f"about to write: {change.describe()}",
+                                         details=change.to_dict())
+            open_intents.append(entry["seq"])
 
         def remember(change: Change) -> None:
-            if change.note == "undo":
-                _pop_original(record, change)
-                record.undone.append(change.to_dict())
-            else:
-                record.changes.append(change.to_dict())
-            self.save()
-            self.journal.append(step=instance.key, action="change", outcome="applied", details=change.to_dict(),
-                                acting_as=self.ports.acting_as(change))
+            self.recorder.commit(step=key, action="change", outcome="applied", details=change.to_dict(),
+                                 acting_as=self.ports.acting_as(change),
+                                 extra={"intent": open_intents.pop()} if open_intents else None)
 
         return StepContext(params=self.params, instance=instance, ports=self.ports, record=remember,
-                           allow_restart=allow_restart, cancel=self.cancel)
+                           intend=intend, allow_restart=allow_restart, cancel=self.cancel)
 
     # -- operations -----------------------------------------------------------------------------------------
     def plan(self, key: str) -> Plan:
@@ -204,6 +245,7 @@ class Runbook:
         automation = _automation(instance)
         record = self.record(key)
         next_state(key, record.state, Event.START)  # refuse early (e.g. interrupted) before touching anything
+        self.recover(key)
         if (waits := self.waiting_for(instance)):
             raise Refused(f"{key} waits for {', '.join(waits)}")
         ctx = self._context(instance, allow_restart)
@@ -226,8 +268,7 @@ class Runbook:
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
         if plan.point_of_no_return:
             two_person.require_ack(self, key, "run", plan.lines())
-        record.action = "execute"
-        self._transition(key, Event.START, details={"plan": plan.lines()})
+        self._transition(key, Event.START, details={"plan": plan.lines()}, action="execute")
         return self._finish(key, instance, ctx, lambda: automation.apply(ctx, plan), "done")
 
     def undo(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
@@ -236,6 +277,7 @@ class Runbook:
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         record = self.record(key)
+        self.recover(key)
         if not record.changes:
             if record.state == State.MANUAL_DONE:
                 raise Refused(f"{key} was done by hand: undo it by hand (see `runbook backout` for the values seen)")
@@ -256,8 +298,7 @@ class Runbook:
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
         if any(change.kind == "iisreset" for change in changes):
             two_person.require_ack(self, key, "undo", lines)
-        record.action = "undo"
-        self._transition(key, Event.START_UNDO, details={"revert": lines})
+        self._transition(key, Event.START_UNDO, details={"revert": lines}, action="undo")
         return self._finish(key, instance, ctx, lambda: automation.undo(ctx, changes), "undone")
 
     def _finish(self, key: str, instance: StepInstance, ctx: StepContext, work: Callable[[], None],
@@ -270,10 +311,14 @@ class Runbook:
                 if not check.ok:
                     raise StepFailed("applied, but verification found: " +
                                      "; ".join(f.describe() for f in check.mismatches()))
+        except TakenOver:
+            raise  # not ours to record any more
         except RunbookError as exc:
+            self._settle_intents(key, ctx)
             self._transition(key, Event.FAIL, error=str(exc))
             raise
         except Exception as exc:
+            self._settle_intents(key, ctx)
             self._transition(key, Event.FAIL, error=f"unexpected error ({type(exc).__name__}: {exc})")
             raise StepFailed(f"{key}: unexpected error ({type(exc).__name__}: {exc})") from exc
         except BaseException:
@@ -283,10 +328,27 @@ class Runbook:
                          details={"log": ctx.log} if ctx.log else None)
         return Outcome(key, result, [c["attribute"] for c in self.record(key).changes])
 
+    def _settle_intents(self, key: str, ctx: StepContext) -> list[str]:
+        """Open write-ahead intents of `key` read from the live state (driver only; best effort on a failure)."""
+        if not self.record(key).intents or self.lock is None:
+            return []
+        try:
+            return recovery.resolve(self, key, ctx)
+        except TakenOver:
+            raise
+        except Exception as exc:  # a failing host must not hide the error that brought us here
+            return [f"open writes not read: {exc}"]
+
+    def recover(self, key: str) -> list[str]:
+        """Settle what a crash left open for `key` (run before verify, run and undo of that step)."""
+        instance = self.instance(key)
+        return self._settle_intents(instance.key, self._context(instance, False))
+
     def verify(self, key: str) -> Verification:
         self.cancel.reset()
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
+        self.recover(key)
         result = _checker(instance).verify(self._context(instance, False))
         self._settle_verification(key, result)
         return result
@@ -302,8 +364,16 @@ class Runbook:
         self.cancel.reset()
         keys = [self.instance(key).key for key in keys]
         results: dict[str, Verification | RunbookError] = {}
+        for key in keys:
+            if self.record(key).intents:
+                try:
+                    self.recover(key)
+                except RunbookError as exc:
+                    results[key] = exc
         groups: dict[str, list[tuple[StepContext, Any]]] = {}
         for key in dict.fromkeys(keys):
+            if key in results:
+                continue
             instance = self.instance(key)
             try:
                 checker = _checker(instance)
@@ -359,12 +429,11 @@ class Runbook:
     def _store_verifications(self, results: dict[str, Verification]) -> None:
         """One session save for all of them (a farm's verify-all), then one journal entry each."""
         for key, result in results.items():
-            self.record(key).verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
-                                         "findings": [f.describe() for f in result.findings]}
-        self.save()
-        for key, result in results.items():
-            self.journal.append(step=key, action="verify", outcome="ok" if result.ok else "mismatch",
-                                details={"mismatches": [f.describe() for f in result.mismatches()]} or None)
+            verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
+                        "findings": [f.describe() for f in result.findings]}
+            self.recorder.commit(step=key, action="verify", outcome="ok" if result.ok else "mismatch",
+                                 details={"mismatches": [f.describe() for f in result.mismatches()]},
+                                 rec={"verified": verified})
 
     def mark(self, key: str, how: str, note: str | None, *, override: Override | None = None) -> str:
         """Record a step done by hand, skipped or reopened. Done is verified first (read-only): a mismatch is
@@ -380,10 +449,7 @@ class Runbook:
                            "step), e.g. --note 'the GPO team grants it on Monday'")
         already = {"done": IN_PLACE, "skip": {State.SKIPPED}, "reopen": {State.PENDING}}[how]
         if record.state in already:
-            if note:
-                record.note = note
-                self.save()
-            self.journal.append(step=key, action="note", outcome=f"already {record.state.value}", note=note)
+            self.recorder.commit(step=key, action="note", outcome=f"already {record.state.value}", note=note)
             return f"{key} is already {record.state.value}" + ("; note added" if note else "")
         if instance.not_applicable and how != "reopen":
             raise Refused(f"{key} does not apply: {instance.not_applicable}")
@@ -402,10 +468,9 @@ class Runbook:
             result, unverified = None, str(exc)
         if result is None:
             new = self._transition(key, event, note=note, details={"verified": "no", "why": unverified})
-            record.verified = {"at": now_iso(), "by": operator(), "ok": None, "unverified": unverified,
-                               "findings": []}
-            self.save()
-            self.journal.append(step=key, action="verify", outcome="not verified", note=unverified)
+            self.recorder.commit(step=key, action="verify", outcome="not verified", note=unverified,
+                                 rec={"verified": {"at": now_iso(), "by": operator(), "ok": None,
+                                                   "unverified": unverified, "findings": []}})
             return f"{key}: {new.value}, not verified: {unverified}"
         if result.ok:
             new = self._transition(key, event, note=note, details={"verified": "ok"})
@@ -432,22 +497,15 @@ class Runbook:
         items = self.instance(key).manual(self.params)
         if not 0 <= index < len(items):
             raise BadInput(f"item: {index + 1} is not between 1 and {len(items)}")
-        record = self.record(key)
-        if ticked:
-            record.ticks[str(index)] = {"by": operator(), "at": now_iso()}
-        else:
-            record.ticks.pop(str(index), None)
-        self.save()
-        self.journal.append(step=key, action="tick" if ticked else "untick", outcome=f"item {index + 1}",
-                            note=items[index].text[:120])
+        tick = [index, {"by": operator(), "at": now_iso()} if ticked else None]
+        self.recorder.commit(step=key, action="tick" if ticked else "untick", outcome=f"item {index + 1}",
+                             note=items[index].text[:120], rec={"tick": tick})
 
     def add_note(self, key: str | None, text: str) -> None:
         self._require_driver()
         if key:
             key = self.instance(key).key
-            self.record(key).note = text
-            self.save()
-        self.journal.append(step=key, action="note", outcome="noted", note=text)
+        self.recorder.commit(step=key, action="note", outcome="noted", note=text)
 
 
 _DIRECTORY = "(directory)"
@@ -480,12 +538,3 @@ def _automation(instance: StepInstance) -> Any:
                            f"(`runbook manual SESSION {instance.key}`), then recorded with "
                            f"`runbook mark SESSION {instance.key} --done`")
     return instance.spec.automation
-
-
-def _pop_original(record: StepRecord, revert: Change) -> None:
-    for index in range(len(record.changes) - 1, -1, -1):
-        original = record.changes[index]
-        if (original.get("kind"), original.get("attribute"), original.get("locator")) == \
-                (revert.kind, revert.attribute, revert.locator):
-            del record.changes[index]
-            return

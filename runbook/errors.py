@@ -147,3 +147,26 @@ def uac_drift_message(dn: str, live: int | None, expected: int, *, concurrent: b
     when = "changed while we were writing it" if concurrent else "is not what this session recorded"
     return (f"userAccountControl of {dn} {when}: live value {show(live)}, expected {show(expected)}; "
             "someone else changed it, nothing was written")
+
+
+class StorageError(RunbookError):
+    """The disk refused a write (full, read-only, over quota) or a record file is not a plain file. The message
+    names the path and what was kept; nothing is half-written."""
+
+    @classmethod
+    def from_os(cls, exc: OSError, path: object, kept: str = "") -> StorageError:
+        import errno
+
+        why = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the file system is read-only",
+               errno.EDQUOT: "the disk quota is exhausted", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied"}.get(exc.errno or 0, exc.strerror or str(exc))
+        text = f"cannot write {path}: {why}"
+        return cls(text + (f"; {kept}" if kept else "") + ". Free space (or fix the mount) and run the command again.")
+
+
+class JournalRefused(RunbookError):
+    """The journal's end disagrees with its head anchor: nothing more is appended until an operator acknowledges."""
+
+
+class TakenOver(Refused):
+    """This process's lock was taken over: it may not write the session or its journal any more."""

@@ -1,29 +1,46 @@
 """The append-only journal beside a session: one JSON line per event, each hash-chained to the one before.
 
-Appending never rewrites the file, so a 5,000-entry journal costs the same per
-event as an empty one; `check()` re-walks the chain and says where it breaks.
-A chain alone cannot show that entries were cut from its end (or that the last
-one was rewritten with a fresh hash), so every append also replaces a small head
-anchor beside the journal (`<session>.journal.head`: the last seq and hash).
+It is the record of truth: every step record and change is an entry (runbook.replay turns
+entries back into a session), and the session file is a snapshot of it. So an append is
+all-or-nothing (a short or failed write is rolled back), serialised between processes
+(flock), fenced (a driver whose lock was taken over cannot append), and refused while the
+journal's tail disagrees with its head anchor until an operator acknowledges that
+(runbook.journal_check). The anchor (`<session>.journal.head`: last seq and hash) is what
+shows a cut tail or a last entry rewritten with a fresh hash.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+from runbook import crashpoints
+from runbook.errors import JournalRefused, StorageError
 from runbook.session import now_iso, operator
 
 GENESIS = "0" * 64
 TAIL_BYTES = 65536
+FILE_MODE = 0o600
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+ACKNOWLEDGE = "acknowledge"
+
+# A fence says whether this process may still append, and if not raises JournalRefused (the lock was taken over).
+Fence = Callable[[], None]
 
 
 def _digest(entry: dict[str, Any]) -> str:
     body = {key: value for key, value in entry.items() if key != "hash"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def digest_ok(entry: dict[str, Any]) -> bool:
+    return _digest(entry) == entry.get("hash")
 
 
 @dataclass
@@ -36,147 +53,218 @@ def head_anchor_path(path: Path) -> Path:
     return path.with_suffix(".head")
 
 
+def open_private(path: Path, flags: int) -> int:
+    """Open (creating 0600 whatever the umask) without following a symlink planted at the path."""
+    try:
+        fd = os.open(path, flags | NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StorageError(f"{path}: is a symbolic link; the record is written only to the file itself "
+                               "(remove the link)") from None
+        raise StorageError.from_os(exc, path) from None
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    except OSError:
+        pass
+    return fd
+
+
+def parse_line(raw: bytes | str) -> dict[str, Any] | None:
+    """One journal line as an entry, or None when it is not a JSON object (garbage, an array, a cut line)."""
+    try:
+        entry = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
 class Journal:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, fence: Fence | None = None, epoch: Callable[[], int | None] | None = None):
         self.path = path
         self.anchor_path = head_anchor_path(path)
+        self.fence = fence
+        self.epoch = epoch
+        self.last_offset = 0  # just past the entry this object appended last
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8") as handle:
+    # -- reading -----------------------------------------------------------------------------------------------
+    def entries(self, *, start: int = 0) -> Iterator[dict[str, Any]]:
+        """Every entry from byte offset `start`; a line that is not a JSON object is skipped (check() names it)."""
+        for _, entry in self.entries_with_offsets(start=start):
+            yield entry
+
+    def entries_with_offsets(self, *, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(offset just past the line, entry) for every entry from byte offset `start`."""
+        try:
+            fd = open_private(self.path, os.O_RDONLY)
+        except StorageError:
+            if not self.path.exists() and not self.path.is_symlink():
+                return
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            handle.seek(start)
+            offset = start
             for line in handle:
-                if line.strip():
-                    yield json.loads(line)
+                offset += len(line)
+                if line.strip() and (entry := parse_line(line)) is not None:
+                    yield offset, entry
+
+    def size(self) -> int:
+        try:
+            return os.stat(self.path, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return 0
 
     def last(self) -> dict[str, Any] | None:
         """The newest entry, read from the file's tail only."""
         try:
-            with self.path.open("rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                size = handle.tell()
-                handle.seek(max(0, size - TAIL_BYTES))
-                lines = [line for line in handle.read().splitlines() if line.strip()]
+            fd = os.open(self.path, os.O_RDONLY | NOFOLLOW)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            return _last_in(handle)[0]
+
+    def anchor(self) -> dict[str, Any] | None:
+        """The head anchor ({seq, hash}), or None when there is none."""
+        try:
+            fd = os.open(self.anchor_path, os.O_RDONLY | NOFOLLOW)
         except FileNotFoundError:
             return None
-        for line in reversed(lines):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-        return None
+        except OSError:
+            return {"seq": None, "hash": None}
+        with os.fdopen(fd, "rb") as handle:
+            data = parse_line(handle.read(4096))
+        return data if data is not None else {"seq": None, "hash": None}
 
+    def head(self) -> str:
+        last = self.last()
+        return last["hash"] if last else GENESIS
+
+    # -- writing -----------------------------------------------------------------------------------------------
     def append(self, *, step: str | None, action: str, outcome: str, note: str | None = None,
                details: dict[str, Any] | None = None, who: str | None = None,
-               acting_as: str | None = None) -> dict[str, Any]:
-        """`who`: the person at the keyboard; `acting_as`: who the server saw (bind user, Kerberos principal)."""
-        previous = self.last()
-        entry: dict[str, Any] = {
-            "seq": (previous["seq"] + 1) if previous else 1,
-            "time": now_iso(), "operator": who or operator(), "step": step, "action": action, "outcome": outcome,
-        }
+               acting_as: str | None = None, allow_broken: bool = False,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`who`: the person at the keyboard; `acting_as`: who the server saw (bind user, Kerberos principal).
+
+        The entry is on disk (fsynced, anchor moved) when this returns, or nothing of it is.
+        """
+        entry: dict[str, Any] = {"seq": 0, "time": now_iso(), "operator": who or operator(), "step": step,
+                                 "action": action, "outcome": outcome}
         if acting_as:
             entry["as"] = acting_as
         if note:
             entry["note"] = note
         if details:
             entry["details"] = details
-        entry["prev"] = previous["hash"] if previous else GENESIS
-        entry["hash"] = _digest(entry)
+        entry.update(extra or {})  # links that are part of the record, e.g. the intent a change closes
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._write_anchor(entry)
+        with self._locked() as fd:
+            if self.fence is not None:
+                self.fence()
+            epoch = self.epoch() if self.epoch else None
+            if epoch is not None:
+                entry["epoch"] = epoch
+            size = os.fstat(fd).st_size
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                previous, whole = _last_in(handle)
+            if not allow_broken:
+                self._refuse_broken_tail(previous, whole, size)
+            entry["seq"] = (previous["seq"] + 1) if previous else 1
+            entry["prev"] = previous["hash"] if previous else GENESIS
+            entry["hash"] = _digest(entry)
+            line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # after a cut line (acknowledged): start afresh
+                line = b"\n" + line
+            crashpoints.reached("journal.before-write")
+            self._write_all(fd, line, size)
+            crashpoints.reached("journal.after-write")
+            try:
+                self._write_anchor(entry)
+            except StorageError:
+                os.ftruncate(fd, size)  # all or nothing: an entry the anchor does not cover would read as tampering
+                raise
+            crashpoints.reached("journal.after-anchor")
+            self.last_offset = size + len(line)
         return entry
+
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        fd = open_private(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def _write_all(self, fd: int, line: bytes, size: int) -> None:
+        written = 0
+        try:
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, size)  # a short write is rolled back, never glued to the next entry
+            except OSError:
+                pass
+            raise StorageError.from_os(exc, self.path, kept="the journal is as it was before this action; "
+                                                              "nothing of it was recorded") from None
 
     def _write_anchor(self, entry: dict[str, Any]) -> None:
         tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n", encoding="utf-8")
-        os.replace(tmp, self.anchor_path)
-
-    def anchor(self) -> dict[str, Any] | None:
-        """The head anchor ({seq, hash}), or None for a journal written before anchors existed."""
         try:
-            data = json.loads(self.anchor_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            return {"seq": None, "hash": None}
-        return data if isinstance(data, dict) else {"seq": None, "hash": None}
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)
+                data = (json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n").encode()
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.anchor_path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError.from_os(exc, self.anchor_path, kept="the journal is as it was before this action; "
+                                                                    "nothing of it was recorded") from None
 
+    def _refuse_broken_tail(self, previous: dict[str, Any] | None, whole: bool, size: int) -> None:
+        """Tamper evidence that stays: an append never re-anchors a journal whose tail disagrees with its anchor."""
+        from runbook.journal_check import tail_problem
+
+        problem = tail_problem(previous, whole, self.anchor(), size)
+        if problem:
+            raise JournalRefused(f"{self.path}: {problem}. Nothing more is written until an operator looks: "
+                                 f"`runbook journal {self.path.name.split('.journal')[0]} --check`, then "
+                                 "`runbook journal SESSION --acknowledge --note WHY` records who accepted it and why")
+
+    # -- checking (runbook.journal_check) ----------------------------------------------------------------------
     def check(self) -> list[JournalProblem]:
-        """Every place where the chain is broken: an edited, removed, inserted, reordered or cut-off entry."""
-        problems: list[JournalProblem] = []
-        previous_hash, expected_seq = GENESIS, 1
-        hashes: dict[int, tuple[int, str]] = {}  # seq -> (line, hash), for the head anchor
-        last_line, last_seq = 0, 0
-        anchor = self.anchor()
-        if not self.path.exists():
-            if anchor and anchor.get("seq"):
-                problems.append(JournalProblem(1, f"the journal is missing, but its head anchor says {anchor['seq']} "
-                                                  "entries were written"))
-            return problems
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                last_line = number
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    problems.append(JournalProblem(number, "not valid JSON (edited by hand, or cut off mid-line)"))
-                    continue
-                seq = entry.get("seq")
-                if seq != expected_seq:
-                    problems.append(JournalProblem(number, f"entry seq {seq} where {expected_seq} was expected "
-                                                           "(an entry was removed, inserted or moved)"))
-                if entry.get("prev") != previous_hash:
-                    problems.append(JournalProblem(number, f"entry seq {seq} does not chain to the entry before it"))
-                if _digest(entry) != entry.get("hash"):
-                    problems.append(JournalProblem(number, f"entry seq {seq} was modified after it was written "
-                                                           "(its hash does not match its content)"))
-                previous_hash = entry.get("hash", "")
-                if isinstance(seq, int):
-                    hashes.setdefault(seq, (number, previous_hash))
-                    last_seq = seq
-                expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
-        if anchor is not None:
-            problems.extend(_anchor_problems(anchor, hashes, last_line, last_seq))
-        return problems
+        from runbook.journal_check import check
 
-    def head(self) -> str:
-        last = self.last()
-        return last["hash"] if last else GENESIS
+        return check(self)
 
     def verdict(self) -> tuple[bool, list[str]]:
-        """`journal --check` in words: (intact, the lines to show): one line when intact, else one per problem."""
-        problems = self.check()
-        if problems:
-            return False, [f"line {problem.line}: {problem.message}" for problem in problems]
-        last = self.last()
-        return True, [f"journal intact: {last['seq'] if last else 0} entries, head {self.head()}"]
+        from runbook.journal_check import verdict
+
+        return verdict(self)
 
 
-def _anchor_problems(anchor: dict[str, Any], hashes: dict[int, tuple[int, str]], last_line: int,
-                     last_seq: int) -> list[JournalProblem]:
-    seq, digest = anchor.get("seq"), anchor.get("hash")
-    if not isinstance(seq, int):
-        return [JournalProblem(last_line + 1, "the head anchor is unreadable (edited by hand?)")]
-    if seq > last_seq:
-        missing = seq - last_seq
-        return [JournalProblem(last_line + 1, f"the journal ends at seq {last_seq}, but seq {seq} was written: "
-                                              f"{missing} entr{'y' if missing == 1 else 'ies'} cut from the end")]
-    line, found = hashes.get(seq, (last_line + 1, ""))
-    if found != digest:
-        return [JournalProblem(line, f"entry seq {seq} is not the entry that was written last time it was the head "
-                                     "(rewritten with a fresh hash)")]
-    if seq < last_seq:
-        after = hashes.get(seq + 1, (line + 1, ""))[0]
-        return [JournalProblem(after, f"entries after seq {seq} are not covered by the head anchor (appended "
-                                      "outside runbook, or it stopped between an entry and its anchor)")]
-    return []
+def _last_in(handle: Any) -> tuple[dict[str, Any] | None, bool]:
+    """The newest entry, and whether the file ends with it (False: a cut or garbage line follows it)."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    span = TAIL_BYTES
+    while True:
+        handle.seek(max(0, size - span))
+        lines = [line for line in handle.read(span).splitlines() if line.strip()]
+        if span < size and len(lines) < 2:  # one entry longer than the window: widen it
+            span *= 4
+            continue
+        break
+    for index, line in enumerate(reversed(lines)):
+        entry = parse_line(line)
+        if entry is not None and "seq" in entry:
+            return entry, index == 0
+    return None, not lines

@@ -1,7 +1,10 @@
 """One driver per session: a lock file beside it naming the holder, refreshed by a heartbeat.
 
-Creation uses O_EXCL and takeover renames the old lock away first, so when two
-processes race for the same session exactly one wins.
+Creation links a fully written file into place (never a 0-byte lock, even on a full disk) and
+takeover swaps the old lock under a claim, so when two processes race exactly one wins. Each
+acquisition gets the next epoch number; every journal append of the driver carries it and is
+refused once the lock is no longer its own (fencing, in runbook.engine). A live driver is taken
+over only with a typed reason and after one heartbeat period. SIGHUP and SIGTERM release the lock.
 """
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -16,8 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
-from runbook.errors import LockHeld
+from runbook.errors import LockHeld, StorageError
 from runbook.session import now_iso, operator
 
 HEARTBEAT_SECONDS = 10.0
@@ -42,6 +47,7 @@ class Holder:
     heartbeat: str
     token: str
     purpose: str = ""
+    epoch: int = 0
 
     def describe(self) -> str:
         """Who holds the lock, and — when the holder looks gone — why, in the words every view uses."""
@@ -67,19 +73,42 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+UNREADABLE = "(unreadable lock)"
+
+
 def read_holder(path: Path) -> Holder | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Holder(**data)
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW)
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError):
-        return Holder(operator="(unreadable lock)", host="?", pid=-1, since="?", heartbeat="?", token="?")
+    except OSError:
+        return Holder(operator=UNREADABLE, host="?", pid=-1, since="?", heartbeat="?", token="?")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = json.loads(handle.read(65536))
+        return Holder(**{k: v for k, v in data.items() if k in Holder.__dataclass_fields__})
+    except (ValueError, TypeError, AttributeError):
+        return Holder(operator=UNREADABLE, host="?", pid=-1, since="?", heartbeat="?", token="?")
+
+
+def next_epoch(journal: Path) -> int:
+    """One more than the highest epoch the journal names (each driver's entries carry its epoch)."""
+    from runbook.journal import Journal
+
+    highest = 0
+    for entry in Journal(journal).entries():
+        epoch = entry.get("epoch")
+        if isinstance(epoch, int) and epoch > highest:
+            highest = epoch
+    return highest + 1
 
 
 def staleness(holder: Holder) -> str | None:
     """Why the holder can no longer be driving ("stale: …"), or None while it may be. A pid is checked only on
     its own host: elsewhere the heartbeat is all there is to go on."""
+    if holder.operator == UNREADABLE:
+        return "stale: the lock file is unreadable (no live runbook writes one like it)"
     if holder.host == socket.gethostname() and not pid_alive(holder.pid):
         return f"stale: pid {holder.pid} on {holder.host} is gone"
     age = holder.heartbeat_age()
@@ -101,53 +130,98 @@ def age_words(seconds: float) -> str:
     return str(dt.timedelta(seconds=seconds))
 
 
+HELD: set[SessionLock] = set()  # released by the SIGHUP/SIGTERM handler
+
+
 class SessionLock:
-    def __init__(self, path: Path, purpose: str = ""):
+    def __init__(self, path: Path, purpose: str = "", epoch: Callable[[], int] | None = None):
         self.path = path
         self.purpose = purpose
         self.holder: Holder | None = None
         self.took_over: Holder | None = None  # whom we displaced, for the journal
+        self.reason: str | None = None  # why a live driver was taken over (typed by the operator)
+        self._next_epoch = epoch or (lambda: 0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def epoch(self) -> int | None:
+        return self.holder.epoch if self.holder else None
 
     def _new_holder(self) -> Holder:
         stamp = now_iso()
         return Holder(operator=operator(), host=socket.gethostname(), pid=os.getpid(), since=stamp, heartbeat=stamp,
-                      token=secrets.token_hex(8), purpose=self.purpose)
+                      token=secrets.token_hex(8), purpose=self.purpose, epoch=self._next_epoch())
 
     def _create(self, holder: Holder) -> bool:
+        """Link a complete lock file into place: it exists whole or not at all."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._write_tmp(holder)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.link(tmp, self.path)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(holder), handle)
+        except OSError as exc:
+            raise StorageError.from_os(exc, self.path, kept="no lock was taken, nothing was changed") from None
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
 
-    def acquire(self, *, takeover: bool = False) -> SessionLock:
+    def _write_tmp(self, holder: Holder) -> Path:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                data = json.dumps(asdict(holder)).encode()
+                if os.write(fd, data) != len(data):
+                    raise OSError(28, "short write")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError.from_os(exc, self.path, kept="no lock was taken, nothing was changed") from None
+        return tmp
+
+    def acquire(self, *, takeover: bool = False, reason: str | None = None) -> SessionLock:
         mine = self._new_holder()
         if self._create(mine):
-            self.holder = mine
+            self._held(mine)
             return self
         current = read_holder(self.path)
         if current is None:  # released between our two looks
-            return self.acquire(takeover=takeover)
+            return self.acquire(takeover=takeover, reason=reason)
         same_host = current.host == socket.gethostname()
-        dead_here = same_host and not pid_alive(current.pid)
-        if not dead_here:
+        dead = (same_host and not pid_alive(current.pid)) or current.operator == UNREADABLE
+        if not dead:
             if not takeover and not is_live(current):
                 raise LockHeld(f"session is locked by {current.describe()}; take it over with --takeover "
                                "(journaled), or follow it with `runbook watch`")
             if not takeover:
                 raise LockHeld(f"session is being driven by {current.describe()}; follow it with `runbook watch`, "
                                "or take over a stale lock with --takeover")
-            if same_host and is_live(current):
-                raise LockHeld(f"session is being driven by {current.describe()}, which is alive; ask them to "
-                               "hand over")
+            if is_live(current):
+                if not (reason or "").strip():
+                    raise LockHeld(f"session is being driven by {current.describe()}, which is alive; ask them to "
+                                   "hand over (`runbook handover`), or take over with --takeover --reason WHY "
+                                   "(waits one heartbeat period; journaled with both names)")
+                self.reason = reason
+                time.sleep(takeover_wait())  # the holder's next heartbeat and the watchers see what is coming
+                current = read_holder(self.path) or current
         self._replace(current, mine)
-        self.holder, self.took_over = mine, current
+        self.took_over = current
+        self._held(mine)
         return self
+
+    def _held(self, holder: Holder) -> None:
+        self.holder = holder
+        HELD.add(self)
+        release_on_hangup()
+
+    def taken_by(self) -> str:
+        current = read_holder(self.path)
+        return f"{current.operator} at {current.since}" if current else "nobody (the lock was released)"
 
     @property
     def _claim(self) -> Path:
@@ -191,9 +265,12 @@ class SessionLock:
             self._write(mine)
 
     def _write(self, holder: Holder) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        tmp.write_text(json.dumps(asdict(holder)), encoding="utf-8")
-        os.replace(tmp, self.path)
+        tmp = self._write_tmp(holder)
+        try:
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError.from_os(exc, self.path) from None
 
     def still_mine(self) -> bool:
         current = read_holder(self.path)
@@ -228,9 +305,45 @@ class SessionLock:
                 if got and self.still_mine():
                     self.path.unlink(missing_ok=True)
         self.holder = None
+        HELD.discard(self)
 
     def __enter__(self) -> SessionLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def takeover_wait() -> float:
+    """One heartbeat period (RUNBOOK_TAKEOVER_WAIT overrides it for tests)."""
+    try:
+        return float(os.environ.get("RUNBOOK_TAKEOVER_WAIT", HEARTBEAT_SECONDS))
+    except ValueError:
+        return HEARTBEAT_SECONDS
+
+
+_installed = False
+
+
+def release_on_hangup() -> None:
+    """Closing the terminal (SIGHUP) or a `kill` (SIGTERM) lets go of the lock before the process ends."""
+    global _installed
+    if _installed or threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        for lock in list(HELD):
+            try:
+                lock.release()
+            except Exception:
+                pass
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        try:
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass
+    _installed = True

@@ -11,7 +11,7 @@ from typing import Any
 from runbook.errors import SessionFileError
 from runbook.states import State
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a snapshot of the journal (carries `journal`: the position it reflects)
 
 
 def now_iso() -> str:
@@ -41,13 +41,14 @@ class StepRecord:
     undone: list[dict[str, Any]] = field(default_factory=list)  # reverted earlier, kept for the record
     verified: dict[str, Any] | None = None  # {at, by, ok, findings: [...]}
     ticks: dict[str, dict[str, str]] = field(default_factory=dict)  # manual item index → {by, at}
+    intents: list[dict[str, Any]] = field(default_factory=list)  # remote writes begun, outcome not yet recorded
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"state": self.state.value}
         for key in ("updated", "by", "note", "error", "action", "verified"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
-        for key in ("changes", "undone", "ticks"):
+        for key in ("changes", "undone", "ticks", "intents"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
         return data
@@ -64,7 +65,7 @@ class StepRecord:
         record = cls(state=state)
         for name in ("updated", "by", "note", "error", "action", "verified"):
             setattr(record, name, data.get(name))
-        for name, kind in (("changes", list), ("undone", list), ("ticks", dict)):
+        for name, kind in (("changes", list), ("undone", list), ("ticks", dict), ("intents", list)):
             value = data.get(name, kind())
             if not isinstance(value, kind):
                 raise SessionFileError(f"steps.{key}.{name}: expected a {kind.__name__}")
@@ -81,13 +82,18 @@ class Session:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     lab: dict[str, Any] | None = None  # present for rehearsal sessions: {scenario, state_file, seed, ...}
     settings: dict[str, Any] = field(default_factory=dict)  # per-session switches (e.g. two_person_confirm)
+    journal: dict[str, Any] | None = None  # the journal position this snapshot reflects: {seq, hash, offset}
+    recovered: str | None = field(default=None, compare=False)  # why it was rebuilt from the journal on load
 
     def record(self, key: str) -> StepRecord:
         return self.steps.setdefault(key, StepRecord())
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "schema": SCHEMA_VERSION, "name": self.name, "created": self.created, "created_by": self.created_by,
+        data: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        if self.journal:
+            data["journal"] = self.journal
+        data |= {
+            "name": self.name, "created": self.created, "created_by": self.created_by,
             "params": self.params,
             "steps": {key: record.to_dict() for key, record in self.steps.items()},
         }
@@ -117,4 +123,5 @@ class Session:
             created_by=str(data.get("created_by", "")),
             steps={str(key): StepRecord.from_dict(str(key), value) for key, value in raw_steps.items()},
             lab=data.get("lab"), settings=data.get("settings") or {},
+            journal=data.get("journal") if isinstance(data.get("journal"), dict) else None,
         )

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from runbook import safe_text
-from runbook.errors import BadInput, SessionFileError
-from runbook.session import Session
+from runbook.errors import BadInput, SessionFileError, StorageError
+from runbook.session import Session, now_iso
 
 try:  # the C loader keeps `runbook status` fast on big sessions
     from yaml import CSafeDumper as _Dumper
@@ -83,26 +83,69 @@ def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
         pass
 
 
+END = "end_of_snapshot"  # the last key written: a file cut anywhere before its last line lacks it
+HEADER = "# certauth-runbook session — a snapshot of its journal, written by the tool; edit only with care\n"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_dir(folder: Path) -> None:
+    """The sessions folder holds plans, DNs and notes: 0700 whatever the umask (only when we create it)."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
+        try:
+            os.chmod(folder, DIR_MODE)
+        except OSError:
+            pass
+
+
 def save(session: Session, path: Path) -> None:
-    write_atomic(path, "# certauth-runbook session — written by the tool; edit only with care\n" +
-                 dump_yaml(session.to_dict()))
+    """Write the snapshot (atomically, 0600). A file that was found damaged is moved aside first, never
+    overwritten: `<name>.yaml.damaged-<time>` keeps it for whoever wants to see what happened."""
+    private_dir(path.parent)
+    if session.recovered and path.exists() and not path.is_symlink():
+        aside = path.with_name(f"{path.name}.damaged-{now_iso().replace(':', '')}")
+        os.replace(path, aside)
+        session.recovered = f"{session.recovered}; the damaged file was kept as {aside.name}"
+    try:
+        write_atomic(path, HEADER + dump_yaml({**session.to_dict(), END: True}), mode=FILE_MODE)
+    except OSError as exc:
+        raise StorageError.from_os(exc, path, kept="the journal holds every step record; the session file is "
+                                                   "rebuilt from it") from None
 
 
 def load(path: Path) -> Session:
+    """The session as its journal says: the snapshot, plus the journal entries written after it; rebuilt from
+    the journal alone when the file is missing or cut off. A file edited into something unreadable is left
+    untouched (exit 2)."""
+    from runbook import snapshot
+
+    return snapshot.load(path)
+
+
+def read_snapshot(path: Path) -> tuple[Any, str | None]:
+    """(the parsed file, None) or (None, why it is damaged: missing / cut off); SessionFileError for a whole
+    file that is not a session (edited by hand: never overwritten, never silently replaced)."""
     try:
         text = safe_text.read_text(path, follow_links=False)
+    except safe_text.UnsafeFile as exc:
+        raise SessionFileError(f"{path}: {exc}; left untouched") from None
+    except FileNotFoundError:
+        return None, "the session file is missing"
+    except OSError as exc:
+        raise SessionFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    whole = f"\n{END}: true" in text
+    try:
         safe_text.refuse_aliases(text)
+        data = yaml.load(text, Loader=Loader)
     except safe_text.UnsafeFile as exc:
         raise SessionFileError(f"{path}: {exc}; left untouched") from None
     except yaml.YAMLError as exc:
-        raise SessionFileError(f"{path}: not valid YAML, left untouched ({exc})") from exc
-    except FileNotFoundError:
-        raise BadInput(f"SESSION: {path} does not exist (create it with `runbook new {path.stem} --params FILE`)") \
-            from None
-    except OSError as exc:
-        raise SessionFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        data = yaml.load(text, Loader=Loader)
-    except yaml.YAMLError as exc:
-        raise SessionFileError(f"{path}: not valid YAML, left untouched ({exc})") from exc
-    return Session.from_dict(data, str(path))
+        if whole or "schema: 2" not in text[:300] and text.strip():
+            raise SessionFileError(f"{path}: not valid YAML, left untouched ({exc})") from exc
+        return None, "the session file is cut off (not valid YAML)"
+    if not text.strip():
+        return None, "the session file is empty"
+    if isinstance(data, dict) and data.get("schema") == 2 and data.pop(END, None) is not True:
+        return None, "the session file is cut off (its last line is missing)"
+    return data, None

@@ -105,6 +105,8 @@ def apply(ctx: StepContext, change: Change) -> None:
         if any("*" in value for value in change.values):
             raise StepFailed(f"refusing to write a wildcard SPN to AD ({change.values}): wildcards belong only in "
                              "the TMG rule")
+    ctx.intend(change)  # journaled before the write: a crash in between is settled from the live value
+    if change.kind == "ldap-values" and change.op == "add":
         ctx.directory.add_values(dn, change.attribute, change.values)
     elif change.kind == "ldap-values" and change.op == "remove":
         ctx.directory.remove_values(dn, change.attribute, change.values)
@@ -120,6 +122,17 @@ def _live_values(ctx: StepContext, change: Change) -> tuple[Account, set[str]]:
     values = account.allowed_to_delegate_to if change.attribute == "msDS-AllowedToDelegateTo" \
         else account.service_principal_names
     return account, lower_set(values)
+
+
+def took(ctx: StepContext, change: Change) -> bool:
+    """Whether `change` is in force now (read after a crash between its write and its record)."""
+    if change.kind == "ldap-values":
+        _, live = _live_values(ctx, change)
+        wanted = [value.lower() in live for value in change.values]
+        return all(wanted) if change.op == "add" else not any(wanted)
+    if change.kind == "ldap-uac":
+        return account_or_fail(ctx, change.target).user_account_control == change.after
+    return False
 
 
 def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
@@ -197,6 +210,9 @@ class DirectoryUndo:
 
     def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
         return undo_problems(ctx, changes)
+
+    def took(self, ctx: StepContext, change: Change) -> bool:
+        return took(ctx, change)
 
     def undo(self, ctx: StepContext, changes: list[Change]) -> None:
         for change in reversed(changes):

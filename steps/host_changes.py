@@ -42,6 +42,7 @@ def read(ctx: StepContext, change: Change) -> Any:
 def apply(ctx: StepContext, change: Change) -> None:
     """Make one change and record it. A write that fails is recorded anyway when a read-back shows it took
     (a non-terminating error after the work, a reply lost on the way back), so undo still knows about it."""
+    ctx.intend(change)  # journaled before the write: a crash in between is settled from the live value
     try:
         _write(ctx, change)
     except HostError:
@@ -49,6 +50,13 @@ def apply(ctx: StepContext, change: Change) -> None:
             ctx.record(change)
         raise
     ctx.record(change)
+
+
+def took(ctx: StepContext, change: Change) -> bool | None:
+    """Whether `change` is in force now; None for a restart, which leaves nothing to read."""
+    if change.kind == "iisreset":
+        return None
+    return _took(ctx, change)
 
 
 def _took(ctx: StepContext, change: Change) -> bool:
@@ -126,6 +134,9 @@ class HostUndo:
 
     def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
         return undo_problems(ctx, changes)
+
+    def took(self, ctx: StepContext, change: Change) -> bool | None:
+        return took(ctx, change)
 
     def undo(self, ctx: StepContext, changes: list[Change]) -> None:
         resets = [c for c in changes if c.kind == "iisreset"]

@@ -105,7 +105,7 @@ def test_tail_cut_mid_line(journal: Journal) -> None:
     content[-1] = content[-1][:40]
     write(journal, content)
     found = problem_lines(journal)
-    assert "not valid JSON" in found[ENTRIES] and f"ends at seq {ENTRIES - 1}" in found[ENTRIES + 1]
+    assert "not a JSON object" in found[ENTRIES] and f"ends at seq {ENTRIES - 1}" in found[ENTRIES + 1]
 
 
 def test_entries_appended_outside_runbook(journal: Journal) -> None:

@@ -163,7 +163,9 @@ print("stopped", flush=True)
 
 
 @pytest.mark.parametrize("how", ["beat", "release"])
-def test_a_heartbeat_or_release_never_undoes_a_takeover(session: Path, how: str) -> None:
+def test_a_heartbeat_or_release_never_undoes_a_takeover(session: Path, how: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNBOOK_TAKEOVER_WAIT", "0")  # a live holder: the reason is what lets it go
     lock_file = store.lock_path(session)
     env = {"PYTHONPATH": str(Path.cwd()), "PATH": ""}
     for _ in range(20):
@@ -177,7 +179,7 @@ def test_a_heartbeat_or_release_never_undoes_a_takeover(session: Path, how: str)
         taker = None
         for _ in range(200):  # the claim is busy while a beat writes: try again, as an operator would
             try:
-                taker = SessionLock(lock_file).acquire(takeover=True)
+                taker = SessionLock(lock_file).acquire(takeover=True, reason="race test")
                 break
             except LockHeld as exc:
                 assert "at the same moment" in str(exc) or "took over this session first" in str(exc), exc

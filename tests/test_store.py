@@ -8,7 +8,7 @@ import pytest
 
 from runbook import store
 from runbook.engine import Runbook
-from runbook.errors import SessionFileError
+from runbook.errors import SessionFileError, StorageError
 from runbook.session import Session
 from runbook.states import State
 from steps import CATALOGUE
@@ -36,7 +36,7 @@ def test_crash_mid_write_leaves_the_old_file_intact(sessions_dir: Path, monkeypa
         raise OSError(5, "simulated power loss during fsync")
 
     monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError):
         store.save(Session(name="c", params={"topology": "tmg-seg-eas", "big": "x" * 100_000}), path)
     assert path.read_bytes() == before
     assert [p.name for p in sessions_dir.iterdir()] == ["c.yaml"]  # the temp file is gone too
