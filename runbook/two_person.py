@@ -64,6 +64,33 @@ class Ack:
     time: str
     request: int  # journal seq of the ack-request it answers
     plan_hash: str
+    uid: int = -1  # the OS account that wrote it (RUNBOOK_OPERATOR is only a name)
+    login: str = ""  # its login session: audit session id, terminal or SSH connection
+
+
+def login_session() -> str:
+    """This process's login session, as the OS knows it: the audit session (set at login), else the terminal,
+    else the SSH connection, else the process session. Two shells of one SSH login share it; two logins do not."""
+    try:
+        with open("/proc/self/sessionid", encoding="ascii") as handle:
+            audit = handle.read().strip()
+        if audit and audit != "4294967295":
+            return f"login session {audit}"
+    except OSError:
+        pass
+    for fd in (0, 1, 2):
+        try:
+            return f"terminal {os.ttyname(fd)}"
+        except OSError:
+            continue
+    if os.environ.get("SSH_CONNECTION"):
+        return "ssh " + " ".join(os.environ["SSH_CONNECTION"].split()[:2])
+    return f"process session {os.getsid(0)}"
+
+
+def same_person(uid: int, login: str) -> bool:
+    """Whether an acknowledgement written by (uid, login) could only have come from this very person."""
+    return uid == os.getuid() and login == login_session()
 
 
 def enabled(settings: dict[str, Any]) -> bool:
@@ -104,7 +131,8 @@ def require_ack(book: Runbook, key: str, action: str, lines: list[str]) -> None:
     deadline = time.time() + wait
     request = book.journal.append(step=key, action=REQUEST, outcome="waiting for a second operator",
                                   details={"action": action, "plan_hash": digest, "lines": lines,
-                                           "until": _iso(deadline), "wait_seconds": wait})
+                                           "until": _iso(deadline), "wait_seconds": wait,
+                                           "uid": os.getuid(), "login": login_session()})
     me = operator()
     _reporter(f"{key}: two-person confirm is on: waiting up to {wait:g} s for a second operator to acknowledge "
               f"plan {digest[:12]} (they run `runbook watch {book.path.stem} --ack`, or "
@@ -138,7 +166,8 @@ def require_ack(book: Runbook, key: str, action: str, lines: list[str]) -> None:
     path.unlink(missing_ok=True)
     book.journal.append(step=key, action=ACKED, outcome=f"acknowledged by {ack.operator}",
                         details={"by": ack.operator, "host": ack.host, "pid": ack.pid, "at": ack.time,
-                                 "plan_hash": digest, "request": request["seq"]})
+                                 "plan_hash": digest, "request": request["seq"], "uid": ack.uid,
+                                 "login": ack.login, "person": _how_different(ack)})
     _reporter(f"{key}: acknowledged by {ack.operator} at {ack.time}")
 
 
@@ -149,7 +178,16 @@ def _ack_problem(ack: Ack, key: str, request: int, digest: str, me: str) -> str 
         return "it acknowledges a different plan"
     if ack.operator == me:
         return "the driver cannot acknowledge their own point of no return"
+    if ack.uid < 0 or same_person(ack.uid, ack.login):
+        return (f"it was written by the driver's own OS account in the driver's own login session "
+                f"({ack.login or 'unknown'}): a second person means another account, or the same account logged "
+                "in separately")
     return None
+
+
+def _how_different(ack: Ack) -> str:
+    return ("another OS account" if ack.uid != os.getuid() else
+            f"the same OS account in another login session ({ack.login})")
 
 
 def _iso(epoch: float) -> str:
@@ -219,9 +257,11 @@ def acknowledge(session_path: Path, request: dict[str, Any], plan_prefix: str | 
     me = operator()
     if me == request["operator"]:
         raise Refused(f"you ({me}) are the driver asking: a DIFFERENT operator must acknowledge")
+    if (details.get("uid") == os.getuid() and details.get("login") == login_session()):
+        raise Refused(f"you are the driver's own OS account in the driver's own login session ({login_session()}), "
+                      "whatever RUNBOOK_OPERATOR says: a second person acknowledges from their own login")
     ack = Ack(operator=me, host=socket.gethostname(), pid=os.getpid(), step=request["step"], time=now_iso(),
-              request=int(request["seq"]), plan_hash=digest)
+              request=int(request["seq"]), plan_hash=digest, uid=os.getuid(), login=login_session())
     path = ack_path(session_path, request["step"])
-    # 0644: the driver may be another account on the same jump host (and may consume the file at once).
-    store.write_atomic(path, json.dumps(asdict(ack), indent=1) + "\n", mode=0o644)
+    store.write_atomic(path, json.dumps(asdict(ack), indent=1) + "\n", mode=0o600)
     return ack

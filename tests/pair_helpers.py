@@ -25,6 +25,7 @@ def environment(sessions: Path, operator: str = ALICE, **extra: str) -> dict[str
 def runbook(sessions: Path, *args: str, operator: str = ALICE, timeout: float = 60,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "runbook", *args], capture_output=True, text=True, cwd=ROOT,
+                          start_new_session=True,  # each command its own login session (see two_person)
                           env=environment(sessions, operator, **(env or {})), timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
@@ -33,7 +34,7 @@ def start(sessions: Path, *args: str, operator: str = ALICE,
           env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "runbook", *args], cwd=ROOT, text=True,
                             env=environment(sessions, operator, **(env or {})), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
 class Follower:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from runbook import store, two_person
 from runbook.cli import main
+from runbook.errors import Refused
 from runbook.journal import Journal
 from runbook.session import now_iso
 from tests.pair_helpers import ALICE, BOB, Follower, Terminal, journal, runbook, start
@@ -120,3 +122,57 @@ def test_an_expired_request_is_no_longer_open() -> None:
     assert two_person.open_requests([request], now="2026-01-01T00:00:11Z") == {}
     later = {"seq": 4, "step": "6a@EAS01", "action": "ack-timeout", "operator": ALICE}
     assert two_person.open_requests([request, later], now="2026-01-01T00:00:05Z") == {}
+
+
+def test_one_person_under_another_name_is_not_a_second_person(sessions_dir: Path, lab: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`RUNBOOK_OPERATOR=eve` in the driver's own OS account and login session acknowledges nothing: the driver
+    refuses such an ack file, and `runbook ack` refuses to write one."""
+    import os
+
+    two_person_on("1")
+
+    def forge(message: str) -> None:
+        if "waiting up to" in message:
+            request = Journal(store.journal_path(lab)).last()
+            assert request is not None
+            assert request["details"]["uid"] == os.getuid()
+            driver_name = os.environ["RUNBOOK_OPERATOR"]
+            os.environ["RUNBOOK_OPERATOR"] = "eve"  # the same person, calling themselves eve
+            try:
+                with pytest.raises(Refused, match="driver's own OS account in the driver's own login session"):
+                    two_person.acknowledge(lab, request)
+            finally:
+                os.environ["RUNBOOK_OPERATOR"] = driver_name
+            ack = {"operator": "eve", "host": "jump1", "pid": 1, "step": "6a@EAS01", "time": now_iso(),
+                   "request": request["seq"], "plan_hash": request["details"]["plan_hash"], "uid": os.getuid(),
+                   "login": two_person.login_session()}
+            two_person.ack_path(lab, "6a@EAS01").write_text(json.dumps(ack))
+
+    two_person.set_reporter(forge)
+    try:
+        assert main(["run", "p", "6a", "--yes", "--allow-restart"]) == 1
+    finally:
+        two_person.set_reporter(two_person._stderr)
+    err = capsys.readouterr().err
+    assert "written by the driver's own OS account in the driver's own login session" in err
+    assert store.load(lab).steps["6a@EAS01"].state.value == "pending"
+
+
+def test_an_acknowledgement_records_how_the_second_person_differs(sessions_dir: Path, lab: Path) -> None:
+    two_person_on("30")
+    driver = start(sessions_dir, "run", "p", "6a", "--yes", "--allow-restart", operator=ALICE)
+    try:
+        for _ in range(300):
+            requests = two_person.requests_for(lab)
+            if requests:
+                break
+            time.sleep(0.1)
+        digest = next(iter(requests.values()))["details"]["plan_hash"]
+        acked = runbook(sessions_dir, "ack", "p", "6a", "--plan", digest[:12], operator=BOB)
+        assert acked.returncode == 0, acked.stderr
+        assert driver.wait(timeout=60) == 0, driver.communicate()[1]
+    finally:
+        driver.kill()
+    entry = [e for e in journal(lab) if e["action"] == "ack"][-1]
+    assert entry["details"]["person"].startswith("the same OS account in another login session")
