@@ -304,6 +304,8 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
     def action_zoom(self) -> None:
         """At 80×24 the why and the log are a few rows each: the step list steps aside until z is pressed again."""
         self.toggle_class("-zoomed")
+        if not self.has_class("-zoomed"):
+            self.query_one(StepList).focus()  # back where the operator moves from step to step
         self.call_after_refresh(self._keep_focus_on_screen)  # once the styles say what is hidden
 
     def action_stop(self) -> None:

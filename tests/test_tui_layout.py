@@ -47,6 +47,7 @@ async def test_z_zooms_the_selected_steps_why_and_log_at_80x24(tui_env: Path) ->
         await settle(pilot)
         assert screen.query_one("#left").display
         assert (why.size.height, log.size.height, why.size.width) == before
+        assert app.focused is steps  # back in the list: up and down move from step to step again
 
 
 @tui_test
