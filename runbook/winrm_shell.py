@@ -3,10 +3,10 @@
 * One `WinRMShell` per host for the whole session, one runspace pool per host and endpoint (max 1 runspace;
   calls to the two endpoints may overlap), opened on first use. A pool that failed at the transport level
   (connection cut, credentials refused, HTTP timeout) is dropped and reopened on the next call.
-* On the default endpoint the first use of a pool loads every `runbook/ps/*.ps1` file with
-  `add_script(text)` in global scope; these files only define functions. Every call after that
-  is `add_cmdlet(function)` plus one `add_parameter(name, value)` per parameter: a value never
-  becomes script text.
+* On the default endpoint the first call on a pool loads every `runbook/ps/*.ps1` file with
+  `add_script(text)` in global scope, in the same pipeline before the call (`runbook.winrm_pipeline`);
+  these files only define functions. A call is `add_cmdlet(function)` plus one
+  `add_parameter(name, value)` per parameter: a value never becomes script text.
 * The Exchange management endpoint (`endpoint="exchange"`) is a second pool on
   `http://<host>/PowerShell` with configuration `Microsoft.Exchange` and `settings.exchange_auth`
   (Kerberos by default), as Exchange's remote PowerShell expects; `ExchangeEndpoint` overrides
@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pypsrp.complex_objects import PSInvocationState
-from pypsrp.exceptions import WinRMError
-from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.powershell import RunspacePool
 
+from runbook import winrm_pipeline as pipeline
 from runbook.errors import BadInput, HostError
 from runbook.ports import DEFAULT_TIMEOUT, HostReply
 from runbook.settings import WinRMSettings
@@ -47,7 +46,6 @@ from runbook.winrm_errors import (
     _CallTimeout,
     _describe,
     _NotStarted,
-    _refused_before_running,
 )
 from runbook.winrm_transport import (
     _CONNECT_TIMEOUT_CAP,
@@ -55,14 +53,12 @@ from runbook.winrm_transport import (
     KERBEROS_SERVICE,
     SUPPORTED_AUTHS,
     _bound,
-    _op_timeout,
     _policy,
     _remaining,
     _Secret,
     _Target,
     _WSMan,
 )
-from runbook.winrm_values import _plain, _record_text, _wire
 
 __all__ = [
     "ENCRYPTING_AUTHS", "PS_DIR", "SUPPORTED_AUTHS", "WSMAN_INVALID_SELECTORS", "WSMAN_OPERATION_TIMEDOUT",
@@ -75,7 +71,6 @@ PS_DIR = Path(__file__).resolve().parent / "ps"
 
 _FUNCTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$")
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CLEANUP_TIMEOUT = 5.0
 
 T = TypeVar("T")
 
@@ -95,6 +90,7 @@ class _Session:
     wsman: _WSMan
     pool: RunspacePool
     broken: bool = False  # its transport failed: never use it again
+    loaded: bool = False  # the runbook/ps functions are defined in it
 
 
 class WinRMShell:
@@ -145,11 +141,7 @@ class WinRMShell:
                 reused = endpoint in self._sessions
                 try:
                     session = self._session(endpoint, deadline, timeout)
-                    ps = PowerShell(session.pool)
-                    ps.add_cmdlet(function)
-                    for name, value in parameters.items():
-                        ps.add_parameter(name, _wire(value))
-                    return self._run(session, ps, function, deadline)
+                    return self._call(session, endpoint, function, parameters, deadline, timeout)
                 except HostError:
                     raise
                 except _CallTimeout as late:
@@ -207,74 +199,48 @@ class WinRMShell:
         _bound(wsman, _remaining(deadline))
         try:
             pool.open()
-            self.pools_opened += 1
-            if wsman.transport.session is not None:
-                # Proxies are already off and TLS verification explicit: stop requests re-reading the environment
-                # (proxy variables, .netrc) on every WinRM request, which costs CPU on a farm-wide verify.
-                wsman.transport.session.trust_env = False
-            if endpoint == "default" and self._scripts:
-                self._load_functions(session, deadline)
         except BaseException:
-            # A pool without the functions is no use: never keep it.
             _close_quietly(session)
             raise
-        if session.broken:
-            raise WinRMError("the connection failed right after the runbook/ps functions were loaded")
+        self.pools_opened += 1
+        if wsman.transport.session is not None:
+            # Proxies are already off and TLS verification explicit: stop requests re-reading the environment
+            # (proxy variables, .netrc) on every WinRM request, which costs CPU on a farm-wide verify.
+            wsman.transport.session.trust_env = False
+        session.loaded = endpoint != "default" or not self._scripts  # the Exchange endpoint takes no scripts
         self._sessions[endpoint] = session
         return session
 
-    def _load_functions(self, session: _Session, deadline: float) -> None:
-        ps = PowerShell(session.pool)
-        for _name, text in self._scripts:
-            ps.add_script(text, use_local_scope=False).add_statement()
+    def _call(self, session: _Session, endpoint: str, function: str, parameters: dict[str, Any], deadline: float,
+              timeout: float) -> HostReply:
+        loading = not session.loaded  # a new pool: the function files go first, in the same pipeline
+        ps = pipeline.build(session.pool, function, parameters, [text for _, text in self._scripts] if loading else [])
         try:
-            self._run(session, ps, "loading the runbook/ps functions", deadline)
-        except _NotStarted as refused:
-            raise refused.err from None  # a fresh pool: nothing to retry
-
-    def _run(self, session: _Session, ps: PowerShell, what: str, deadline: float) -> HostReply:
-        wsman = session.wsman
-        _bound(wsman, _remaining(deadline))
-        try:
-            ps.begin_invoke()
-        except Exception as err:
-            if _refused_before_running(err):
-                raise _NotStarted(err) from err
+            reply = pipeline.run(ps, session.wsman, self.host, function, deadline, lambda: self._forget(session))
+        except HostError:
+            if loading:
+                self._load_alone(endpoint, deadline, timeout)  # their own error, if they are what failed
             raise
-        while ps.state == PSInvocationState.RUNNING:
-            remaining = _remaining(deadline)
-            if remaining <= 0:
-                self._stop(session, ps)
-                raise _CallTimeout(what)
-            _bound(wsman, remaining)
-            ps.poll_invoke(timeout=_op_timeout(remaining))  # type: ignore[arg-type]  # float is fine on the wire
-        _bound(wsman, _CLEANUP_TIMEOUT)
-        try:
-            ps.close()  # Signal Terminate: the host frees the command
-        except Exception as err:  # the answer is in; only the clean-up failed: use a new pool next time
-            log.info("%s: freeing a finished command failed (%s); the pool will be reopened",
-                     self.host, type(err).__name__)
-            self._forget(session)
+        session.loaded = True
+        return reply
 
-        errors = [_record_text(record) for record in ps.streams.error]
-        if ps.had_errors and not errors:
-            errors = ["the command failed without an error record"]
-        if ps.state == PSInvocationState.STOPPED and not errors:
-            errors = ["the command was stopped on the host"]
-        if errors:
-            raise HostError(self.host, f"{what}: " + "; ".join(errors))
-        warnings = [str(getattr(w, "message", None) or w) for w in ps.streams.warning]
-        return HostReply(output=[_plain(item) for item in ps.output], errors=[], warnings=warnings)
-
-    def _stop(self, session: _Session, ps: PowerShell) -> None:
-        """Stop a command that ran past its deadline; if the host does not cooperate, drop the pool."""
-        _bound(session.wsman, _CLEANUP_TIMEOUT)
+    def _load_alone(self, endpoint: str, deadline: float, timeout: float) -> None:
+        """After a failed first call: load the function files on a new pool by themselves. If that fails, its
+        error is the one to report and the pool is never kept (a pool without the functions is no use); if not,
+        the pool is ready and the call's own error stands. The call itself is not sent again."""
+        self._discard(endpoint)
+        session = self._session(endpoint, deadline, timeout)
+        ps = pipeline.build(session.pool, None, {}, [text for _, text in self._scripts])
         try:
-            ps.stop()
-            ps.close()
-        except Exception as err:
-            log.debug("%s: stopping a timed-out command failed: %s", self.host, type(err).__name__)
-            self._forget(session)
+            pipeline.run(ps, session.wsman, self.host, "loading the runbook/ps functions", deadline,
+                         lambda: self._forget(session))
+        except _NotStarted as refused:
+            self._discard(endpoint)
+            raise refused.err from None  # a fresh pool: nothing to retry
+        except BaseException:
+            self._discard(endpoint)
+            raise
+        session.loaded = True
 
     def _forget(self, session: _Session) -> None:
         session.broken = True
@@ -414,7 +380,7 @@ def _close_quietly(session: _Session, *, delete: bool = True) -> None:
     """Release a pool: with `delete`, ask the host to drop the shell (bounded, best effort); always close HTTP."""
     try:
         if delete and session.pool.shell.opened:
-            _bound(session.wsman, _CLEANUP_TIMEOUT)
+            _bound(session.wsman, pipeline.CLEANUP_TIMEOUT)
             session.pool.close()
     except Exception as err:
         log.debug("closing a runspace pool failed: %s", type(err).__name__)

@@ -282,6 +282,27 @@ def test_one_pool_per_host_reused_and_functions_loaded_once(basic_endpoint: WSMa
     assert sorted(loaded) == sorted(p.read_text(encoding="utf-8") for p in ps_dir.glob("*.ps1"))
 
 
+def test_the_first_call_carries_the_function_files_and_its_own_error_keeps_them(basic_endpoint: WSManEndpoint,
+                                                                               ps_dir: Path):
+    hosts = make_hosts(basic_endpoint, ps_dir)
+    before_shells, before_scripts = len(basic_endpoint.shells_opened), len(basic_endpoint.scripts_seen)
+    shipped = sorted(p.read_text(encoding="utf-8") for p in ps_dir.glob("*.ps1"))
+    try:
+        shell = hosts.shell(HOST)
+        with pytest.raises(HostError, match=f"^{HOST}: Invoke-LabThrow: not today$"):
+            shell.invoke("Invoke-LabThrow", {"Message": "not today"})  # the function's error, not the files'
+        # The files were sent with that call, then once more alone on a new pool, which is kept: they loaded.
+        assert sorted(basic_endpoint.scripts_seen[before_scripts:]) == sorted(shipped * 2)
+        assert shell.pools_opened == 2
+        assert shell.invoke("Get-LabEcho", {"A": 1}).first["Parameters"] == {"A": 1}
+        assert shell.invoke("Get-LabEcho", {"A": 2}).first["Parameters"] == {"A": 2}
+        assert sorted(basic_endpoint.scripts_seen[before_scripts:]) == sorted(shipped * 2)
+        assert shell.pools_opened == 2
+    finally:
+        hosts.close()
+    assert basic_endpoint.shells_opened[before_shells:] == ["Microsoft.PowerShell"] * 2
+
+
 def test_no_parameter_value_ever_reaches_script_text(basic_endpoint: WSManEndpoint, ps_dir: Path):
     hosts = make_hosts(basic_endpoint, ps_dir)
     marker = "MARKER-7f3a'; Remove-Item C:\\Windows"
@@ -541,7 +562,7 @@ def test_refused_function_files_fail_the_call_and_are_retried_next_time(basic_en
     calls_before = len(basic_endpoint.calls)
     try:
         shell = hosts.shell(HOST)
-        for expected_pools in (1, 2):
+        for expected_pools in (2, 4):  # the call with the files first, then the files alone to name the cause
             with pytest.raises(HostError, match="loading the runbook/ps functions: script text refused"):
                 shell.invoke("Get-LabEcho")
             assert shell.pools_opened == expected_pools  # a pool without the functions is never kept
