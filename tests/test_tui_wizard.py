@@ -130,7 +130,8 @@ async def test_every_section_is_on_the_form_with_its_help_and_the_chains_explain
         await settle(pilot)
         hint = str(screen.query_one("#hint-field-cert-validation", Static).content)
         assert "tmg (default): TMG's listener checks it, then KCD" in hint
-        assert "seg: TMG passes TLS through; the SEG checks it" in hint and "eas:" not in hint  # eas is only for tmg-eas
+        assert "seg: TMG passes TLS through; the SEG checks it" in hint
+        assert "eas:" not in hint  # eas is only for tmg-eas
         assert screen.query_one("#field-winrm-transport", Input).value == "https"  # the schema's default
         port = screen.query_one("#field-winrm-port", Input)
         port.focus()
@@ -192,3 +193,22 @@ async def test_escape_on_a_filled_form_asks_before_discarding(tui_env: Path) -> 
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, StartScreen))
+
+
+@tui_test
+async def test_a_tmg_array_and_its_proxy_identity_survive_the_form(tui_env: Path) -> None:
+    data = __import__("yaml").safe_load(EXAMPLE.read_text())
+    data["tmg"] = [{"computer": "TMG01", "host": "tmg01.test.lan", "service_identity": "LOCAL SERVICE"},
+                   {"computer": "TMG02", "host": "tmg02.test.lan", "service_identity": "LOCAL SERVICE"}]
+    Path("array.yaml").write_text(__import__("yaml").safe_dump(data))
+    app = app_for(None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wizard(pilot)
+        screen._import("array.yaml")
+        await settle(pilot)
+        form = screen.query_one(ParamsForm)
+        assert screen.query_one("#field-tmg", Input).value == "TMG01=tmg01.test.lan, TMG02=tmg02.test.lan"
+        assert screen.query_one("#field-tmg-service-identity", Input).value == "LOCAL SERVICE"
+        assert form.params is not None
+        assert [s.computer for s in form.params.tmg_members] == ["TMG01", "TMG02"]
+        assert form.params.tmg_service_identity == "LOCAL SERVICE"
