@@ -279,9 +279,11 @@ def _write_out(args: argparse.Namespace, text: str) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from runbook import report
 
+    target = Path(args.output) if args.output else None
     with commands.opened(args, drive=False) as book:
-        text = report.render(book, args.format)
-    _write_out(args, text)
+        report.write(book, args.format, target)  # streamed: a 50,000-entry journal never sits in memory
+    if target:
+        _warn(f"wrote {target}")
     return EXIT_OK
 
 

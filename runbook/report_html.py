@@ -5,9 +5,10 @@ Every value goes through `_h` (html.escape, quotes included); the only markup is
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import Any, Iterator
 
 from runbook.completion import verification_word
+from runbook.report import chunked, text_of
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b; margin: 2em auto;
@@ -63,7 +64,7 @@ def _facts(rows: list[tuple[str, str]]) -> str:
     return '<table class="facts">' + "".join(f"<tr><th>{_h(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
-def html(data: dict[str, Any]) -> str:
+def html_chunks(data: dict[str, Any]) -> Iterator[str]:
     journal = data["journal"]
     check = ('<span class="ok">intact</span>' if journal["intact"] else
              f'<span class="bad">BROKEN ({len(journal["problems"])} problems)</span>')
@@ -99,8 +100,10 @@ def html(data: dict[str, Any]) -> str:
                      f"<td>{_state(step['state'])}</td><td>{_h(step['by'] or '-')}</td>"
                      f"<td>{_h(step['when'] or '-')}</td><td>{mark}</td></tr>")
     parts.append("</table>")
-    parts += [_step(step) for step in data["steps"]]
-    parts.append("</section>")
+    yield text_of(parts)
+    for step in data["steps"]:
+        yield from chunked(_step(step))
+    parts = ["</section>"]
     parts.append('<section id="events"><h2>Handovers, takeovers and acknowledgements</h2><ul>')
     parts += [f"<li>{_h(e['time'])} {_h(e['operator'])}: {_h(e['text'])}</li>" for e in data["events"]] or \
         ["<li>none</li>"]
@@ -111,49 +114,48 @@ def html(data: dict[str, Any]) -> str:
               *[f'<li class="bad">{_h(problem)}</li>' for problem in journal["problems"]], "</ul>",
               "<table><tr><th>#</th><th>Time</th><th>Operator</th><th>Step</th><th>Action</th><th>Outcome</th>"
               "<th>Note</th></tr>"]
-    parts += [f"<tr><td>{_h(r['seq'])}</td><td>{_h(r['time'])}</td><td>{_h(r['operator'])}</td>"
-              f"<td><code>{_h(r['step'])}</code></td><td>{_h(r['action'])}</td><td>{_h(r['outcome'])}</td>"
-              f"<td>{_h(r['note'])}</td></tr>" for r in journal["lines"]]
-    parts += ["</table></section>", "</body>", "</html>"]
-    return "\n".join(parts) + "\n"
+    yield text_of(parts)
+    yield from chunked(f"<tr><td>{_h(r['seq'])}</td><td>{_h(r['time'])}</td><td>{_h(r['operator'])}</td>"
+                       f"<td><code>{_h(r['step'])}</code></td><td>{_h(r['action'])}</td>"
+                       f"<td>{_h(r['outcome'])}</td><td>{_h(r['note'])}</td></tr>" for r in journal["lines"])
+    yield text_of(["</table></section>", "</body>", "</html>"])
 
 
-def _step(step: dict[str, Any]) -> str:
+def _step(step: dict[str, Any]) -> Iterator[str]:
     who = f" by {_h(step['by'])} at {_h(step['when'])}" if step["by"] else ""
-    out = [f'<section class="step" id="step-{_h(step["key"])}">',
-           f"<h3>{_h(step['key'])} — {_h(step['title'])}</h3>", "<ul>",
-           f"<li>State: {_state(step['state'])}{who}</li>"]
+    yield from [f'<section class="step" id="step-{_h(step["key"])}">',
+                f"<h3>{_h(step['key'])} — {_h(step['title'])}</h3>", "<ul>",
+                f"<li>State: {_state(step['state'])}{who}</li>"]
     if step["not_applicable"]:
-        out += [f"<li>Does not apply: {_h(step['not_applicable'])}</li>", "</ul></section>"]
-        return "\n".join(out)
-    out.append(f"<li>Why: {_h(step['why'])}</li>")
+        yield from [f"<li>Does not apply: {_h(step['not_applicable'])}</li>", "</ul></section>"]
+        return
+    yield f"<li>Why: {_h(step['why'])}</li>"
     if step["error"]:
-        out.append(f'<li class="bad">Error: {_h(step["error"])}</li>')
+        yield f'<li class="bad">Error: {_h(step["error"])}</li>'
     if step["history"]:
-        out.append("<li>What changed (before → after):<ul>")
-        out += [f"<li>{_h(h['time'])} {_h(h['operator'])}: <code>{_h(h['text'])}</code> — {_h(h['status'])}</li>"
-                for h in step["history"]]
-        out.append("</ul></li>")
+        yield "<li>What changed (before → after):<ul>"
+        yield from (f"<li>{_h(h['time'])} {_h(h['operator'])}: <code>{_h(h['text'])}</code> — {_h(h['status'])}"
+                    "</li>" for h in step["history"])
+        yield "</ul></li>"
     if step["before"]:
-        out.append("<li>Before it was done by hand:<ul>")
-        out += [f"<li>{_h(line)}</li>" for line in step["before"]]
-        out.append("</ul></li>")
-    out += [f"<li>Left alone: {_h(line)}</li>" for line in step["log"]]
-    out += [f"<li>Point of no return acknowledged by {_h(a['by'])} at {_h(a['time'])} "
-            f"(plan <code>{_h(a['plan'])}</code>)</li>" for a in step["acks"]]
+        yield "<li>Before it was done by hand:<ul>"
+        yield from (f"<li>{_h(line)}</li>" for line in step["before"])
+        yield "</ul></li>"
+    yield from (f"<li>Left alone: {_h(line)}</li>" for line in step["log"])
+    yield from (f"<li>Point of no return acknowledged by {_h(a['by'])} at {_h(a['time'])} "
+                f"(plan <code>{_h(a['plan'])}</code>)</li>" for a in step["acks"])
     verified = step["verified"]
     if verified:
         result = _verification(verified, detail=True)
-        out.append(f"<li>Verification at {_h(verified.get('at'))} by {_h(verified.get('by'))}: {result}<ul>")
-        out += [f"<li>{_h(finding)}</li>" for finding in verified.get("findings", [])]
-        out.append("</ul></li>")
+        yield f"<li>Verification at {_h(verified.get('at'))} by {_h(verified.get('by'))}: {result}<ul>"
+        yield from (f"<li>{_h(finding)}</li>" for finding in verified.get("findings", []))
+        yield "</ul></li>"
     if step["manual"]:
-        out.append("<li>Manual checklist:<ul>")
-        out += [f"<li>{'☑' if m['by'] else '☐'} {m['n']}. {_h(m['text'])}"
-                + (f' <span class="muted">— ticked by {_h(m["by"])} at {_h(m["at"])}</span>' if m["by"] else "")
-                + "</li>" for m in step["manual"]]
-        out.append("</ul></li>")
-    out += [f"<li>Note ({_h(n['action'])}, {_h(n['time'])}, {_h(n['operator'])}): {_h(n['note'])}</li>"
-            for n in step["notes"]]
-    out += ["</ul>", "</section>"]
-    return "\n".join(out)
+        yield "<li>Manual checklist:<ul>"
+        yield from (f"<li>{'☑' if m['by'] else '☐'} {m['n']}. {_h(m['text'])}"
+                    + (f' <span class="muted">— ticked by {_h(m["by"])} at {_h(m["at"])}</span>' if m["by"] else "")
+                    + "</li>" for m in step["manual"])
+        yield "</ul></li>"
+    yield from (f"<li>Note ({_h(n['action'])}, {_h(n['time'])}, {_h(n['operator'])}): {_h(n['note'])}</li>"
+                for n in step["notes"])
+    yield from ["</ul>", "</section>"]

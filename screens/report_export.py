@@ -15,7 +15,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
-from runbook import report, store
+from runbook import report
 from runbook.engine import Runbook
 from runbook.errors import RunbookError
 from screens.messages import ReportWritten
@@ -94,7 +94,7 @@ class ReportModal(ModalScreen[Path | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="report")
     def write_report(self, target: Path, fmt: str) -> None:
         try:
-            store.write_atomic(target, report.render(self.book, fmt))
+            report.write(self.book, fmt, target)
         except (RunbookError, OSError) as exc:
             self.post_message(ReportWritten(target, str(exc)))
             return
