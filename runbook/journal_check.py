@@ -34,6 +34,8 @@ def tail_problem(last: dict[str, Any] | None, whole: bool, anchor: dict[str, Any
         missing = anchor["seq"] - last.get("seq", 0)
         return (f"it ends at seq {last.get('seq')}, but seq {anchor['seq']} was written: {missing} "
                 f"entr{'y' if missing == 1 else 'ies'} cut from the end")
+    if anchor["seq"] == last.get("seq", 0) - 1 and last.get("prev") == anchor["hash"]:
+        return None  # a crash between an entry and its anchor: the entry chains on, the next append rolls forward
     if anchor["seq"] < last.get("seq", 0):
         return (f"entries after seq {anchor['seq']} are not covered by the head anchor (appended outside "
                 "runbook?)")

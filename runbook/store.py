@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from runbook import safe_text
+from runbook import crashpoints, safe_text
 from runbook.errors import BadInput, SessionFileError, StorageError
 from runbook.session import Session, now_iso
 
@@ -107,6 +107,7 @@ def save(session: Session, path: Path) -> None:
         aside = path.with_name(f"{path.name}.damaged-{now_iso().replace(':', '')}")
         os.replace(path, aside)
         session.recovered = f"{session.recovered}; the damaged file was kept as {aside.name}"
+    crashpoints.reached("snapshot.write")
     try:
         write_atomic(path, HEADER + dump_yaml({**session.to_dict(), END: True}), mode=FILE_MODE)
     except OSError as exc:

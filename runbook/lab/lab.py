@@ -274,11 +274,11 @@ def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms:
         raise BadInput(f"SESSION: {path} already exists; choose another name or use --resume")
     data, params, state = demo_state(name, catalogue, fail=fail, cert_validation=cert_validation,
                                      params_file=params_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    store.private_dir(path.parent)
     device = issue_test_user(path, params)
     state["client_ca"] = device.ca_subject  # what the validating hop's trusted root store holds
     session_params = path.with_name(path.stem + ".params.yaml")
-    session_params.write_text(store.dump_yaml(data["params"]), encoding="utf-8")
+    store.write_atomic(session_params, store.dump_yaml(data["params"]), mode=0o600)
     store.write_atomic(lab_file(path), store.dump_yaml(state))
     meta = {"scenario": name, "state_file": lab_file(path).name, "latency_ms": latency_ms, "seed": seed,
             "fail": fail, "cert_validation": params.cert_validation,
