@@ -40,6 +40,7 @@ from runbook.lab import windows_contract as contract
 from runbook.lab.iis_sim import IisConfig, IisConfigError
 from runbook.lab.windows_errors import SimCommandError, SimConnectionError, SimTimeout
 from runbook.lab.windows_exchange import ExchangeVdirMixin
+from runbook.lab.windows_iis import IisFunctionsMixin
 from runbook.lab.windows_shells import SimHosts, SimShell
 from runbook.lab.windows_state import (
     FEATURE_CATALOGUE,
@@ -61,7 +62,7 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
+class SimWindowsHost(TmgPolicyMixin, IisFunctionsMixin, ExchangeVdirMixin):
     """One simulated Windows host. See the module docstring; state attributes are documented in `to_dict`."""
 
     def __init__(
@@ -327,11 +328,6 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
                 return [{"Name": known, "Installed": known in self.features}]
         raise SimCommandError(f"Windows feature {Name} is not known on {self.computer}")
 
-    def _require_iis(self) -> None:
-        if not {"Web-Server", "Web-Scripting-Tools"} <= self.features:
-            raise SimCommandError("The specified module 'WebAdministration' was not loaded because no valid module "
-                                  "file was found in any module directory.")
-
     def _pool_name(self, name: str) -> str | None:
         for pool in self.app_pools:
             if pool.lower() == name.lower():
@@ -345,51 +341,7 @@ class SimWindowsHost(TmgPolicyMixin, ExchangeVdirMixin):
             raise SimCommandError(f"application pool {Name} does not exist on {self.computer}")
         return [{"Name": Name} | self.app_pools[pool]]
 
-    # ------------------------------------------------------------------------------ IIS
-    def _require_location(self, location: str) -> None:
-        self._require_iis()
-        if not self.iis.has_location(location):
-            raise SimCommandError(f"IIS location {location} does not exist on {self.computer}")
-
-    def _get_web_config(self, Location: str, Filter: str, Name: str) -> list[Any]:
-        self._require_location(Location)
-        return [{"Location": Location, "Filter": Filter, "Name": Name,
-                 "Value": self.iis.read(Location, Filter, Name), "Local": self.iis.is_local(Location, Filter, Name)}]
-
-    def _set_web_config(self, Location: str, Filter: str, Name: str, Value: Any) -> list[Any]:
-        self._require_location(Location)
-        before = self.iis.read(Location, Filter, Name)
-        self.iis.write(Location, Filter, Name, Value)
-        return [{"Location": Location, "Filter": Filter, "Name": Name, "Before": before,
-                 "After": self.iis.read(Location, Filter, Name)}]
-
-    def _clear_web_config(self, Location: str, Filter: str, Name: str) -> list[Any]:
-        self._require_location(Location)
-        before = self.iis.read(Location, Filter, Name)
-        self.iis.clear(Location, Filter, Name)
-        return [{"Location": Location, "Filter": Filter, "Name": Name, "Before": before,
-                 "After": self.iis.read(Location, Filter, Name)}]
-
-    def _get_auth_providers(self, Location: str) -> list[Any]:
-        self._require_location(Location)
-        return [{"Location": Location, "Providers": self.iis.providers(Location)}]
-
-    def _change_provider(self, location: str, provider: str, add: bool) -> list[Any]:
-        self._require_location(location)
-        before = self.iis.providers(location)
-        present = provider.lower() in {p.lower() for p in before}
-        if add and not present:
-            self.iis.set_providers(location, before + [provider])
-        elif not add and present:
-            self.iis.set_providers(location, [p for p in before if p.lower() != provider.lower()])
-        return [{"Location": location, "Before": before, "After": self.iis.providers(location)}]
-
-    def _add_auth_provider(self, Location: str, Provider: str) -> list[Any]:
-        return self._change_provider(Location, Provider, add=True)
-
-    def _remove_auth_provider(self, Location: str, Provider: str) -> list[Any]:
-        return self._change_provider(Location, Provider, add=False)
-
+    # ------------------------------------------------------------------------------ IIS (the rest: IisFunctionsMixin)
     def _iis_reset(self) -> list[Any]:
         if "Web-Server" not in self.features:
             raise SimCommandError(f"IIS is not installed on {self.computer}: iisreset.exe was not found")
