@@ -111,7 +111,9 @@ def profile(size: int) -> None:
         path = lab_session(Path(folder), size)
         profiler = cProfile.Profile()
         profiler.runcall(run_step, path)
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 def main() -> None:
