@@ -88,13 +88,20 @@ KINDS = {"hello": "bare Textual hello", "demo": "runbook demo", "open": "runbook
 
 
 def measure(kind: str, sessions: Path) -> dict[str, float]:
+    session = {"open": sessions / "existing.yaml", "open-50k": sessions / "big.yaml"}.get(kind)
+    return frames(kind.split("-")[0], sessions, session)
+
+
+def frames(kind: str, sessions: Path, session: Path | None = None) -> dict[str, float]:
+    """One fresh process of `kind` (hello, demo, or open `session`): seconds to its first frame and to the steps
+    shown, and its peak memory (KiB)."""
     env = dict(os.environ, RUNBOOK_SESSIONS_DIR=str(sessions), PYTHONPATH=str(ROOT))
     env.pop("NO_COLOR", None)
     # An installed runbook has its bytecode compiled by pip, as Textual's is; some shells set
     # PYTHONDONTWRITEBYTECODE, which would make only our side recompile its sources on every start.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    extra = {"open": [str(sessions / "existing.yaml")], "open-50k": [str(sessions / "big.yaml")]}.get(kind, [])
-    result = subprocess.run([sys.executable, "-c", CHILD, kind.split("-")[0], *extra], capture_output=True,
+    extra = [str(session)] if session else []
+    result = subprocess.run([sys.executable, "-c", CHILD, kind, *extra], capture_output=True,
                             text=True, env=env, cwd=ROOT, timeout=120)
     found = dict(line.split() for line in result.stdout.splitlines()
                  if line.startswith(("first ", "ready ", "maxrss ")))
