@@ -88,12 +88,18 @@ def matching(path: Path, wanted: bytes, test: Callable[[Entry], bool], *, start:
 
 
 def _lines_holding(block: bytes, wanted: bytes) -> Iterator[bytes]:
-    found = block.find(wanted)
+    for line_start, line_end in _line_bounds(block, wanted, 0):
+        yield block[line_start:line_end]
+
+
+def _line_bounds(block: bytes, wanted: bytes, head: int) -> Iterator[tuple[int, int]]:
+    """[start, end) of each line of block[head:] that holds `wanted`, in order."""
+    found = block.find(wanted, head)
     while found >= 0:
-        line_start = block.rfind(b"\n", 0, found) + 1
+        line_start = block.rfind(b"\n", head, found) + 1 or head
         line_end = block.find(b"\n", found)
         line_end = len(block) if line_end < 0 else line_end
-        yield block[line_start:line_end]
+        yield line_start, line_end
         found = block.find(wanted, line_end)
 
 
@@ -148,26 +154,36 @@ def _lines_backwards(path: Path, end: int | None, wanted: bytes) -> Iterator[tup
     except FileNotFoundError:
         return
     with handle:
-        position = handle.seek(0, os.SEEK_END) if end is None else end
-        carry = b""  # the head of a line cut by a block's start: read whole with the block before it
+        position = handle.seek(0, os.SEEK_END) if end is None else end  # always the start of a line
         while position > 0:
             start = max(0, position - CHUNK)
             handle.seek(start)
-            block = handle.read(position - start) + carry
-            position = start
-            head = 0
-            if start > 0:
-                head = block.find(b"\n") + 1
-                if head == 0:  # one line longer than a block
-                    carry = block
-                    continue
-            carry, block = block[:head], block[head:]
-            hit = block.rfind(wanted)
-            while hit >= 0:
-                line_start = block.rfind(b"\n", 0, hit) + 1
-                line_end = block.find(b"\n", hit)
-                yield start + head + line_start, block[line_start:len(block) if line_end < 0 else line_end]
-                hit = block.rfind(wanted, 0, line_start)
+            block = handle.read(position - start)
+            # The block's first line may begin before it: it is read whole with the block before (no copying).
+            # Its last byte ends the last line, so only a newline before that can end a cut first line.
+            head = block.find(b"\n", 0, len(block) - 1) + 1 if start > 0 else 0
+            if start > 0 and head == 0:  # one line longer than a block: read it with a bigger one
+                position, block = _whole_line_before(handle, position)
+                head = 0
+                start = position
+            bounds = list(_line_bounds(block, wanted, head))  # found forwards: bytes.find is the fast one
+            for line_start, line_end in reversed(bounds):
+                yield start + line_start, block[line_start:line_end]
+            position = start + head
+
+
+def _whole_line_before(handle: Any, position: int) -> tuple[int, bytes]:
+    """(where it starts, the line) of the line that ends at `position`, however long."""
+    start = position
+    while start > 0:
+        start = max(0, start - CHUNK)
+        handle.seek(start)
+        cut = handle.read(position - start).rfind(b"\n", 0, max(0, position - start - 1))
+        if cut >= 0:
+            start += cut + 1
+            break
+    handle.seek(start)
+    return start, handle.read(position - start)
 
 
 class JournalSummary(NamedTuple):
