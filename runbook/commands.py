@@ -27,9 +27,12 @@ def _options(args: argparse.Namespace) -> Options:
 
 
 def _open(args: argparse.Namespace, *, drive: bool, purpose: str = "") -> Runbook:
-    return Runbook.open(store.session_path(args.session), catalogue(), ports_factory(_options(args)), drive=drive,
+    book = Runbook.open(store.session_path(args.session), catalogue(), ports_factory(_options(args)), drive=drive,
                         takeover=bool(getattr(args, "takeover", False)), purpose=purpose or args.command,
                         reason=getattr(args, "reason", None))
+    for notice in book.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    return book
 
 
 @contextmanager

@@ -59,6 +59,7 @@ class Runbook:
         self._ports_factory = ports_factory
         self._ports: Ports | None = None
         self.cancel = CancelToken()  # the TUI's stop: checked before each remote call of the running operation
+        self.notices: list[str] = [f"{path}: {session.recovered}"] if session.recovered else []
 
     # -- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -93,6 +94,9 @@ class Runbook:
         lock = SessionLock(store.lock_path(path), purpose, epoch=lambda: next_epoch(store.journal_path(path))) \
             .acquire(takeover=takeover, reason=reason) if drive else None
         try:
+            if lock is not None:  # what the previous driver wrote up to the moment the lock became ours
+                Journal(store.journal_path(path)).barrier()
+                session = store.load(path)
             book = cls(path, session, catalogue, ports_factory, lock)
             if lock is not None:
                 book._after_acquire()
@@ -112,7 +116,10 @@ class Runbook:
             self.recorder.commit(step=None, action="migrate", outcome="the journal now holds the whole record",
                                  details={"session": self.session.to_dict()})
         if self.session.recovered:
+            why = self.session.recovered
             self.recorder.snapshot()  # the damaged file is moved aside, never overwritten
+            kept = f"; the damaged file is kept as {self.session.kept_aside}" if self.session.kept_aside else ""
+            self.notices = [f"{self.path}: {why}{kept}; written whole again"]
         for key, record in self.session.steps.items():
             if record.state == State.RUNNING:
                 self._transition(key, Event.INTERRUPT, note=recovery.interrupted_note(record))
@@ -120,8 +127,11 @@ class Runbook:
     def _fence(self) -> None:
         """Called under the journal's lock before each append: a driver whose lock was taken over stops here."""
         if self.lock is not None and not self.lock.still_mine():
-            raise TakenOver(f"this session was taken over by {self.lock.taken_by()}: this process stops writing "
-                            "(nothing more of it is recorded); follow it with `runbook watch`")
+            taken = [e for e in self.journal.recent() if e.get("action") == "takeover"
+                     and (e.get("epoch") or 0) > (self.lock.epoch or 0)]
+            by = f"{taken[-1]['operator']} at {taken[-1]['time']}" if taken else self.lock.taken_by()
+            raise TakenOver(f"this session was taken over by {by}: this process stops writing (nothing more of it "
+                            "is recorded); follow it with `runbook watch`")
 
     def _epoch(self) -> int | None:
         return self.lock.epoch if self.lock is not None else None

@@ -124,6 +124,18 @@ class Journal:
         with os.fdopen(fd, "rb") as handle:
             return _last_in(handle)[0]
 
+    def recent(self) -> list[dict[str, Any]]:
+        """The entries in the file's last TAIL_BYTES, oldest first (what just happened, without reading it all)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | NOFOLLOW)
+        except OSError:
+            return []
+        with os.fdopen(fd, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_BYTES))
+            lines = handle.read().splitlines()[1 if size > TAIL_BYTES else 0:]
+        return [entry for line in lines if (entry := parse_line(line)) is not None]
+
     def anchor(self) -> dict[str, Any] | None:
         """The head anchor ({seq, hash}), or None when there is none."""
         try:
@@ -187,6 +199,12 @@ class Journal:
             crashpoints.reached("journal.after-anchor")
             self.last_offset = size + len(line)
         return entry
+
+    def barrier(self) -> None:
+        """Wait for an append in flight in another process (a displaced driver's last one) to finish."""
+        if self.path.exists():
+            with self._locked():
+                pass
 
     @contextmanager
     def _locked(self) -> Iterator[int]:

@@ -125,8 +125,14 @@ def verdict(journal: Journal) -> tuple[bool, list[str]]:
         return False, lines
     last = journal.last()
     head = f"journal intact: {last['seq'] if last else 0} entries, head {journal.head()}"
-    if problems:
-        head += f" ({len(problems)} earlier problem{'s' if len(problems) != 1 else ''} acknowledged)"
+    acks = [entry for entry in journal.entries() if entry.get("action") == ACKNOWLEDGE]
+    if acks:
+        head += f" (problems acknowledged {len(acks)} time{'s' if len(acks) != 1 else ''})"
+    for entry in acks:
+        found = (entry.get("details") or {}).get("problems") or []
+        lines.append(f"acknowledged at seq {entry['seq']} by {entry.get('operator')} ({entry.get('time')}): "
+                     f"{entry.get('note', '')}")
+        lines.extend(f"  found then: {problem}" for problem in found)
     return True, [head] + lines
 
 

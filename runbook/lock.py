@@ -164,7 +164,7 @@ class SessionLock:
         except OSError as exc:
             raise StorageError.from_os(exc, self.path, kept="no lock was taken, nothing was changed") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            _forget(tmp)
         return True
 
     def _write_tmp(self, holder: Holder) -> Path:
@@ -180,7 +180,7 @@ class SessionLock:
             finally:
                 os.close(fd)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _forget(tmp)
             raise StorageError.from_os(exc, self.path, kept="no lock was taken, nothing was changed") from None
         return tmp
 
@@ -269,7 +269,7 @@ class SessionLock:
         try:
             os.replace(tmp, self.path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _forget(tmp)
             raise StorageError.from_os(exc, self.path) from None
 
     def still_mine(self) -> bool:
@@ -312,6 +312,13 @@ class SessionLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _forget(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # a read-only mount never let it be created
+        pass
 
 
 def takeover_wait() -> float:

@@ -84,6 +84,7 @@ class Session:
     settings: dict[str, Any] = field(default_factory=dict)  # per-session switches (e.g. two_person_confirm)
     journal: dict[str, Any] | None = None  # the journal position this snapshot reflects: {seq, hash, offset}
     recovered: str | None = field(default=None, compare=False)  # why it was rebuilt from the journal on load
+    kept_aside: str | None = field(default=None, compare=False)  # where the damaged file it replaced was moved
 
     def record(self, key: str) -> StepRecord:
         return self.steps.setdefault(key, StepRecord())

@@ -105,14 +105,18 @@ def save(session: Session, path: Path) -> None:
     private_dir(path.parent)
     if session.recovered and path.exists() and not path.is_symlink():
         aside = path.with_name(f"{path.name}.damaged-{now_iso().replace(':', '')}")
+        number = 1
+        while aside.exists():
+            aside, number = aside.with_name(f"{path.name}.damaged-{now_iso().replace(':', '')}-{number}"), number + 1
         os.replace(path, aside)
-        session.recovered = f"{session.recovered}; the damaged file was kept as {aside.name}"
+        session.kept_aside = aside.name
     crashpoints.reached("snapshot.write")
     try:
         write_atomic(path, HEADER + dump_yaml({**session.to_dict(), END: True}), mode=FILE_MODE)
     except OSError as exc:
         raise StorageError.from_os(exc, path, kept="the journal holds every step record; the session file is "
                                                    "rebuilt from it") from None
+    session.recovered = None  # written whole again: nothing more to move aside
 
 
 def load(path: Path) -> Session:
@@ -147,6 +151,8 @@ def read_snapshot(path: Path) -> tuple[Any, str | None]:
         return None, "the session file is cut off (not valid YAML)"
     if not text.strip():
         return None, "the session file is empty"
+    if not isinstance(data, dict) and not whole:
+        return None, "the session file is cut off (no settings left in it)"
     if isinstance(data, dict) and data.get("schema") == 2 and data.pop(END, None) is not True:
         return None, "the session file is cut off (its last line is missing)"
     return data, None

@@ -28,6 +28,8 @@ def lab_state(folder: Path) -> dict:
     state = yaml.safe_load((folder / "k.lab.yaml").read_text())
     if not any((state.get("faults") or {}).values()):
         state.pop("faults", None)  # {} and {directory: {}, hosts: {}} both mean no fault planted
+    for host in (state.get("hosts") or {}).values():
+        host.pop("latency_ms", None)  # the rehearsal's simulated network delay, not a setting of the host
     return {key: value for key, value in state.items() if key not in ("iisresets", "log")}
 
 
