@@ -91,7 +91,7 @@ def test_a_driver_taken_over_alive_on_another_host_stops_writing(tmp_path: Path)
     if store.load(tmp_path / "k.yaml").record("3a").changes:
         assert runbook(tmp_path, "undo", "k", "3a", "--yes", operator="bob@jumpb").returncode == 0
     journal_text = runbook(tmp_path, "journal", "k").stdout
-    assert lab_state(tmp_path) == pristine, f"a change alice made is in force but unknown to the record:\n{journal_text}"
+    assert lab_state(tmp_path) == pristine, f"a change of alice's is in force, unknown to the record:\n{journal_text}"
 
 
 # -- disk faults ----------------------------------------------------------------------------------------------------
