@@ -45,6 +45,16 @@ async def test_a_long_step_log_opens_on_its_newest_page_and_pages_back_on_scroll
             await settle(pilot)
             assert log.scroll_y > 0, "what was on screen stays on screen"
         assert notes_shown(detail) == list(range(NOTES))
+        await pilot.press("down")  # another step, and back: its newest page again, nothing read ahead
+        await settle(pilot)
+        await pilot.press("up")
+        await until(pilot, lambda: detail.instance is not None and detail.instance.key == "1")
+        await settle(pilot)
+        assert notes_shown(detail) == list(range(NOTES - LOG_PAGE, NOTES))
+        for oldest in (NOTES - 2 * LOG_PAGE, 0):
+            log.scroll_home(animate=False)
+            await until(pilot, lambda first=oldest: notes_shown(detail)[0] == first)
+            await settle(pilot)
 
         blocks = list(detail.query(".log-block"))
         await pilot.press("a")

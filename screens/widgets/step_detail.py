@@ -155,7 +155,8 @@ class StepDetail(Vertical):
 
     def _reset_log(self, lines: list[str]) -> None:
         pane = self.query_one("#log", VerticalScroll)
-        pane.remove_children()
+        pane.remove_children()  # its scroll position goes back to 0: not the operator reaching the top
+        self._log.shown = False
         self._extra_log = []
         self._log.empty = not lines
         pane.mount(_log_block(lines or [NOTHING_JOURNALED]))
@@ -181,13 +182,16 @@ class StepDetail(Vertical):
         self._scroll_log_end()
 
     def _scroll_log_end(self) -> None:
-        log = self.query_one("#log", VerticalScroll)
-        self.call_after_refresh(lambda: log.scroll_end(animate=False))  # once the new text is laid out
+        self.call_after_refresh(self._log_at_end)  # once the new text is laid out
+
+    def _log_at_end(self) -> None:
+        self.query_one("#log", VerticalScroll).scroll_end(animate=False)
+        self._log.shown = True
 
     def _log_scrolled(self, old: float, new: float) -> None:
         """At the top of the log, the page of older entries goes above what is shown, which stays in view."""
         log = self._log
-        if new > 0 or old <= 0 or not log.start or log.key is None or log.path is None:
+        if new > 0 or old <= 0 or not log.shown or not log.start or log.key is None or log.path is None:
             return
         page = journal_tail.step_page(log.path, log.key, LOG_PAGE, end=log.start)
         log.start = page.start
@@ -244,6 +248,7 @@ class LogWindow:
     start: int = 0  # where the oldest shown entry begins: older pages end there (0: none older)
     end: int = 0  # how far the journal was read
     empty: bool = True  # only the "nothing journaled" line is shown
+    shown: bool = False  # laid out and scrolled to its end: only then does reaching the top ask for older entries
 
 
 def _log_block(lines: list[str], *, extra: bool = False) -> Static:
