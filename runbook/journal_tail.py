@@ -141,8 +141,14 @@ def step_page(path: Path, step: str, limit: int, *, end: int | None = None) -> P
 
 def last_entry(path: Path, end: int | None = None) -> Entry | None:
     """The newest readable entry before byte `end`."""
-    for _, line in _lines_backwards(path, end, b"{"):
-        if (entry := _parse(line)) is not None:
+    return newest(path, b"{", lambda entry: True, end=end)
+
+
+def newest(path: Path, wanted: bytes, test: Callable[[Entry], bool], *, end: int | None = None) -> Entry | None:
+    """The newest entry before byte `end` whose line holds `wanted` and that passes `test`, read backwards: e.g.
+    the highest driver epoch is the newest entry's that names one (`needle("epoch")`), not a walk of the file."""
+    for _, line in _lines_backwards(path, end, wanted):
+        if (entry := _parse(line)) is not None and test(entry):
             return entry
     return None
 

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from runbook import journal_tail
-from runbook.journal_tail import JournalSummary, Page, check_runs, last_entry, step_entries, step_page
+from runbook.journal_tail import (
+    JournalSummary,
+    Page,
+    check_runs,
+    last_entry,
+    needle,
+    newest,
+    step_entries,
+    step_page,
+)
 
 STEPS = ["1", "3a", "4a@EAS01", "4a@EAS02", None, "é@SEG01"]
 
@@ -55,6 +64,9 @@ def test_checks_last_and_the_summary_follow_appends(tmp_path: Path, chunk: int) 
     entries = write_journal(path, 300)
     assert check_runs(path) == [e for e in entries if e["action"] == "check"]
     assert last_entry(path) == entries[-1]
+    notes = [e for e in entries if e["action"] == "note"]
+    assert newest(path, needle("note"), lambda e: e["action"] == "note") == notes[-1]
+    assert newest(path, needle("note"), lambda e: e["action"] == "note", end=1) is None
     summary = JournalSummary(path).advance()
     with path.open("a", encoding="utf-8") as handle:
         more = {"seq": 301, "step": "1", "action": "check", "outcome": "faults: clock"}
