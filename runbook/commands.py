@@ -322,6 +322,9 @@ def start_screen(args: argparse.Namespace) -> int:
 
 
 def _tui(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None) -> int:
+    from runbook.lock import release_on_hangup
+
+    release_on_hangup()  # here, on the main thread: the TUI opens sessions from workers
     try:
         from screens.app import run_app
     except ImportError as exc:

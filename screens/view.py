@@ -244,6 +244,8 @@ def journal_lines(entries: Iterable[dict[str, Any]], key: str | None) -> list[st
     for entry in entries:
         if key is not None and entry.get("step") != key:
             continue
+        if entry.get("action") == "intent":  # the write-ahead record: the change entry after it says what landed
+            continue
         text = f"{clock_time(entry.get('time'))} {entry.get('operator', '?')} {entry.get('action')}: " \
                f"{entry.get('outcome')}"
         if entry.get("note"):
