@@ -2,21 +2,21 @@
 
 A 50,000-entry journal would otherwise sit in memory several times over (the entries, each step's share, the
 rendered rows). Here it is parsed once: the summary (counts, operators, handovers, check runs) is kept, while what
-each step's section lists and the journal table's rows go to temporary spools (in memory while small, on disk
-beyond) as the few fields they show, read back when they are written. Memory stays flat, time stays linear.
+each step's section lists and the journal table's rows go to temporary files as the few fields they show, read back
+when they are written. Memory stays flat, time stays linear.
 """
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from runbook import handover, two_person
 
 Entry = dict[str, Any]
-SPOOL_IN_MEMORY = 1 << 18  # a step's entries stay in memory up to this many bytes
 
 
 def _entries(path: Path) -> Iterator[Entry]:
@@ -36,24 +36,45 @@ def _entries(path: Path) -> Iterator[Entry]:
 
 
 class Spool:
-    """Records of this process, in order, read back as often as a section needs them (pickled: only this process
-    reads them, and reading them back is many times faster than parsing the journal's JSON again)."""
+    """Records of this process, in order, read back as often as a section needs them: pickled in batches to a
+    temporary file (only this process reads them back, many times faster than parsing the journal's JSON again)."""
+
+    BATCH = 512
 
     def __init__(self) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        self._file: IO[bytes] | None = None
+        self._batch: list[Any] = []
         self.count = 0
 
     def add(self, record: Any) -> None:
-        pickle.dump(record, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._batch.append(record)
         self.count += 1
+        if len(self._batch) == self.BATCH:
+            self._write()
+
+    def _write(self) -> None:
+        if self._batch:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()
+            self._file.seek(0, os.SEEK_END)
+            pickle.dump(self._batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._batch = []
 
     def __iter__(self) -> Iterator[Any]:
+        self._write()
+        if self._file is None:
+            return
         self._file.seek(0)
-        for _ in range(self.count):
-            yield pickle.load(self._file)
+        while True:
+            try:
+                batch = pickle.load(self._file)
+            except EOFError:
+                return
+            yield from batch
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class Items:
