@@ -1,7 +1,7 @@
 """Benchmark: verify-all of the host steps over a farm of 1, 4 and 16 Windows hosts, through the real WinRM client.
 
 Each simulated host (runbook.lab.windows_host.SimWindowsHost) sits behind its own loopback WinRM endpoint
-(runbook.lab.wsman_endpoint.WSManEndpoint) in its own process, as a remote host would be (its CPU is not the
+(testsupport.wsman.endpoint.WSManEndpoint) in its own process, as a remote host would be (its CPU is not the
 client's). The client side is what `runbook verify SESSION` does: a session created from a params file,
 `Runbook.verify_many` (a worker per host, each host's steps in order), `WinRMHosts` (real pypsrp, NTLM with
 message encryption; `--auth basic` for Basic over HTTP), one runspace pool per host (and a second one, to the
@@ -78,8 +78,8 @@ def farm_params(farm: str, size: int, auth: str) -> dict[str, Any]:
 def serve(params: dict[str, Any], host: str, auth: str, folder: str, conn: Any) -> None:
     """Child process: one simulated host (scenario state, steps 1/2 clicked in the TMG console) and its endpoint."""
     from runbook.lab import lab as lab_module
-    from runbook.lab.wsman_endpoint import start_endpoints
     from runbook.params import parse_params
+    from testsupport.wsman.endpoint import start_endpoints
 
     parsed = parse_params(params)
     state = lab_module.build_state("tmg-seg-eas" if parsed.has_seg else "tmg-eas", parsed)

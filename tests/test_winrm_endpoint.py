@@ -1,6 +1,6 @@
 """The real pypsrp client (through WinRMShell) against the loopback WinRM endpoint, over real HTTP.
 
-Every test here talks HTTP on 127.0.0.1 to `runbook.lab.wsman_endpoint.WSManEndpoint`, which
+Every test here talks HTTP on 127.0.0.1 to `testsupport.wsman.endpoint.WSManEndpoint`, which
 wraps psrpcore's server side; nothing in the client is mocked.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
 from runbook.errors import BadInput, HostError
-from runbook.lab.wsman_endpoint import PS_DIR, WSManEndpoint, start_endpoints
 from runbook.ports import HostReply
 from runbook.settings import WinRMSettings
-from runbook.winrm_shell import WinRMHosts
+from runbook.winrm_shell import PS_DIR, WinRMHosts
+from testsupport.wsman.endpoint import WSManEndpoint, start_endpoints
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,11 +13,11 @@ import ssl
 import pytest
 
 from runbook.errors import HostError
-from runbook.lab.wsman_endpoint import WSManEndpoint
 from runbook.settings import WinRMSettings
 from runbook.winrm_shell import WinRMHosts
 from tests.kerberos_client import kerberos_client
 from tests.test_winrm_endpoint import HOST, lab_dispatch, ps_dir, test_pki  # noqa: F401 - fixtures
+from testsupport.wsman.endpoint import WSManEndpoint
 
 pytestmark = pytest.mark.slow
 

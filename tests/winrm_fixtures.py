@@ -43,10 +43,10 @@ import yaml
 
 from runbook.lab import lab as lab_module
 from runbook.lab.windows_host import SimWindowsHost
-from runbook.lab.wsman_endpoint import WSManEndpoint
 from runbook.params import parse_params
 from runbook.ports import HostReply
 from tests.samba_dc import SambaDC, ensure_hosts_entry
+from testsupport.wsman.endpoint import WSManEndpoint
 
 REQUIRE_ENV = "RUNBOOK_REQUIRE_SAMBA"
 PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"

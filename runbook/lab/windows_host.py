@@ -4,7 +4,7 @@ This mocks what cannot exist here, a Windows host's internals (LSA user rights, 
 applicationHost.config, Exchange's virtual directory, TMG's COM policy), and it is the ONLY
 mocked layer: the rehearsal lab hands it the calls a real client would send, and the tests
 reach it through the real pypsrp client and a real WinRM endpoint on loopback
-(`runbook.lab.wsman_endpoint`, whose `dispatch` is `SimHosts.dispatch`).
+(`testsupport.wsman.endpoint`, a test-only package, whose `dispatch` is `SimHosts.dispatch`).
 
 `SimWindowsHost.invoke(function, parameters, endpoint)` answers each function of
 `runbook/ps/*.ps1` (and, on the `exchange` endpoint of an Exchange server, the two Exchange

@@ -1,7 +1,7 @@
 """Who may talk to the lab WinRM endpoint, and how NTLM/Kerberos-sealed messages are framed.
 
 The HTTP round trips themselves (401 challenges, the per-connection acceptor) are in
-`runbook.lab.wsman_http`; this module holds what they rely on: the process-wide NTLM
+`testsupport.wsman.http_server`; this module holds what they rely on: the process-wide NTLM
 credential file and Kerberos keytab pyspnego's acceptor reads, and WinRM's multipart/encrypted framing
 ([MS-WSMV] 3.1.4.1.30.x) around pyspnego's `wrap_winrm` / `unwrap_winrm`.
 """
@@ -31,7 +31,7 @@ class _NtlmUsers:
     def add(self, key: int, username: str, password: str) -> None:
         if ":" in password or "\n" in password or "\r" in password:
             raise ValueError("the lab NTLM acceptor cannot store a password containing ':' or a line break")
-        domain, user = _split_user(username)
+        domain, user = split_user(username)
         with self._lock:
             if self._path is None:
                 fd, self._path = tempfile.mkstemp(prefix="runbook-ntlm-", suffix=".txt")
@@ -67,7 +67,7 @@ class _NtlmUsers:
         os.replace(tmp, self._path)
 
 
-_NTLM_USERS = _NtlmUsers()
+NTLM_USERS = _NtlmUsers()
 
 
 class _Keytabs:
@@ -102,10 +102,10 @@ class _Keytabs:
                 os.environ["KRB5_KTNAME"] = self._previous
 
 
-_KEYTABS = _Keytabs()
+KEYTABS = _Keytabs()
 
 
-def _split_user(username: str) -> tuple[str, str]:
+def split_user(username: str) -> tuple[str, str]:
     if "\\" in username:
         domain, user = username.split("\\", 1)
         return domain, user
@@ -114,11 +114,11 @@ def _split_user(username: str) -> tuple[str, str]:
 
 # WinRM's multipart/encrypted framing of an NTLM-sealed SOAP message.
 _MIME_BOUNDARY = b"--Encrypted Boundary"
-_SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
-_KERBEROS_ENCRYPTED = "application/HTTP-Kerberos-session-encrypted"
+SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
+KERBEROS_ENCRYPTED = "application/HTTP-Kerberos-session-encrypted"
 
 
-def _unwrap(ctx: Any, body: bytes) -> bytes:
+def unwrap(ctx: Any, body: bytes) -> bytes:
     parts = [p for p in re.split(rb"--Encrypted Boundary(?:--)?\r\n", body) if p.strip()]
     message = b""
     for i in range(0, len(parts) - 1, 2):
@@ -133,7 +133,7 @@ def _unwrap(ctx: Any, body: bytes) -> bytes:
     return message
 
 
-def _wrap(ctx: Any, plain: bytes, protocol: str = _SPNEGO_ENCRYPTED) -> bytes:
+def wrap(ctx: Any, plain: bytes, protocol: str = SPNEGO_ENCRYPTED) -> bytes:
     result = ctx.wrap_winrm(plain)
     header, data, padding = result.header, result.data, result.padding_length
     return b"\r\n".join([

@@ -40,9 +40,9 @@ as on Windows, by the configuration name in the shell's resource URI (`Microsoft
 `latency_ms` is added to every HTTP response (a network round trip), including the
 authentication round trips.
 
-The layers around this server live beside it: `wsman_http` (HTTP, TLS, the Basic/NTLM round
-trips), `wsman_auth` (the NTLM credential file, message-encryption framing), `wsman_envelopes`
-(SOAP XML and faults), `wsman_shells` (the shell actions and PSRP pipelines) and `wsman_streams`
+The layers around this server live beside it: `http_server` (HTTP, TLS, the Basic/NTLM round
+trips), `auth` (the NTLM credential file, message-encryption framing), `envelopes`
+(SOAP XML and faults), `shells` (the shell actions and PSRP pipelines) and `streams`
 (PowerShell values and records).
 """
 from __future__ import annotations
@@ -59,59 +59,26 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from runbook.lab.wsman_auth import _KEYTABS, _NTLM_USERS, _split_user
-from runbook.lab.wsman_envelopes import (
-    _ACTION,
-    _SHELL_ACTION,
-    COMMAND_DONE,
-    COMMAND_RUNNING,
-    CONFIGURATIONS,
-    ERROR_WSMAN_ACTION_NOT_SUPPORTED,
-    ERROR_WSMAN_INVALID_RESOURCE_URI,
-    ERROR_WSMAN_INVALID_SELECTORS,
-    ERROR_WSMAN_OPERATION_TIMEDOUT,
-    NS,
-    RESOURCE_PREFIX,
-    SIGNAL_PS_CTRL_C,
-    SIGNAL_TERMINATE,
-    _envelope,
-    _Fault,
-    _fault_envelope,
-    _parse_duration,
-    _text,
-)
-from runbook.lab.wsman_http import _Handler, _Server
-from runbook.lab.wsman_shells import WSManShells, _Shell
-from runbook.lab.wsman_streams import to_plain, to_psobject
 from runbook.ports import HostReply
-
-# The names other code imports from here, wherever they now live.
-__all__ = [
-    "COMMAND_DONE",
-    "COMMAND_RUNNING",
-    "CONFIGURATIONS",
-    "Dispatch",
-    "ERROR_WSMAN_ACTION_NOT_SUPPORTED",
-    "ERROR_WSMAN_INVALID_RESOURCE_URI",
-    "ERROR_WSMAN_INVALID_SELECTORS",
-    "ERROR_WSMAN_OPERATION_TIMEDOUT",
-    "NS",
-    "PS_DIR",
-    "RESOURCE_PREFIX",
-    "SIGNAL_PS_CTRL_C",
-    "SIGNAL_TERMINATE",
-    "WSManEndpoint",
-    "start_endpoints",
-    "to_plain",
-    "to_psobject",
-]
+from runbook.winrm_shell import PS_DIR
+from testsupport.wsman.auth import KEYTABS, NTLM_USERS, split_user
+from testsupport.wsman.envelopes import (
+    ERROR_WSMAN_ACTION_NOT_SUPPORTED,
+    NS,
+    SHELL_ACTION,
+    TRANSFER_ACTION,
+    WSManFault,
+    child_text,
+    fault_envelope,
+    parse_duration,
+    soap_envelope,
+)
+from testsupport.wsman.http_server import EndpointServer, RequestHandler
+from testsupport.wsman.shells import Shell, WSManShells
 
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[str, str, dict, str], HostReply]
-
-PS_DIR = Path(__file__).resolve().parent.parent / "ps"
-
 
 class WSManEndpoint(WSManShells):
     """One simulated Windows host's WinRM service on a loopback port. See the module docstring."""
@@ -157,7 +124,7 @@ class WSManEndpoint(WSManShells):
         self.soap_requests = {"plain": 0, "encrypted": 0}  # SOAP messages served, by transport protection
 
         self._allowed_scripts: frozenset[str] = frozenset()
-        self._shells: dict[str, _Shell] = {}
+        self._shells: dict[str, Shell] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -199,13 +166,13 @@ class WSManEndpoint(WSManShells):
             p.read_text(encoding="utf-8") for p in sorted(self.ps_dir.glob("*.ps1")) if p.is_file()
         ) if self.ps_dir.is_dir() else frozenset()
         if self.auth == "ntlm":
-            _NTLM_USERS.add(id(self), self.username, self._password)
+            NTLM_USERS.add(id(self), self.username, self._password)
         if self.auth == "kerberos":
             assert self.keytab is not None
-            _KEYTABS.add(id(self), self.keytab)
+            KEYTABS.add(id(self), self.keytab)
         self._stopping.clear()
-        handler = type("_BoundHandler", (_Handler,), {"endpoint": self})
-        server = _Server((self.bind, self._requested_port), handler)
+        handler = type("_BoundHandler", (RequestHandler,), {"endpoint": self})
+        server = EndpointServer((self.bind, self._requested_port), handler)
         server.endpoint = self
         self._server = server
         self._thread = threading.Thread(
@@ -236,9 +203,9 @@ class WSManEndpoint(WSManShells):
                 shell.closed = True
                 shell.cond.notify_all()
         if self.auth == "ntlm":
-            _NTLM_USERS.remove(id(self))
+            NTLM_USERS.remove(id(self))
         if self.auth == "kerberos":
-            _KEYTABS.remove(id(self))
+            KEYTABS.remove(id(self))
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -265,7 +232,7 @@ class WSManEndpoint(WSManShells):
     def principal_ok(self, principal: str | None) -> bool:
         if not principal:
             return False
-        return _split_user(principal.lower()) == _split_user(self.username.lower())
+        return split_user(principal.lower()) == split_user(self.username.lower())
 
     # ------------------------------------------------------------ WS-Man
     def handle_soap(self, body: bytes) -> tuple[int, bytes]:
@@ -277,38 +244,38 @@ class WSManEndpoint(WSManShells):
         header = envelope.find("s:Header", NS)
         if header is None:
             return 400, b""
-        action = _text(header, "wsa:Action")
-        message_id = _text(header, "wsa:MessageID")
-        resource_uri = _text(header, "wsman:ResourceURI")
-        timeout = _parse_duration(_text(header, "wsman:OperationTimeout")) or 20.0
+        action = child_text(header, "wsa:Action")
+        message_id = child_text(header, "wsa:MessageID")
+        resource_uri = child_text(header, "wsman:ResourceURI")
+        timeout = parse_duration(child_text(header, "wsman:OperationTimeout")) or 20.0
         selectors = {
             s.attrib.get("Name", ""): (s.text or "")
             for s in header.findall("wsman:SelectorSet/wsman:Selector", NS)
         }
         request_body = envelope.find("s:Body", NS)
         try:
-            if action == _ACTION + "Create":
-                response_action, content = _ACTION + "CreateResponse", self._create(resource_uri, request_body)
-            elif action == _SHELL_ACTION + "Command":
-                response_action, content = _SHELL_ACTION + "CommandResponse", self._command(selectors, request_body)
-            elif action == _SHELL_ACTION + "Send":
-                response_action, content = _SHELL_ACTION + "SendResponse", self._send(selectors, request_body)
-            elif action == _SHELL_ACTION + "Receive":
-                response_action, content = _SHELL_ACTION + "ReceiveResponse", self._receive(
+            if action == TRANSFER_ACTION + "Create":
+                response_action, content = TRANSFER_ACTION + "CreateResponse", self._create(resource_uri, request_body)
+            elif action == SHELL_ACTION + "Command":
+                response_action, content = SHELL_ACTION + "CommandResponse", self._command(selectors, request_body)
+            elif action == SHELL_ACTION + "Send":
+                response_action, content = SHELL_ACTION + "SendResponse", self._send(selectors, request_body)
+            elif action == SHELL_ACTION + "Receive":
+                response_action, content = SHELL_ACTION + "ReceiveResponse", self._receive(
                     selectors, request_body, timeout
                 )
-            elif action == _SHELL_ACTION + "Signal":
-                response_action, content = _SHELL_ACTION + "SignalResponse", self._signal(selectors, request_body)
-            elif action == _ACTION + "Delete":
-                response_action, content = _ACTION + "DeleteResponse", self._delete(selectors)
+            elif action == SHELL_ACTION + "Signal":
+                response_action, content = SHELL_ACTION + "SignalResponse", self._signal(selectors, request_body)
+            elif action == TRANSFER_ACTION + "Delete":
+                response_action, content = TRANSFER_ACTION + "DeleteResponse", self._delete(selectors)
             else:
-                raise _Fault(
+                raise WSManFault(
                     ERROR_WSMAN_ACTION_NOT_SUPPORTED, "wsa:ActionNotSupported",
                     f"The action {action} is not supported by this lab endpoint.",
                 )
-        except _Fault as fault:
-            return 500, _fault_envelope(message_id, fault, self.host_name)
-        return 200, _envelope(response_action, message_id, content)
+        except WSManFault as fault:
+            return 500, fault_envelope(message_id, fault, self.host_name)
+        return 200, soap_envelope(response_action, message_id, content)
 
 
 # ---------------------------------------------------------------- several hosts

@@ -1,6 +1,6 @@
 """The SOAP side of the lab WinRM endpoint: [MS-WSMV] names, fault codes, envelopes and faults.
 
-Only XML lives here; what each action does to a shell is `runbook.lab.wsman_shells`.
+Only XML lives here; what each action does to a shell is `testsupport.wsman.shells`.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ for _prefix, _uri in NS.items():
     if _prefix != "xml":
         ET.register_namespace(_prefix, _uri)
 
-_ACTION = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
-_SHELL_ACTION = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
+TRANSFER_ACTION = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
+SHELL_ACTION = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
 RESOURCE_PREFIX = "http://schemas.microsoft.com/powershell/"
 CONFIGURATIONS = {"Microsoft.PowerShell": "default", "Microsoft.Exchange": "exchange"}
 
@@ -41,7 +41,7 @@ ERROR_WSMAN_ACTION_NOT_SUPPORTED = 0x803381A0
 ERROR_WSMAN_INVALID_RESOURCE_URI = 0x80338000
 
 
-class _Fault(Exception):
+class WSManFault(Exception):
     """A WS-Man fault to send back (HTTP 500 with a SOAP Fault body)."""
 
     def __init__(self, code: int, subcode: str, reason: str):
@@ -50,7 +50,7 @@ class _Fault(Exception):
 
 
 # ---------------------------------------------------------------- SOAP helpers
-def _text(parent: ET.Element | None, path: str) -> str:
+def child_text(parent: ET.Element | None, path: str) -> str:
     if parent is None:
         return ""
     element = parent.find(path, NS)
@@ -60,7 +60,7 @@ def _text(parent: ET.Element | None, path: str) -> str:
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?)S)?)?$")
 
 
-def _parse_duration(text: str) -> float | None:
+def parse_duration(text: str) -> float | None:
     match = _DURATION.match(text or "")
     if not match:
         return None
@@ -68,7 +68,7 @@ def _parse_duration(text: str) -> float | None:
     return int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
 
 
-def _envelope(action: str, relates_to: str, content: ET.Element | None) -> bytes:
+def soap_envelope(action: str, relates_to: str, content: ET.Element | None) -> bytes:
     s, wsa = NS["s"], NS["wsa"]
     env = ET.Element(f"{{{s}}}Envelope")
     hdr = ET.SubElement(env, f"{{{s}}}Header")
@@ -83,7 +83,7 @@ def _envelope(action: str, relates_to: str, content: ET.Element | None) -> bytes
     return ET.tostring(env, encoding="utf-8", xml_declaration=False)
 
 
-def _fault_envelope(message_id: str, fault: _Fault, machine: str) -> bytes:
+def fault_envelope(message_id: str, fault: WSManFault, machine: str) -> bytes:
     s, wsa, wf = NS["s"], NS["wsa"], NS["wsmanfault"]
     env = ET.Element(f"{{{s}}}Envelope")
     hdr = ET.SubElement(env, f"{{{s}}}Header")

@@ -12,15 +12,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from runbook.lab.wsman_auth import _KERBEROS_ENCRYPTED, _SPNEGO_ENCRYPTED, _unwrap, _wrap
+from testsupport.wsman.auth import KERBEROS_ENCRYPTED, SPNEGO_ENCRYPTED, unwrap, wrap
 
 if TYPE_CHECKING:
-    from runbook.lab.wsman_endpoint import WSManEndpoint
+    from testsupport.wsman.endpoint import WSManEndpoint
 
 log = logging.getLogger(__name__)
 
 
-class _Server(ThreadingHTTPServer):
+class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     endpoint: WSManEndpoint
@@ -40,7 +40,7 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Microsoft-HTTPAPI/2.0"
     sys_version = ""
@@ -57,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.endpoint._connections.add(self.request)
         super().setup()
         self._ctx: Any = None  # pyspnego acceptor for this connection (NTLM or Kerberos)
-        self._sealed_as = _SPNEGO_ENCRYPTED
+        self._sealed_as = SPNEGO_ENCRYPTED
         self._authenticated = False
 
     def finish(self) -> None:
@@ -143,13 +143,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, b"", "text/plain")
             return
         try:
-            plain = _unwrap(self._ctx, body)
+            plain = unwrap(self._ctx, body)
         except Exception as err:
             log.info("%s: cannot decrypt request: %s", endpoint.host_name, err)
             self._reply(400, b"", "text/plain")
             return
         # Answer in the protocol asked in: HTTP-Kerberos-session-encrypted for a raw Kerberos client, else SPNEGO.
-        self._sealed_as = _KERBEROS_ENCRYPTED if _KERBEROS_ENCRYPTED in content_type else _SPNEGO_ENCRYPTED
+        self._sealed_as = KERBEROS_ENCRYPTED if KERBEROS_ENCRYPTED in content_type else SPNEGO_ENCRYPTED
         self._soap(plain, encrypted=True)
 
     def _soap(self, body: bytes, *, encrypted: bool) -> None:
@@ -161,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, response = 500, b""
         if encrypted and response:
             content_type = f'multipart/encrypted;protocol="{self._sealed_as}";boundary="Encrypted Boundary"'
-            self._reply(status, _wrap(self._ctx, response, self._sealed_as), content_type)
+            self._reply(status, wrap(self._ctx, response, self._sealed_as), content_type)
         else:
             self._reply(status, response, "application/soap+xml;charset=UTF-8")
 

@@ -27,7 +27,8 @@ from psrpcore.types import (
     RunspacePoolState,
 )
 
-from runbook.lab.wsman_envelopes import (
+from runbook.ports import HostReply
+from testsupport.wsman.envelopes import (
     COMMAND_DONE,
     COMMAND_RUNNING,
     CONFIGURATIONS,
@@ -37,20 +38,19 @@ from runbook.lab.wsman_envelopes import (
     NS,
     RESOURCE_PREFIX,
     SIGNAL_TERMINATE,
-    _Fault,
-    _text,
+    WSManFault,
+    child_text,
 )
-from runbook.lab.wsman_streams import (
-    _NULL,
-    _fail,
-    _Refused,
-    _statements,
-    _string_values,
-    _write_warning,
+from testsupport.wsman.streams import (
+    NULL_OUTPUT,
+    ScriptRefused,
+    fail_pipeline,
+    pipeline_statements,
+    string_values,
     to_plain,
     to_psobject,
+    write_warning,
 )
-from runbook.ports import HostReply
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ _MAX_RECEIVE_WAIT = 60.0
 
 
 @dataclass
-class _Shell:
+class Shell:
     shell_id: str
     configuration: str
     endpoint: str  # "default" | "exchange"
@@ -81,7 +81,7 @@ class WSManShells:
     invocations: list[tuple[str, str, dict]]
     shells_opened: list[str]
     _allowed_scripts: frozenset[str]
-    _shells: dict[str, _Shell]
+    _shells: dict[str, Shell]
     _lock: threading.Lock
     _stopping: threading.Event
 
@@ -89,12 +89,12 @@ class WSManShells:
     def url(self) -> str:  # WSManEndpoint's; declared so these actions type-check on their own
         raise NotImplementedError
 
-    def _shell(self, selectors: dict[str, str]) -> _Shell:
+    def _shell(self, selectors: dict[str, str]) -> Shell:
         shell_id = selectors.get("ShellId", "").upper()
         with self._lock:
             shell = self._shells.get(shell_id)
         if shell is None or shell.closed:
-            raise _Fault(
+            raise WSManFault(
                 ERROR_WSMAN_INVALID_SELECTORS, "w:InvalidSelectors",
                 "The request for the Windows Remote Shell with ShellId "
                 f"{shell_id} failed because the shell was not found on the server.",
@@ -105,7 +105,7 @@ class WSManShells:
         rsp = NS["rsp"]
         configuration = resource_uri[len(RESOURCE_PREFIX):] if resource_uri.startswith(RESOURCE_PREFIX) else ""
         if configuration not in CONFIGURATIONS:
-            raise _Fault(
+            raise WSManFault(
                 ERROR_WSMAN_INVALID_RESOURCE_URI, "w:InvalidResourceURI",
                 f"The WS-Management service cannot process the request: no session configuration "
                 f"{resource_uri!r} on {self.host_name}.",
@@ -113,10 +113,11 @@ class WSManShells:
         shell_el = body.find("rsp:Shell", NS) if body is not None else None
         creation = shell_el.find("pwsh:creationXml", NS) if shell_el is not None else None
         if shell_el is None or creation is None or not (creation.text or "").strip():
-            raise _Fault(ERROR_WSMAN_INVALID_RESOURCE_URI, "w:SchemaValidationError", "Missing rsp:Shell/creationXml.")
+            raise WSManFault(ERROR_WSMAN_INVALID_RESOURCE_URI, "w:SchemaValidationError",
+                             "Missing rsp:Shell/creationXml.")
         shell_id = (shell_el.attrib.get("ShellId") or str(uuid.uuid4())).upper()
         pool = psrpcore.ServerRunspacePool()
-        shell = _Shell(
+        shell = Shell(
             shell_id=shell_id, configuration=configuration, endpoint=CONFIGURATIONS[configuration], pool=pool
         )
         with shell.cond:
@@ -148,7 +149,7 @@ class WSManShells:
         shell = self._shell(selectors)
         line = body.find("rsp:CommandLine", NS) if body is not None else None
         if line is None:
-            raise _Fault(ERROR_WSMAN_INVALID_RESOURCE_URI, "w:SchemaValidationError", "Missing rsp:CommandLine.")
+            raise WSManFault(ERROR_WSMAN_INVALID_RESOURCE_URI, "w:SchemaValidationError", "Missing rsp:CommandLine.")
         command_id = (line.attrib.get("CommandId") or str(uuid.uuid4())).upper()
         pipeline_id = uuid.UUID(command_id)
         data = b"".join(base64.b64decode(a.text or "") for a in line.findall("rsp:Arguments", NS))
@@ -183,7 +184,7 @@ class WSManShells:
         done = False
         with shell.cond:
             if target is not None and target not in shell.outbox:
-                raise _Fault(
+                raise WSManFault(
                     ERROR_WSMAN_INVALID_SELECTORS, "w:InvalidSelectors",
                     f"The request for the command {command_id} failed because the command was not found.",
                 )
@@ -202,11 +203,11 @@ class WSManShells:
                     break
                 remaining = deadline - time.monotonic()
                 if shell.closed or self._stopping.is_set():
-                    raise _Fault(
+                    raise WSManFault(
                         ERROR_WSMAN_INVALID_SELECTORS, "w:InvalidSelectors", "The shell was closed on the server."
                     )
                 if remaining <= 0:
-                    raise _Fault(
+                    raise WSManFault(
                         ERROR_WSMAN_OPERATION_TIMEDOUT, "w:TimedOut",
                         "The WS-Management service cannot complete the operation within the time specified "
                         "in OperationTimeout.",
@@ -232,7 +233,7 @@ class WSManShells:
     def _signal(self, selectors: dict[str, str], body: ET.Element | None) -> ET.Element:
         shell = self._shell(selectors)
         signal = body.find("rsp:Signal", NS) if body is not None else None
-        code = _text(signal, "rsp:Code") if signal is not None else ""
+        code = child_text(signal, "rsp:Code") if signal is not None else ""
         command_id = signal.attrib.get("CommandId") if signal is not None else None
         if command_id:
             pipeline_id = uuid.UUID(command_id)
@@ -269,7 +270,7 @@ class WSManShells:
         return None
 
     # ------------------------------------------------------------ PSRP
-    def _feed(self, shell: _Shell, data: bytes, pipeline_id: uuid.UUID | None) -> None:
+    def _feed(self, shell: Shell, data: bytes, pipeline_id: uuid.UUID | None) -> None:
         """Give psrpcore the client's bytes and act on every complete message. Caller holds shell.cond."""
         pool = shell.pool
         pool.receive_data(psrpcore.PSRPPayload(data, psrpcore.StreamType.default, pipeline_id))
@@ -278,7 +279,8 @@ class WSManShells:
                 event = pool.next_event()
             except Exception as err:  # malformed PSRP from the client
                 log.warning("%s: bad PSRP data: %s", self.host_name, err)
-                raise _Fault(ERROR_WSMAN_INVALID_RESOURCE_URI, "w:InternalError", f"Invalid PSRP data: {err}") from err
+                raise WSManFault(ERROR_WSMAN_INVALID_RESOURCE_URI, "w:InternalError",
+                                 f"Invalid PSRP data: {err}") from err
             if event is None:
                 break
             if isinstance(event, psrpcore.CreatePipelineEvent):
@@ -291,7 +293,7 @@ class WSManShells:
                 pool.runspace_availability_response(event.ci, True)
         self._drain(shell)
 
-    def _drain(self, shell: _Shell) -> None:
+    def _drain(self, shell: Shell) -> None:
         """Move psrpcore's queued fragments to the per-target outboxes. Caller holds shell.cond."""
         while True:
             payload = shell.pool.data_to_send(_CHUNK)
@@ -300,23 +302,23 @@ class WSManShells:
             shell.outbox.setdefault(payload.pipeline_id, deque()).append(payload.data)
         shell.cond.notify_all()
 
-    def _start_pipeline(self, shell: _Shell, pipeline_id: uuid.UUID) -> None:
+    def _start_pipeline(self, shell: Shell, pipeline_id: uuid.UUID) -> None:
         pipeline = shell.pool.pipeline_table[pipeline_id]
         pipeline.start()
-        statements = _statements(pipeline.metadata)
+        statements = pipeline_statements(pipeline.metadata)
         thread = threading.Thread(
             target=self._run_pipeline, args=(shell, pipeline, statements),
             name=f"wsman-{self.host_name}-pipeline", daemon=True,
         )
         thread.start()
 
-    def _run_pipeline(self, shell: _Shell, pipeline: Any, statements: list[list[Any]]) -> None:
+    def _run_pipeline(self, shell: Shell, pipeline: Any, statements: list[list[Any]]) -> None:
         replies: list[HostReply] = []
         failure: str | None = None
         try:
             for statement in statements:
                 if len(statement) != 1:
-                    raise _Refused("the lab endpoint runs one command per statement (no '|' pipelines)")
+                    raise ScriptRefused("the lab endpoint runs one command per statement (no '|' pipelines)")
                 command = statement[0]
                 if command.is_script:
                     self._accept_script(shell, str(command.command_text))
@@ -325,7 +327,7 @@ class WSManShells:
                 params: dict[str, Any] = {}
                 for param_name, param_value in command.parameters:
                     if param_name is None:
-                        raise _Refused(f"{name}: positional arguments are not supported; name every parameter")
+                        raise ScriptRefused(f"{name}: positional arguments are not supported; name every parameter")
                     params[str(param_name)] = to_plain(param_value)
                 self.calls.append((name, params))
                 self.invocations.append((shell.endpoint, name, params))
@@ -333,7 +335,7 @@ class WSManShells:
                 if not isinstance(reply, HostReply):
                     raise TypeError(f"dispatch returned {type(reply).__name__}, not HostReply")
                 replies.append(reply)
-        except _Refused as refused:
+        except ScriptRefused as refused:
             failure = str(refused)
         except TimeoutError:
             return  # the simulated host "hangs": no answer ever comes, the client's own timeout must fire
@@ -345,7 +347,7 @@ class WSManShells:
             for reply in replies:
                 for item in reply.output:
                     if item is None:  # psrpcore would send an empty message, which pypsrp cannot parse
-                        pipeline.prepare_message(_NULL, message_type=PSRPMessageType.PipelineOutput)
+                        pipeline.prepare_message(NULL_OUTPUT, message_type=PSRPMessageType.PipelineOutput)
                     else:
                         pipeline.write_output(to_psobject(item))
                 for message in reply.errors:
@@ -355,24 +357,24 @@ class WSManShells:
                         fully_qualified_error_id="Microsoft.PowerShell.Commands.WriteErrorException",
                     )
                 for message in reply.warnings:
-                    _write_warning(pipeline, str(message))
+                    write_warning(pipeline, str(message))
             if failure is None:
                 pipeline.complete()
             else:
-                _fail(pipeline, failure)
+                fail_pipeline(pipeline, failure)
             shell.done.add(pipeline.pipeline_id)
             self._drain(shell)
 
-    def _accept_script(self, shell: _Shell, text: str) -> None:
+    def _accept_script(self, shell: Shell, text: str) -> None:
         self.scripts_seen.append(text)
         if shell.endpoint == "exchange":
-            raise _Refused("The syntax is not supported by this runspace. This can occur if the runspace is in "
+            raise ScriptRefused("The syntax is not supported by this runspace. This can occur if the runspace is in "
                            "no-language mode (Exchange accepts one cmdlet per pipeline, no scripts).")
         if self._allowed_scripts:
             if text not in self._allowed_scripts:
-                raise _Refused("script text refused: it is not one of the function files shipped in runbook/ps")
+                raise ScriptRefused("script text refused: it is not one of the function files shipped in runbook/ps")
             return
         for _, params in list(self.calls):
-            for value in _string_values(params):
+            for value in string_values(params):
                 if len(value) >= 4 and value in text:
-                    raise _Refused("script text refused: it contains a parameter value")
+                    raise ScriptRefused("script text refused: it contains a parameter value")

@@ -69,19 +69,19 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def _string_values(value: Any) -> Iterable[str]:
+def string_values(value: Any) -> Iterable[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from _string_values(k)
-            yield from _string_values(v)
+            yield from string_values(k)
+            yield from string_values(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from _string_values(v)
+            yield from string_values(v)
 
 
-class _Refused(Exception):
+class ScriptRefused(Exception):
     """The endpoint refuses the pipeline (terminating error)."""
 
 
@@ -93,17 +93,17 @@ class _NullOutput:
         return None
 
 
-_NULL = _NullOutput()
+NULL_OUTPUT = _NullOutput()
 
 
-def _write_warning(pipeline: Any, message: str) -> None:
+def write_warning(pipeline: Any, message: str) -> None:
     """A WarningRecord that carries its ToString, as PowerShell's serializer writes it."""
     record = WarningRecord(Message=message)
     record.PSObject.to_string = message
     pipeline.prepare_message(record, message_type=PSRPMessageType.WarningRecord)
 
 
-def _fail(pipeline: Any, message: str) -> None:
+def fail_pipeline(pipeline: Any, message: str) -> None:
     """Terminate a running pipeline with an error record (PowerShell's `throw`)."""
     record = ErrorRecord(
         Exception=NETException(Message=message),
@@ -114,7 +114,7 @@ def _fail(pipeline: Any, message: str) -> None:
     pipeline._change_state(PSInvocationState.Failed, error=record)
 
 
-def _statements(metadata: Any) -> list[list[Any]]:
+def pipeline_statements(metadata: Any) -> list[list[Any]]:
     statements: list[list[Any]] = [[]]
     for command in getattr(metadata, "commands", []) or []:
         statements[-1].append(command)

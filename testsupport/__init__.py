@@ -1,0 +1,1 @@
+"""What the tests and benchmarks share but the product never ships (pyproject.toml installs no package from here)."""
