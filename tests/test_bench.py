@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
     ("cli.py", ["--entries", "30", "--runs", "1"]),
     ("scale.py", ["--sizes", "12,20", "--runs", "1"]),
     ("tui_start.py", ["--runs", "1", "--entries", "500"]),
+    ("report.py", ["--entries", "50,100", "--runs", "1"]),
 ])
 def test_a_benchmark_runs_and_prints_its_goals(tmp_path: Path, script: str, args: list[str]) -> None:
     env = {**os.environ, "RUNBOOK_SESSIONS_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
