@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from runbook.context import StepContext
-from steps.host_changes import EXCHANGE
 
+EXCHANGE = "exchange"  # the Exchange management endpoint (runbook/ps/README.md)
 Setting = tuple[str, str, str]  # (IIS location, section filter, attribute name)
 A = TypeVar("A")
 B = TypeVar("B")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook.lab.wsman_endpoint import PS_DIR
+from runbook.winrm_shell import PS_DIR
 from tests.winrm_fixtures import PASSWORD, PASSWORD_ENV, HostLab, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,8 +299,15 @@ def test_exchange_cmdlet_runs_before_iis_and_iisreset_needs_consent(host_lab, se
     applied = [e["details"] for e in journal(sessions_dir) if e["action"] == "change" and e["step"] == "6a@EAS01"]
     assert applied[-1]["kind"] == "iisreset" and applied[-1]["target"] == host
 
+    asked = len(lab.invocations(host))
     undo = cli(lab, "undo", "s", "6a", "--yes")
     assert undo.returncode == 1 and "undo ends with iisreset on EAS01" in undo.stderr
+    # Whether anyone changed the recorded values since: one read on each endpoint, not one per value.
+    reads = lab.invocations(host)[asked:]
+    assert sorted((endpoint, name) for endpoint, name, _ in reads) == [
+        ("default", "Get-CertAuthState"), ("exchange", "Get-ActiveSyncVirtualDirectory")], reads
+    settings = [c for c in recorded(sessions_dir, "s", "6a@EAS01") if c["kind"] == "web-config"]
+    assert len(next(params for _, name, params in reads if name == "Get-CertAuthState")["WebConfig"]) == len(settings)
 
 
 # ---------------------------------------------------------------------------------------------- Kerberos on 6a/6b
