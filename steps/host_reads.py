@@ -8,7 +8,6 @@ own runspace pool and connection), so `at_once` reads it while the default endpo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from runbook.context import StepContext
@@ -81,6 +80,8 @@ def at_once(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, Callabl
     """Two reads at the same time (on different endpoints of one host, so two connections). Returns the first's
     answer, and the second's as a function that hands it back or raises its error: the step decides in which
     order failures count, as when it made the calls one after the other. No call is left running behind it."""
+    from concurrent.futures import ThreadPoolExecutor  # here: `runbook status` imports the steps, never needs it
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="host-read") as pool:
         later = pool.submit(second)
         try:
