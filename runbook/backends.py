@@ -10,12 +10,15 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from runbook.context import Ports
 from runbook.errors import BadInput
 from runbook.params import Params
 from runbook.session import Session
+
+if TYPE_CHECKING:
+    from runbook.catalogue import StepSpec
 
 LDAP_PASSWORD_ENV = "RUNBOOK_LDAP_PASSWORD"
 WINRM_PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
@@ -81,3 +84,17 @@ def real_ports(params: Params, options: Options) -> Ports:
         return hosts
 
     return Ports(open_directory=open_directory, open_hosts=open_hosts)
+
+
+def rehearsal_scenarios() -> list[tuple[str, str]]:
+    """The built-in lab's scenarios and their descriptions on one line each, for a UI's picker."""
+    from runbook.lab import lab
+
+    return [(name, " ".join(str(lab.scenario(name).get("description", "")).split())) for name in lab.SCENARIOS]
+
+
+def prepare_rehearsal(scenario: str, catalogue: list[StepSpec]) -> Path:
+    """A new rehearsal session of one built-in scenario (the start screen's d)."""
+    from runbook.lab import lab
+
+    return lab.prepare_demo(scenario, catalogue, init=None, resume=False, latency_ms=0.0, fail=None, seed=None)

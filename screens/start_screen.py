@@ -15,9 +15,9 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from runbook import render, store
+from runbook.backends import prepare_rehearsal, rehearsal_scenarios
 from runbook.engine import Runbook
 from runbook.errors import RunbookError
-from runbook.lab import lab
 from runbook.lock import read_holder, staleness
 from screens import view
 from screens.app import app_of
@@ -79,8 +79,7 @@ class DemoPicker(ModalScreen[str | None]):
             yield Static("No servers are touched: a simulated domain and hosts stand in for them.",
                          classes="modal-question")
             options = []
-            for name in lab.SCENARIOS:
-                description = " ".join(str(lab.scenario(name).get("description", "")).split())
+            for name, description in rehearsal_scenarios():
                 options.append(Option(Content.assemble((name, "bold"), "\n", (description, "$text-muted")), id=name))
             yield BoundedOptionList(*options, id="scenarios")
             yield Static("enter starts · esc cancels", classes="modal-keys")
@@ -189,8 +188,7 @@ class StartScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="demo")
     def start_demo(self, name: str) -> None:
         try:
-            path = lab.prepare_demo(name, app_of(self).config.catalogue, init=None, resume=False, latency_ms=0.0,
-                                    fail=None, seed=None)
+            path = prepare_rehearsal(name, app_of(self).config.catalogue)
         except RunbookError as exc:
             self.post_message(OpenFailed(f"cannot start the rehearsal: {exc}"))
             return
