@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from runbook import chain, crashpoints, recovery, store, two_person
+from runbook import crashpoints, recovery, store, two_person
+from runbook.automation import automation_of, chain_problems, checker_of
 from runbook.cancel import CancelToken
 from runbook.catalogue import StepInstance, StepSpec, expand, select
 from runbook.changes import Change, Plan, Verification, revert_order
@@ -19,7 +20,6 @@ from runbook.context import Ports, StepContext
 from runbook.errors import (
     BadInput,
     DriftError,
-    NotAvailable,
     ParamsError,
     Refused,
     RunbookError,
@@ -122,7 +122,7 @@ class Runbook:
             self.notices = [f"{self.path}: {why}{kept}; written whole again"]
         for key, record in self.session.steps.items():
             if record.state == State.RUNNING:
-                self._transition(key, Event.INTERRUPT, note=recovery.interrupted_note(record))
+                self.transition(key, Event.INTERRUPT, note=recovery.interrupted_note(record))
 
     def _fence(self) -> None:
         """Called under the journal's lock before each append: a driver whose lock was taken over stops here."""
@@ -193,11 +193,11 @@ class Runbook:
         return next((i for i in unsettled if not self.waiting_for(i)), unsettled[0] if unsettled else None)
 
     # -- persistence ----------------------------------------------------------------------------------------
-    def _require_driver(self) -> None:
+    def require_driver(self) -> None:
         if self.lock is None or not self.lock.still_mine():
             raise Refused("this view is read-only: another operator drives the session (or the lock was taken over)")
 
-    def _transition(self, key: str, event: Event, *, note: str | None = None, error: str | None = None,
+    def transition(self, key: str, event: Event, *, note: str | None = None, error: str | None = None,
                     details: dict[str, Any] | None = None, action: str | None = None) -> State:
         record = self.record(key)
         new = next_state(key, record.state, event)
@@ -217,7 +217,7 @@ class Runbook:
         """Write the session snapshot now (the journal already holds everything)."""
         self.recorder.snapshot()
 
-    def _context(self, instance: StepInstance, allow_restart: bool) -> StepContext:
+    def context(self, instance: StepInstance, allow_restart: bool) -> StepContext:
         key = instance.key
         open_intents: list[int] = []
 
@@ -242,34 +242,34 @@ class Runbook:
         instance = self.instance(key)
         if instance.not_applicable:
             raise Refused(f"{instance.key} does not apply: {instance.not_applicable}")
-        automation = _automation(instance)
-        return automation.plan(self._context(instance, False))
+        automation = automation_of(instance)
+        return automation.plan(self.context(instance, False))
 
     def run(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
-        self._require_driver()
+        self.require_driver()
         self.cancel.reset()
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         if instance.not_applicable:
             raise Refused(f"{key} does not apply: {instance.not_applicable}")
-        automation = _automation(instance)
+        automation = automation_of(instance)
         record = self.record(key)
         next_state(key, record.state, Event.START)  # refuse early (e.g. interrupted) before touching anything
         self.recover(key)
         if (waits := self.waiting_for(instance)):
             raise Refused(f"{key} waits for {', '.join(waits)}")
-        ctx = self._context(instance, allow_restart)
+        ctx = self.context(instance, allow_restart)
         try:
             plan = automation.plan(ctx)
         except RunbookError as exc:
-            self._transition(key, Event.START, details={"action": "execute"})
-            self._transition(key, Event.FAIL, error=str(exc))
+            self.transition(key, Event.START, details={"action": "execute"})
+            self.transition(key, Event.FAIL, error=str(exc))
             raise
         if plan.empty:
             if record.state not in IN_PLACE:
-                self._transition(key, Event.START)
-                self._transition(key, Event.SUCCEED, note="already in place")
-            self._store_verification(key, automation.verify(ctx))  # done means verified, even with nothing to do
+                self.transition(key, Event.START)
+                self.transition(key, Event.SUCCEED, note="already in place")
+            self.store_verification(key, automation.verify(ctx))  # done means verified, even with nothing to do
             return Outcome(key, "already-in-place", plan.lines())
         if plan.point_of_no_return and not allow_restart:
             raise Refused(f"{key}: {plan.point_of_no_return}; this needs explicit consent "
@@ -278,11 +278,11 @@ class Runbook:
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
         if plan.point_of_no_return:
             two_person.require_ack(self, key, "run", plan.lines())
-        self._transition(key, Event.START, details={"plan": plan.lines()}, action="execute")
+        self.transition(key, Event.START, details={"plan": plan.lines()}, action="execute")
         return self._finish(key, instance, ctx, lambda: automation.apply(ctx, plan), "done")
 
     def undo(self, key: str, *, confirm: Confirm, allow_restart: bool = False) -> Outcome:
-        self._require_driver()
+        self.require_driver()
         self.cancel.reset()
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
@@ -292,9 +292,9 @@ class Runbook:
             if record.state == State.MANUAL_DONE:
                 raise Refused(f"{key} was done by hand: undo it by hand (see `runbook backout` for the values seen)")
             raise Refused(f"{key}: this session recorded no change to undo")
-        automation = _automation(instance)
+        automation = automation_of(instance)
         next_state(key, record.state, Event.START_UNDO)
-        ctx = self._context(instance, allow_restart)
+        ctx = self.context(instance, allow_restart)
         changes = [Change.from_dict(item) for item in record.changes]
         problems = automation.undo_problems(ctx, changes)
         if problems:
@@ -308,7 +308,7 @@ class Runbook:
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
         if any(change.kind == "iisreset" for change in changes):
             two_person.require_ack(self, key, "undo", lines)
-        self._transition(key, Event.START_UNDO, details={"revert": lines}, action="undo")
+        self.transition(key, Event.START_UNDO, details={"revert": lines}, action="undo")
         return self._finish(key, instance, ctx, lambda: automation.undo(ctx, changes), "undone")
 
     def _finish(self, key: str, instance: StepInstance, ctx: StepContext, work: Callable[[], None],
@@ -316,8 +316,8 @@ class Runbook:
         try:
             work()
             if result == "done":
-                check = _automation(instance).verify(ctx)
-                self._store_verification(key, check)
+                check = automation_of(instance).verify(ctx)
+                self.store_verification(key, check)
                 if not check.ok:
                     raise StepFailed("applied, but verification found: " +
                                      "; ".join(f.describe() for f in check.mismatches()))
@@ -325,16 +325,16 @@ class Runbook:
             raise  # not ours to record any more
         except RunbookError as exc:
             self._settle_intents(key, ctx)
-            self._transition(key, Event.FAIL, error=str(exc))
+            self.transition(key, Event.FAIL, error=str(exc))
             raise
         except Exception as exc:
             self._settle_intents(key, ctx)
-            self._transition(key, Event.FAIL, error=f"unexpected error ({type(exc).__name__}: {exc})")
+            self.transition(key, Event.FAIL, error=f"unexpected error ({type(exc).__name__}: {exc})")
             raise StepFailed(f"{key}: unexpected error ({type(exc).__name__}: {exc})") from exc
         except BaseException:
-            self._transition(key, Event.INTERRUPT, note="interrupted by the operator; verify before running again")
+            self.transition(key, Event.INTERRUPT, note="interrupted by the operator; verify before running again")
             raise
-        self._transition(key, Event.SUCCEED if result == "done" else Event.UNDO_SUCCEED,
+        self.transition(key, Event.SUCCEED if result == "done" else Event.UNDO_SUCCEED,
                          details={"log": ctx.log} if ctx.log else None)
         return Outcome(key, result, [c["attribute"] for c in self.record(key).changes])
 
@@ -352,91 +352,40 @@ class Runbook:
     def recover(self, key: str) -> list[str]:
         """Settle what a crash left open for `key` (run before verify, run and undo of that step)."""
         instance = self.instance(key)
-        return self._settle_intents(instance.key, self._context(instance, False))
+        return self._settle_intents(instance.key, self.context(instance, False))
 
     def verify(self, key: str) -> Verification:
         self.cancel.reset()
         instance = self.instance(key)
         key = instance.key  # '4a' on a one-server topology means 4a@EAS01
         self.recover(key)
-        result = _checker(instance).verify(self._context(instance, False))
-        self._settle_verification(key, result)
+        result = checker_of(instance).verify(self.context(instance, False))
+        self.settle_verification(key, result)
         return result
 
     def verify_many(self, keys: list[str], *, max_workers: int = 32) -> dict[str, Verification | RunbookError]:
-        """Verify several instances at once: one worker per Windows host (a farm in parallel), and one for the
-        directory; the instances of one host run in order on its worker.
+        """Verify several instances at once (runbook.verify_farm): each key's Verification, or the error that
+        stopped it; the session and journal are written afterwards, on the calling thread."""
+        from runbook.verify_farm import verify_many
 
-        Each key's result is its Verification, or the RunbookError that stopped it (the others still run). Step
-        code runs on the workers; the ports are opened before, and the session and journal written after, here on
-        the calling thread (a password prompt, the lock and the journal stay where they always were).
-        """
-        self.cancel.reset()
-        keys = [self.instance(key).key for key in keys]
-        results: dict[str, Verification | RunbookError] = {}
-        for key in keys:
-            if self.record(key).intents:
-                try:
-                    self.recover(key)
-                except RunbookError as exc:
-                    results[key] = exc
-        groups: dict[str, list[tuple[StepContext, Any]]] = {}
-        for key in dict.fromkeys(keys):
-            if key in results:
-                continue
-            instance = self.instance(key)
-            try:
-                checker = _checker(instance)
-            except RunbookError as exc:
-                results[key] = exc
-                continue
-            groups.setdefault(_verified_on(instance), []).append((self._context(instance, False), checker))
-        for where in list(groups):
-            try:
-                self._open_port(where)
-            except RunbookError as exc:
-                results.update({ctx.instance.key: exc for ctx, _ in groups.pop(where)})
+        return verify_many(self, keys, max_workers)
 
-        def work(group: list[tuple[StepContext, Any]]) -> list[tuple[str, Verification | RunbookError]]:
-            done: list[tuple[str, Verification | RunbookError]] = []
-            for ctx, checker in group:
-                try:
-                    done.append((ctx.instance.key, checker.verify(ctx)))
-                except RunbookError as exc:
-                    done.append((ctx.instance.key, exc))
-            return done
+    def settle_verification(self, key: str, result: Verification) -> None:
+        self.settle_verifications({key: result})
 
-        if groups:
-            from concurrent.futures import ThreadPoolExecutor  # here: `runbook status` never needs it (nor logging)
-
-            with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(groups))),
-                                    thread_name_prefix="verify") as pool:
-                futures = [pool.submit(work, group) for group in groups.values()]
-            for future in futures:
-                results.update(future.result())
-        ordered = {key: results[key] for key in dict.fromkeys(keys)}
-        self._settle_verifications({k: r for k, r in ordered.items() if isinstance(r, Verification)})
-        return ordered
-
-    def _open_port(self, where: str) -> object:
-        return self.ports.directory if where == _DIRECTORY else self.ports.hosts
-
-    def _settle_verification(self, key: str, result: Verification) -> None:
-        self._settle_verifications({key: result})
-
-    def _settle_verifications(self, results: dict[str, Verification]) -> None:
+    def settle_verifications(self, results: dict[str, Verification]) -> None:
         if not results or self.lock is None or not self.lock.still_mine():
             return
-        self._store_verifications(results)
+        self.store_verifications(results)
         for key, result in results.items():
             if self.record(key).state == State.INTERRUPTED:
-                self._transition(key, Event.VERIFY_OK if result.ok else Event.VERIFY_MISMATCH,
+                self.transition(key, Event.VERIFY_OK if result.ok else Event.VERIFY_MISMATCH,
                                  error=None if result.ok else "verified after interruption: not in place")
 
-    def _store_verification(self, key: str, result: Verification) -> None:
-        self._store_verifications({key: result})
+    def store_verification(self, key: str, result: Verification) -> None:
+        self.store_verifications({key: result})
 
-    def _store_verifications(self, results: dict[str, Verification]) -> None:
+    def store_verifications(self, results: dict[str, Verification]) -> None:
         """One session save for all of them (a farm's verify-all), then one journal entry each."""
         for key, result in results.items():
             verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
@@ -446,63 +395,13 @@ class Runbook:
                                  rec={"verified": verified})
 
     def mark(self, key: str, how: str, note: str | None, *, override: Override | None = None) -> str:
-        """Record a step done by hand, skipped or reopened. Done is verified first (read-only): a mismatch is
-        recorded only when `override` returns the operator's reason; a verification that cannot run at all
-        (host unreachable, no credentials, none exists) records the step done-unverified with that reason."""
-        self._require_driver()
-        event = {"done": Event.MARK_DONE, "skip": Event.SKIP, "reopen": Event.REOPEN}[how]
-        instance = self.instance(key)
-        key = instance.key
-        record = self.record(key)
-        if how == "skip" and not (note or "").strip():
-            raise BadInput(f"--note: skipping {key} needs a reason (journaled with your name and shown beside the "
-                           "step), e.g. --note 'the GPO team grants it on Monday'")
-        already = {"done": IN_PLACE, "skip": {State.SKIPPED}, "reopen": {State.PENDING}}[how]
-        if record.state in already:
-            self.recorder.commit(step=key, action="note", outcome=f"already {record.state.value}", note=note)
-            return f"{key} is already {record.state.value}" + ("; note added" if note else "")
-        if instance.not_applicable and how != "reopen":
-            raise Refused(f"{key} does not apply: {instance.not_applicable}")
-        if how == "done" and (waits := self.waiting_for(instance)):
-            # A manual step done out of order is still out of order (add-seg: the cutover before the SEG is ready).
-            raise Refused(f"{key} waits for {', '.join(waits)}: do those first")
-        next_state(key, record.state, event)  # an illegal move is refused before the lab clicks or anything is read
-        if how != "done":
-            return f"{key}: {self._transition(key, event, note=note).value}"
-        # The lab performs the operator's console clicks first, so the verification below has something to read.
-        self.ports.on_manual_done(key)
-        try:
-            result: Verification | None = _checker(instance).verify(self._context(instance, False))
-            unverified = None
-        except RunbookError as exc:
-            result, unverified = None, str(exc)
-        if result is None:
-            new = self._transition(key, event, note=note, details={"verified": "no", "why": unverified})
-            self.recorder.commit(step=key, action="verify", outcome="not verified", note=unverified,
-                                 rec={"verified": {"at": now_iso(), "by": operator(), "ok": None,
-                                                   "unverified": unverified, "findings": []}})
-            return f"{key}: {new.value}, not verified: {unverified}"
-        if result.ok:
-            new = self._transition(key, event, note=note, details={"verified": "ok"})
-            self._store_verification(key, result)  # after the transition: a verification older than it reads stale
-            return f"{key}: {new.value}, verified: in place"
-        mismatches = [finding.describe() for finding in result.mismatches()]
-        reason = override(f"{key}: the verification disagrees. Mark it done anyway?", mismatches) if override else None
-        if not (reason or "").strip():
-            self._store_verification(key, result)
-            self.journal.append(step=key, action="mark_refused", outcome="not marked done: verification disagrees",
-                                details={"mismatches": mismatches})
-            raise Refused(f"{key}: not marked done, the verification disagrees:\n  " + "\n  ".join(mismatches)
-                          + f"\nfix it (runbook manual SESSION {key}) and mark it again, or record it done "
-                          "regardless with --force --note REASON")
-        assert reason is not None
-        shown = reason if not note or note == reason else f"{note} (done anyway: {reason})"
-        new = self._transition(key, event, note=shown, details={"forced": reason, "mismatches": mismatches})
-        self._store_verification(key, result)
-        return f"{key}: {new.value} despite the verification mismatch (your reason is journaled)"
+        """Record a step done by hand (verified first, read-only), skipped or reopened (runbook.marking)."""
+        from runbook.marking import mark
+
+        return mark(self, key, how, note, override)
 
     def tick(self, key: str, index: int, ticked: bool = True) -> None:
-        self._require_driver()
+        self.require_driver()
         key = self.instance(key).key
         items = self.instance(key).manual(self.params)
         if not 0 <= index < len(items):
@@ -512,39 +411,7 @@ class Runbook:
                              note=items[index].text[:120], rec={"tick": tick})
 
     def add_note(self, key: str | None, text: str) -> None:
-        self._require_driver()
+        self.require_driver()
         if key:
             key = self.instance(key).key
         self.recorder.commit(step=key, action="note", outcome="noted", note=text)
-
-
-_DIRECTORY = "(directory)"
-
-
-def chain_problems(params: Params, instances: list[StepInstance]) -> list[str]:
-    """The chain invariants (runbook.chain) over what the applicable steps would make true."""
-    effects = [effect for instance in instances for effect in instance.effects(params)]
-    return chain.problems(params, effects)
-
-
-def _checker(instance: StepInstance) -> Any:
-    if instance.not_applicable:
-        raise Refused(f"{instance.key} does not apply: {instance.not_applicable}")
-    checker = instance.spec.automation or instance.spec.verify_only
-    if checker is None:
-        raise NotAvailable(f"{instance.key} has no automatic verification: check it by hand (runbook manual)")
-    return checker
-
-
-def _verified_on(instance: StepInstance) -> str:
-    """Whom an instance's verification talks to: its Windows host (by name), or the directory."""
-    server = instance.target.server
-    return server.host.lower() if instance.spec.role in ("tmg", "seg", "eas") and server else _DIRECTORY
-
-
-def _automation(instance: StepInstance) -> Any:
-    if instance.spec.automation is None:
-        raise NotAvailable(f"{instance.key} has no automatic execution: it is done by hand "
-                           f"(`runbook manual SESSION {instance.key}`), then recorded with "
-                           f"`runbook mark SESSION {instance.key} --done`")
-    return instance.spec.automation

@@ -9,7 +9,7 @@ import pytest
 
 from runbook import chain
 from runbook.catalogue import expand
-from runbook.engine import chain_problems
+from runbook.automation import chain_problems
 from runbook.errors import ParamsError
 from runbook.params import CHAIN_CHOICES, parse_params
 from steps import CATALOGUE
