@@ -379,8 +379,11 @@ class Runbook:
         self.store_verifications(results)
         for key, result in results.items():
             if self.record(key).state == State.INTERRUPTED:
-                self.transition(key, Event.VERIFY_OK if result.ok else Event.VERIFY_MISMATCH,
-                                 error=None if result.ok else "verified after interruption: not in place")
+                in_force = len(self.record(key).changes)
+                settled = (f"verified after the interruption: {'in place' if result.ok else 'not in place'}; "
+                           f"{in_force} change{'s' if in_force != 1 else ''} of it in force, as the journal records")
+                self.transition(key, Event.VERIFY_OK if result.ok else Event.VERIFY_MISMATCH, note=settled,
+                                error=None if result.ok else "verified after interruption: not in place")
 
     def store_verification(self, key: str, result: Verification) -> None:
         self.store_verifications({key: result})
