@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from runbook import session_fields as fields
 from runbook.errors import SessionFileError
 from runbook.states import State
 
@@ -62,14 +63,15 @@ class StepRecord:
         except ValueError:
             raise SessionFileError(f"steps.{key}.state: {data.get('state')!r} is not a known state "
                                    f"({', '.join(s.value for s in State)})") from None
+        where = f"steps.{key}"
         record = cls(state=state)
-        for name in ("updated", "by", "note", "error", "action", "verified"):
-            setattr(record, name, data.get(name))
-        for name, kind in (("changes", list), ("undone", list), ("ticks", dict), ("intents", list)):
-            value = data.get(name, kind())
-            if not isinstance(value, kind):
-                raise SessionFileError(f"steps.{key}.{name}: expected a {kind.__name__}")
-            setattr(record, name, value)
+        for name in ("updated", "by", "note", "error", "action"):
+            setattr(record, name, fields.text(data.get(name), f"{where}.{name}"))
+        record.verified = fields.verified(data.get("verified"), f"{where}.verified")
+        record.changes = fields.changes(data.get("changes"), f"{where}.changes")
+        record.undone = fields.changes(data.get("undone"), f"{where}.undone")
+        record.ticks = fields.ticks(data.get("ticks"), f"{where}.ticks")
+        record.intents = fields.intents(data.get("intents"), f"{where}.intents")
         return record
 
 
@@ -119,10 +121,15 @@ class Session:
         raw_steps = data.get("steps") or {}
         if not isinstance(raw_steps, dict):
             raise SessionFileError(f"{source}: steps: expected a mapping of step id to record")
-        return cls(
-            name=str(data.get("name", "")), params=data["params"], created=str(data.get("created", "")),
-            created_by=str(data.get("created_by", "")),
-            steps={str(key): StepRecord.from_dict(str(key), value) for key, value in raw_steps.items()},
-            lab=data.get("lab"), settings=data.get("settings") or {},
-            journal=data.get("journal") if isinstance(data.get("journal"), dict) else None,
-        )
+        try:
+            return cls(
+                name=fields.text(data.get("name", ""), "name", optional=False) or "",
+                params=data["params"],
+                created=fields.text(data.get("created", ""), "created", optional=False) or "",
+                created_by=fields.text(data.get("created_by", ""), "created_by", optional=False) or "",
+                steps={str(key): StepRecord.from_dict(str(key), value) for key, value in raw_steps.items()},
+                lab=fields.lab(data.get("lab"), "lab"), settings=fields.settings(data.get("settings"), "settings"),
+                journal=fields.journal_position(data.get("journal"), "journal"),
+            )
+        except SessionFileError as exc:
+            raise SessionFileError(f"{source}: {exc}; left untouched") from None
