@@ -49,10 +49,12 @@ def check(journal: Journal) -> list[JournalProblem]:
     anchor's disagreement, and problems that an acknowledgement covers, marked as such."""
     problems: list[JournalProblem] = []
     previous_hash, expected_seq = GENESIS, 1
-    hashes: dict[int, tuple[int, str]] = {}  # seq -> (line, hash), for the head anchor
+    hashes: dict[int, tuple[int, str]] = {}  # seq -> (line, hash) of the anchor's entry and the next
     last_line, last_seq = 0, 0
     acknowledged: list[tuple[int, dict[str, Any]]] = []
     anchor = journal.anchor()
+    anchored = anchor.get("seq") if anchor else None
+    wanted = {anchored, anchored + 1} if isinstance(anchored, int) else set()
     try:
         fd = os.open(journal.path, os.O_RDONLY | NOFOLLOW)
     except FileNotFoundError:
@@ -85,7 +87,8 @@ def check(journal: Journal) -> list[JournalProblem]:
                 acknowledged.append((number, entry))
             previous_hash = str(entry.get("hash", ""))
             if isinstance(seq, int):
-                hashes.setdefault(seq, (number, previous_hash))
+                if seq in wanted:  # only the anchor's entry and the one after it: memory stays flat
+                    hashes.setdefault(seq, (number, previous_hash))
                 last_seq = seq
             expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
     if anchor is None and last_seq:

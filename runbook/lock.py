@@ -94,14 +94,11 @@ def read_holder(path: Path) -> Holder | None:
 
 def next_epoch(journal: Path) -> int:
     """One more than the highest epoch the journal names (each driver's entries carry its epoch)."""
-    from runbook.journal import Journal
+    from runbook.journal_tail import needle, newest
 
-    highest = 0
-    for entry in Journal(journal).entries():
-        epoch = entry.get("epoch")
-        if isinstance(epoch, int) and epoch > highest:
-            highest = epoch
-    return highest + 1
+    # Epochs only grow and a displaced driver cannot append, so the newest entry naming one names the highest.
+    found = newest(journal, needle("epoch"), lambda entry: isinstance(entry.get("epoch"), int))
+    return (found["epoch"] if found else 0) + 1
 
 
 def staleness(holder: Holder) -> str | None:
