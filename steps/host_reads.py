@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from runbook.context import StepContext
+from runbook.errors import HostError
 
 EXCHANGE = "exchange"  # the Exchange management endpoint (runbook/ps/README.md)
 Setting = tuple[str, str, str]  # (IIS location, section filter, attribute name)
@@ -68,7 +69,10 @@ def read_state(ctx: StepContext, host: str, *, rights: Iterable[str] = (), featu
         parameters["WebConfig"] = [{"Location": location, "Filter": section, "Name": name}
                                    for location, section, name in parameters["WebConfig"]]
     reply = ctx.hosts.shell(host).invoke("Get-CertAuthState", parameters).first
-    return HostState(reply, *asked)
+    try:
+        return HostState(reply, *asked)
+    except (KeyError, TypeError, ValueError):  # a list missing or of another length than asked
+        raise HostError(host, f"Get-CertAuthState: the answer does not match what was asked ({reply!r:.200})") from None
 
 
 def exchange_vdir(ctx: StepContext, host: str, identity: str) -> dict[str, Any]:
