@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from screens.runbook_screen import RunbookScreen
-from tests.tui_support import advance, app_for, demo, screen_text, settle, tui_env, tui_test, until
+from tests.tui_support import advance, app_for, demo, log_text, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SIZE = (120, 32)
@@ -35,5 +35,5 @@ async def test_a_proof_before_the_change_is_done_names_the_broken_hop(tui_env: P
         await settle(pilot)
         assert "check the TMG listener (step 1)" not in screen_text(app)
         await pilot.press("P")
-        await until(pilot, lambda: "check the TMG listener (step 1)" in screen_text(app), timeout=30)
-        assert "lab: TMG has no web listener" in screen_text(app)
+        await until(pilot, lambda: "check the TMG listener (step 1)" in log_text(app), timeout=30)
+        assert "lab: TMG has no web listener" in log_text(app)

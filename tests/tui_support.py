@@ -103,3 +103,10 @@ def screen_text(app: RunbookApp) -> str:
     """What the terminal shows now, as plain text."""
     strips = app.screen._compositor.render_strips()
     return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
+def log_text(app: RunbookApp) -> str:
+    """The step log's text as written (the screen wraps its long lines)."""
+    from textual.widgets import Static
+
+    return "\n".join(str(block.content) for block in app.screen.query(".log-block").results(Static))
