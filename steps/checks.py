@@ -10,6 +10,8 @@ from runbook.errors import BadInput, RunbookError
 from runbook.params import Params
 from runbook.troubleshooting import CheckContext, CheckResult, CheckSpec
 from steps import CATALOGUE
+from steps import host_reads as reads
+from steps.iis_kerberos import WINDOWS_AUTH
 
 SKEW_WARN = dt.timedelta(minutes=2)
 SKEW_FAIL = dt.timedelta(minutes=5)  # Kerberos' default tolerance
@@ -93,18 +95,16 @@ def check_providers(ctx: CheckContext) -> CheckResult:
         result.info(f"no hop receives Kerberos (cert_validation {ctx.params.cert_validation}): nothing to check")
     for step, host in receivers:
         try:
-            shell = ctx.ports.hosts.shell(host)
-            enabled = shell.invoke("Get-CertAuthWebConfig", {
-                "Location": location, "Filter": "system.webServer/security/authentication/windowsAuthentication",
-                "Name": "enabled"}).first["Value"]
-            reply = shell.invoke("Get-CertAuthAuthProviders", {"Location": location}).first
+            state = reads.read_state(ctx.ports.hosts, host, settings=[(location, WINDOWS_AUTH, "enabled")],
+                                     providers=[location])
         except RunbookError as exc:
             result.fault(f"{host}: could not read Windows Authentication ({exc})")
             continue
+        enabled, providers = state.setting(location, WINDOWS_AUTH, "enabled")["Value"], state.providers(location)
         if str(enabled).lower() != "true":
             result.fault(f"{host} {location}: Windows Authentication is off, so the delegated Kerberos request is "
                          f"answered 401; step {step} turns it on")
-        have = {str(p).lower() for p in reply["Providers"]}
+        have = {str(p).lower() for p in providers}
         missing = [p for p in PROVIDERS if p.lower() not in have]
         if "negotiate" not in have:
             result.fault(f"{host} {location}: Windows Authentication lacks Negotiate (the delegated Kerberos "
@@ -160,12 +160,14 @@ def check_gpo(ctx: CheckContext) -> CheckResult:
 
     result = CheckResult("gpo")
     for server in [ctx.params.tmg, *ctx.params.seg]:
-        for right, label in RIGHTS.items():
-            try:
-                reply = ctx.ports.hosts.shell(server.host).invoke("Get-CertAuthUserRight", {"Right": right}).first
-            except RunbookError as exc:
+        try:
+            state = reads.read_state(ctx.ports.hosts, server.host, rights=list(RIGHTS))
+        except RunbookError as exc:
+            for right in RIGHTS:
                 result.fault(f"{server.host}: could not read {right} ({exc})")
-                continue
+            continue
+        for right, label in RIGHTS.items():
+            reply = state.right(right)
             if reply.get("GpoOwned"):
                 result.fault(f"{server.host} “{label}” ({right}) is defined by GPO {reply.get('GpoName') or '?'}: "
                              "a local grant (step 5) will not stick; add the account in that GPO")

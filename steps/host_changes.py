@@ -57,12 +57,12 @@ def read_many(ctx: StepContext, changes: list[Change]) -> list[Any]:
             def asked(kind: str, key: Any) -> list[Any]:
                 return list(dict.fromkeys(key(loc) for k, loc in own if k == kind))
             return reads.read_state(
-                ctx, host, rights=asked("user-right", lambda loc: loc["right"]),
+                ctx.hosts, host, rights=asked("user-right", lambda loc: loc["right"]),
                 settings=asked("web-config", lambda loc: (loc["location"], loc["filter"], loc["name"])),
                 providers=asked("auth-provider", lambda loc: loc["location"]))
 
         def vdirs(host: str = host, identities: list[str] = identities) -> dict[str, dict]:
-            return {identity: reads.exchange_vdir(ctx, host, identity) for identity in identities}
+            return {identity: reads.exchange_vdir(ctx.hosts, host, identity) for identity in identities}
         if own and identities:
             state, later = reads.at_once(host_state, vdirs)
             vdir = later()

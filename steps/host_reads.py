@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from runbook.context import StepContext
 from runbook.errors import HostError
+from runbook.ports import HostsPort
 
 EXCHANGE = "exchange"  # the Exchange management endpoint (runbook/ps/README.md)
 Setting = tuple[str, str, str]  # (IIS location, section filter, attribute name)
@@ -56,10 +56,10 @@ def _key(item: Any) -> Any:
     return tuple(str(part).lower() for part in item) if isinstance(item, tuple) else str(item).lower()
 
 
-def read_state(ctx: StepContext, host: str, *, rights: Iterable[str] = (), features: Iterable[str] = (),
+def read_state(hosts: HostsPort, host: str, *, rights: Iterable[str] = (), features: Iterable[str] = (),
                pools: Iterable[str] = (), settings: Iterable[Setting] = (),
                providers: Iterable[str] = ()) -> HostState:
-    """Everything asked for, from one call on `host`'s default endpoint."""
+    """Everything asked for, from one call on `host`'s default endpoint (`hosts`: a step's `ctx.hosts`)."""
     asked = (list(rights), list(features), list(pools), list(settings), list(providers))
     parameters: dict[str, Any] = {}
     for name, values in zip(("Right", "Feature", "AppPool", "WebConfig", "ProviderLocation"), asked, strict=True):
@@ -68,15 +68,15 @@ def read_state(ctx: StepContext, host: str, *, rights: Iterable[str] = (), featu
     if "WebConfig" in parameters:
         parameters["WebConfig"] = [{"Location": location, "Filter": section, "Name": name}
                                    for location, section, name in parameters["WebConfig"]]
-    reply = ctx.hosts.shell(host).invoke("Get-CertAuthState", parameters).first
+    reply = hosts.shell(host).invoke("Get-CertAuthState", parameters).first
     try:
         return HostState(reply, *asked)
     except (KeyError, TypeError, ValueError):  # a list missing or of another length than asked
         raise HostError(host, f"Get-CertAuthState: the answer does not match what was asked ({reply!r:.200})") from None
 
 
-def exchange_vdir(ctx: StepContext, host: str, identity: str) -> dict[str, Any]:
-    return ctx.hosts.shell(host).invoke("Get-ActiveSyncVirtualDirectory", {"Identity": identity},
+def exchange_vdir(hosts: HostsPort, host: str, identity: str) -> dict[str, Any]:
+    return hosts.shell(host).invoke("Get-ActiveSyncVirtualDirectory", {"Identity": identity},
                                         endpoint=EXCHANGE).first
 
 

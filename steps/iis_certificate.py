@@ -62,12 +62,12 @@ class CertificateAuth(hc.HostUndo):
         assert server is not None
 
         def host_state() -> reads.HostState:
-            return reads.read_state(ctx, server.host, features=[FEATURE],
+            return reads.read_state(ctx.hosts, server.host, features=[FEATURE],
                                     settings=[setting[:3] for setting in wanted_settings(ctx.params)])
         if ctx.instance.id != "6a":
             return host_state(), None
         return reads.at_once(host_state, lambda: reads.exchange_vdir(
-            ctx, server.host, vdir_identity(ctx.params, server.computer)))
+            ctx.hosts, server.host, vdir_identity(ctx.params, server.computer)))
 
     def plan(self, ctx: StepContext) -> Plan:
         server = ctx.target.server

@@ -47,11 +47,11 @@ class KerberosAcceptance(hc.HostUndo):
             settings.append((where, ACCESS, "sslFlags"))
 
         def host_state() -> reads.HostState:
-            return reads.read_state(ctx, server.host, settings=settings, providers=[where])
+            return reads.read_state(ctx.hosts, server.host, settings=settings, providers=[where])
         if not _is_eas(ctx):
             return host_state(), None
         vdir, state = reads.at_once(
-            lambda: reads.exchange_vdir(ctx, server.host, vdir_identity(ctx.params, server.computer)), host_state)
+            lambda: reads.exchange_vdir(ctx.hosts, server.host, vdir_identity(ctx.params, server.computer)), host_state)
         return state(), vdir
 
     def plan(self, ctx: StepContext) -> Plan:

@@ -30,12 +30,12 @@ def _read(ctx: StepContext) -> tuple[reads.HostState, tuple[str, str, list[str]]
     identity that needs the rights on this host."""
     if ctx.instance.id == "5a":
         params = ctx.params
-        state = reads.read_state(ctx, _host(ctx), rights=list(RIGHTS))
+        state = reads.read_state(ctx.hosts, _host(ctx), rights=list(RIGHTS))
         return state, (params.tmg_service_sid, params.tmg_service_identity, [
             f"TMG's web proxy runs as {params.tmg_service_identity} (params tmg.service_identity)"])
     server = ctx.target.server
     assert server is not None
-    state = reads.read_state(ctx, server.host, pools=[SEG_POOL], rights=list(RIGHTS))
+    state = reads.read_state(ctx.hosts, server.host, pools=[SEG_POOL], rights=list(RIGHTS))
     pool = state.pool(SEG_POOL)
     kind = pool["IdentityType"]
     name = pool.get("UserName") or kind

@@ -15,16 +15,10 @@ VDIR = "Default Web Site/Microsoft-Server-ActiveSync"
 ACCESS = "system.webServer/security/access"
 
 
-class _Ctx:
-    def __init__(self, hosts: Any):
-        self.hosts = hosts
-
-
 def test_one_call_carries_only_what_was_asked_and_answers_are_found_case_insensitively():
     seg = SimWindowsHost("seg", "seg01.test.lan")
     seg.add_iis_location(VDIR)
-    ctx = _Ctx(SimHosts([seg]))
-    state = reads.read_state(ctx, "seg01.test.lan", rights=["SeTcbPrivilege", "SeImpersonatePrivilege"],
+    state = reads.read_state(SimHosts([seg]), "seg01.test.lan", rights=["SeTcbPrivilege", "SeImpersonatePrivilege"],
                              pools=["SecureEmailGateway"], settings=[(VDIR, ACCESS, "sslFlags")], providers=[VDIR])
     assert seg.calls == [("default", "Get-CertAuthState", {
         "Right": ["SeTcbPrivilege", "SeImpersonatePrivilege"], "AppPool": ["SecureEmailGateway"],
@@ -41,9 +35,9 @@ def test_an_answer_that_does_not_match_the_question_names_the_host():
             return type("Reply", (), {"first": {"Rights": [], "Features": [], "AppPools": [], "WebConfig": [],
                                                 "Providers": []}})
 
-    ctx = _Ctx(type("Hosts", (), {"shell": lambda self, host: Shell()})())
+    hosts = type("Hosts", (), {"shell": lambda self, host: Shell()})()
     with pytest.raises(HostError, match="^eas01.test.lan: Get-CertAuthState: the answer does not match"):
-        reads.read_state(ctx, "eas01.test.lan", rights=["SeTcbPrivilege"])
+        reads.read_state(hosts, "eas01.test.lan", rights=["SeTcbPrivilege"])
 
 
 def test_two_reads_overlap_and_failures_count_in_the_order_given():
