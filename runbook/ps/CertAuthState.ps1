@@ -4,13 +4,29 @@
 # CertAuthHost.ps1 / CertAuthIis.ps1 that a step would otherwise call on its own, so the values,
 # their validation and their errors are exactly that function's.
 #
-# Contract: runbook/ps/README.md. Nothing in this file runs when it is loaded: it only defines a function.
+# Contract: runbook/ps/README.md. Nothing in this file runs when it is loaded: it only defines functions.
+
+function ConvertTo-CertAuthTable {
+    param(
+        [object]$InputObject
+    )
+
+    # An object nested in a function's answer, as a hashtable. Remoting serializes output one level deep
+    # (properties of the object written; an object inside them arrives as its ToString() text), while
+    # hashtables and arrays are sent whole at any depth: nested items must be hashtables.
+    $table = @{}
+    foreach ($property in $InputObject.PSObject.Properties) {
+        $table[$property.Name] = $property.Value
+    }
+    $table
+}
 
 function Get-CertAuthState {
     <#
     .SYNOPSIS
     User rights, Windows features, app pool identities, IIS configuration values and Windows
-    Authentication providers, each list in the order asked; a list nobody asked for is empty.
+    Authentication providers, each list in the order asked (each item a hashtable with the single-value
+    function's properties); a list nobody asked for is empty.
     #>
     [CmdletBinding()]
     param(
@@ -30,19 +46,20 @@ function Get-CertAuthState {
 
     $ErrorActionPreference = 'Stop'
     $rights = @(foreach ($name in $Right) {
-        Get-CertAuthUserRight -Right $name
+        ConvertTo-CertAuthTable -InputObject (Get-CertAuthUserRight -Right $name)
     })
     $features = @(foreach ($name in $Feature) {
-        Get-CertAuthWindowsFeature -Name $name
+        ConvertTo-CertAuthTable -InputObject (Get-CertAuthWindowsFeature -Name $name)
     })
     $pools = @(foreach ($name in $AppPool) {
-        Get-CertAuthAppPoolIdentity -Name $name
+        ConvertTo-CertAuthTable -InputObject (Get-CertAuthAppPoolIdentity -Name $name)
     })
     $settings = @(foreach ($query in $WebConfig) {
-        Get-CertAuthWebConfig -Location $query.Location -Filter $query.Filter -Name $query.Name
+        $setting = Get-CertAuthWebConfig -Location $query.Location -Filter $query.Filter -Name $query.Name
+        ConvertTo-CertAuthTable -InputObject $setting
     })
     $providers = @(foreach ($location in $ProviderLocation) {
-        Get-CertAuthAuthProviders -Location $location
+        ConvertTo-CertAuthTable -InputObject (Get-CertAuthAuthProviders -Location $location)
     })
     [pscustomobject]@{
         Rights = $rights

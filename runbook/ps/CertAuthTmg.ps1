@@ -181,9 +181,11 @@ function Get-CertAuthTmgPolicy {
     }
     $array = $root.GetContainingArray()
 
+    # Each listener and rule as a hashtable (ConvertTo-CertAuthTable, CertAuthState.ps1): remoting would
+    # send an object nested in the answer as its ToString() text.
     $listeners = @(
         foreach ($listener in $array.RuleElements.WebListeners) {
-            ConvertFrom-CertAuthTmgListener -Listener $listener
+            ConvertTo-CertAuthTable -InputObject (ConvertFrom-CertAuthTmgListener -Listener $listener)
         }
     )
     # FpcPolicyRuleTypes: 2 = web publishing, 1 = server publishing (the chains where TMG passes TLS
@@ -191,14 +193,14 @@ function Get-CertAuthTmgPolicy {
     $rules = @(
         foreach ($rule in $array.ArrayPolicy.PolicyRules) {
             if ([int]$rule.Type -eq 2) {
-                ConvertFrom-CertAuthTmgRule -Rule $rule
+                ConvertTo-CertAuthTable -InputObject (ConvertFrom-CertAuthTmgRule -Rule $rule)
             }
         }
     )
     $serverRules = @(
         foreach ($rule in $array.ArrayPolicy.PolicyRules) {
             if ([int]$rule.Type -eq 1) {
-                ConvertFrom-CertAuthTmgServerRule -Rule $rule
+                ConvertTo-CertAuthTable -InputObject (ConvertFrom-CertAuthTmgServerRule -Rule $rule)
             }
         }
     )
