@@ -55,11 +55,15 @@ def resolve(book: Runbook, key: str, ctx: StepContext) -> list[str]:
 
 def _settle(book: Runbook, key: str, intent: dict[str, Any], change: Change, took: bool | None) -> str:
     revert = change.note == "undo"
+    if took is None:  # a restart: whether it ran cannot be read; recorded, so that undo restarts again after it
+        book.recorder.commit(step=key, action="change", outcome="may have run (a restart leaves nothing to read): "
+                             "recorded, so undo restarts again", details=change.to_dict(),
+                             extra={"intent": intent["seq"]})
+        return f"{change.describe()}: may have run before the interruption (recorded; undo repeats it)"
     if took:
         book.recorder.commit(step=key, action="change", outcome="applied (found in force after an interruption)",
                              details=change.to_dict(), extra={"intent": intent["seq"]})
         return f"{change.describe()}: {'reverted' if revert else 'applied'} before the interruption (recorded now)"
-    outcome = ("not applied (the live value is as it was before)" if took is False else
-               "not known (a restart leaves nothing to read): not recorded as in force")
+    outcome = "not applied (the live value is as it was before)"
     book.recorder.commit(step=key, action="intent-resolved", outcome=outcome, details={"intent": intent["seq"]})
     return f"{change.describe()}: {outcome}"

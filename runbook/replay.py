@@ -98,7 +98,8 @@ def pop_original(record: StepRecord, revert: dict[str, Any]) -> None:
         original = record.changes[index]
         if (original.get("kind"), original.get("attribute"), original.get("locator")) == key:
             del record.changes[index]
-            return
+            if revert.get("op") != "action":  # one restart at the end of an undo stands for every one recorded
+                return
 
 
 def _close_intent(record: StepRecord, seq: Any) -> None:

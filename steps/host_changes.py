@@ -184,5 +184,7 @@ class HostUndo:
         resets = [c for c in changes if c.kind == "iisreset"]
         for change in reversed([c for c in changes if c.kind != "iisreset"]):
             revert(ctx, change)
-        if resets:
-            apply(ctx, resets[-1])
+        if resets:  # once, after the values it has to pick up are back; filed as the revert of the recorded ones
+            again = resets[-1]
+            apply(ctx, Change(kind=again.kind, target=again.target, attribute=again.attribute, op=again.op,
+                              values=again.values, locator=again.locator, note="undo"))
