@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from runbook import chain
-from runbook.catalogue import expand
 from runbook.automation import chain_problems
+from runbook.catalogue import expand
 from runbook.errors import ParamsError
 from runbook.params import CHAIN_CHOICES, parse_params
 from steps import CATALOGUE
