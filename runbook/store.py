@@ -52,7 +52,7 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)
 
 
-def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
+def write_atomic(path: Path, text: str, mode: int | None = None, sync: bool = True) -> None:
     """Write to a temp file in the same folder, fsync, then rename over: a crash leaves the old file intact.
 
     `mode` is set before the rename, so no reader ever sees the file with other permissions.
@@ -65,7 +65,8 @@ def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:  # without it a killed process still leaves the whole file; only a power cut could not
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -73,6 +74,8 @@ def write_atomic(path: Path, text: str, mode: int | None = None) -> None:
         except FileNotFoundError:
             pass
         raise
+    if not sync:
+        return
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

@@ -214,3 +214,33 @@ def test_a_crash_at_every_boundary_of_a_run_that_ends_with_iisreset(prepared_res
     step = "6a@EAS01"
     assert crash_run(prepared_restart, tmp_path, step, slice(None)) + \
         crash_undo(prepared_restart, tmp_path, step, slice(None)) > 20
+
+
+def test_a_real_kill_9_mid_step_leaves_the_lab_holding_what_the_journal_says(tmp_path: Path) -> None:
+    """No hook here: SIGKILL as an operator's `kill -9` (or a dead SSH session's OOM kill) delivers it. The
+    rehearsal lab keeps each journaled change as it lands (`<lab>.kept`), so after the kill the journal and the
+    lab agree, verify settles the step and undo restores the lab exactly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from runbook.journal import Journal
+    from tests.pair_helpers import ROOT, environment
+
+    made = runbook(tmp_path, "demo", "--scenario", "tmg-eas", "--latency", "400", "--init", "k")
+    assert made.returncode == 0, made.stderr
+    pristine = lab_state(tmp_path)
+    driver = subprocess.Popen([sys.executable, "-m", "runbook", "run", "k", "3a", "--yes"], cwd=ROOT,
+                              env=environment(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    journal = Journal(tmp_path / "k.journal.jsonl")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(e["action"] == "change" for e in journal.entries()):
+        time.sleep(0.02)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=10)
+    settle_and_check(tmp_path, "3a")
+    assert changes_in_force(tmp_path, "3a"), "the change journaled before the kill is not known"
+    assert runbook(tmp_path, "undo", "k", "3a", "--yes").returncode == 0
+    assert lab_state(tmp_path) == pristine

@@ -8,6 +8,7 @@ unchanged against it: the only lab awareness is here, in how the ports are built
 """
 from __future__ import annotations
 
+import json
 import random
 import re
 from importlib import resources
@@ -103,7 +104,7 @@ class _LabShell:
             return self._shell.invoke(function, parameters, endpoint=endpoint, timeout=timeout)
         finally:
             if WRITE_VERB.match(function):
-                self._lab.changed()
+                self._lab.changed(self.host)
 
     def close(self) -> None:
         self._shell.close()
@@ -125,6 +126,7 @@ class Lab:
         self.path = path
         self.state = state
         self._changed = False
+        self._unkept: set[str] = set()  # parts written since the last keep(): "directory" or a host name
         jitter = random.Random(seed)
         faults = state.get("faults") or {}
         self.host_faults: dict[str, int] = dict(faults.get("hosts") or {})
@@ -145,24 +147,46 @@ class Lab:
             raise BadInput(f"the rehearsal lab state {path} is missing; start a new one with `runbook demo`") from None
         if not isinstance(state, dict) or "directory" not in state or "hosts" not in state:
             raise BadInput(f"{path}: not a rehearsal lab state file")
+        for line in _kept_lines(path):  # what a killed process had kept since its last full write
+            state["directory"] = line.get("directory", state["directory"])
+            state["hosts"].update(line.get("hosts") or {})
+            state["faults"] = line.get("faults", state.get("faults"))
         return cls(path, state, **knobs)
 
-    def changed(self) -> None:
-        """A simulated write happened: the next `flush` writes the lab."""
+    def changed(self, part: str = "directory") -> None:
+        """A simulated write happened: the next `keep` appends that part, the next `flush` writes the lab."""
         self._changed = True
+        self._unkept.add(part)
 
     def flush(self) -> None:
         """Write the lab if anything changed since it was last written: the end of an operation calls this."""
         if self._changed:
             self.save()
 
-    def save(self) -> None:
+    def keep(self) -> None:
+        """After each journaled change: the parts written since are appended to `<lab>.kept` (one JSON line, the
+        size of one host or the directory), so a killed process leaves the lab holding what its journal says was
+        applied, as a real server would; `load` applies it, the operation's end (`flush`) folds it in."""
+        if not self._unkept:
+            return
+        line: dict[str, Any] = {"faults": {"directory": self.directory.fail_after_writes, "hosts": self.host_faults}}
+        if "directory" in self._unkept:
+            line["directory"] = self.directory.to_dict()
+        hosts = self.sim_hosts.hosts
+        line["hosts"] = {name: hosts[name].to_dict() for name in self._unkept if name in hosts}
+        with open(_kept_path(self.path), "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+        self._unkept.clear()
+
+    def save(self, sync: bool = True) -> None:
         """Write the lab now (also after editing its hosts or directory directly, as tests do)."""
         self._changed = False
         self.state["directory"] = self.directory.to_dict()
         self.state["hosts"] = {name: sim.to_dict() for name, sim in self.sim_hosts.hosts.items()}
         self.state["faults"] = {"directory": self.directory.fail_after_writes, "hosts": self.host_faults}
-        store.write_atomic(self.path, store.dump_yaml(self.state))
+        store.write_atomic(self.path, store.dump_yaml(self.state), sync=sync)
+        _kept_path(self.path).unlink(missing_ok=True)
+        self._unkept.clear()
 
     def count_host_write(self, host: str) -> None:
         key = next((k for k in self.host_faults if k.lower() == host.lower()), None)
@@ -217,8 +241,12 @@ def lab_ports_factory(session_path: Path, session: Session, params: Params) -> P
         if loaded:
             loaded[0].flush()
 
+    def keep() -> None:
+        if loaded:
+            loaded[0].keep()
+
     return Ports(open_directory=lambda: lab().directory, open_hosts=lambda: _LabHosts(lab()),
-                 on_manual_done=lambda key: lab().perform_manual(key, params), on_flush=flush)
+                 on_manual_done=lambda key: lab().perform_manual(key, params), on_flush=flush, on_change=keep)
 
 
 # -- demo sessions ------------------------------------------------------------------------------------------------
@@ -304,3 +332,21 @@ def prepare_demo(name: str, catalogue: list[StepSpec], *, init: str | None, resu
     path = store.session_path(init) if init else _fresh_demo_path(Path(name).stem)
     return create_demo(path, name, catalogue, latency_ms=latency_ms, fail=fail, seed=seed,
                        cert_validation=cert_validation, params_file=params_file)
+
+
+def _kept_path(path: Path) -> Path:
+    return path.with_name(path.name + ".kept")
+
+
+def _kept_lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        raw = _kept_path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    lines = []
+    for text in raw.splitlines():
+        try:
+            lines.append(json.loads(text))
+        except ValueError:  # the line a kill cut short: the write it describes had not been journaled either
+            break
+    return lines
