@@ -463,8 +463,20 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         self.tick_item(message.key, message.index, message.ticked)
 
     # -- follow mode -----------------------------------------------------------------------------------------
+    def _follow_running(self) -> None:
+        """While a step applies, its log shows each journaled change as it lands (read from the file's new bytes;
+        the engine's worker writes, this only reads)."""
+        key = self.selected
+        if key is None:
+            return
+        self.journal = self.journal.advance()
+        self.query_one(StepDetail).follow_log(self.journal, key)
+
     def _poll(self) -> None:
-        if self.book is None or self.busy:
+        if self.book is not None and self.busy:
+            self._follow_running()
+            return
+        if self.book is None:
             return
         stamps = session_stamps(self.path)
         if stamps == self._stamps:

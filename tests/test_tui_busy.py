@@ -10,7 +10,7 @@ from runbook import store
 from screens.modals import ConfirmModal
 from screens.runbook_screen import RunbookScreen
 from screens.widgets.step_list import StepList
-from tests.tui_support import advance, app_for, demo, screen_text, settle, tui_env, tui_test, until
+from tests.tui_support import advance, app_for, demo, log_text, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SIZE = (120, 32)
@@ -36,4 +36,6 @@ async def test_running_is_said_only_after_the_confirmation(tui_env: Path) -> Non
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), timeout=30)
         await pilot.press("y")
         await until(pilot, lambda: "running 3a: applying the confirmed change" in screen_text(app), timeout=30)
+        # each journaled change shows in the step's log as it lands, before the step is over
+        await until(pilot, lambda: screen.busy and "change: applied" in log_text(app), timeout=30)
         await until(pilot, lambda: not screen.busy, timeout=30)

@@ -141,6 +141,10 @@ class StepDetail(Vertical):
         checklist.display = bool(items)
         checklist.set_class(instance.spec.automation is not None, "-secondary")
 
+    def follow_log(self, journal: JournalSummary, key: str) -> None:
+        """New entries of `key` since the log was last drawn (while a step runs)."""
+        self._follow_log(journal, key)
+
     def _follow_log(self, journal: JournalSummary, key: str) -> None:
         log = self._log
         if key != log.key or journal.path != log.path or journal.size < log.end:  # another step, or a new file
