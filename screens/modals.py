@@ -241,10 +241,12 @@ class InfoModal(ModalScreen[None]):
         self.dismiss(None)
 
 
-def resume_modal(key: str) -> ConfirmModal:
-    """Opening a session whose step was running when its driver died: verify it before anything else."""
+def resume_modal(key: str, found: str | None = None) -> ConfirmModal:
+    """Opening a session whose step was running when its driver died: verify it before anything else. `found`
+    is what the journal says of it (runbook.recovery.interrupted_note: the changes in force, the writes in flight)."""
     return ConfirmModal(f"{key} was interrupted: verify it before anything else?", [
-        f"{key} was running when the last process died, so what it changed is not known.",
-        "Verify reads the live state (changing nothing) and settles it as done or failed.",
+        f"{key} {found}" if found else f"{key} was running when the last process died.",
+        "Verify reads the live state (changing nothing), records what the writes in flight did, and settles it "
+        "as done or failed.",
         "Run and undo stay refused until it is verified (or reopened with o).",
     ], yes="Verify now", no="Later", title="Resume")

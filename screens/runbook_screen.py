@@ -17,6 +17,7 @@ from runbook.completion import Completion, completion
 from runbook.engine import Runbook
 from runbook.handover import HANDOVER, describe_pending, lock_view
 from runbook.journal_tail import JournalSummary
+from runbook.recovery import interrupted_note
 from runbook.states import IN_PLACE, State
 from runbook.troubleshooting import blocking_faults
 from screens import view
@@ -386,7 +387,10 @@ class RunbookScreen(ActionGate, EngineWork, Screen[None]):
         assert book is not None
         interrupted = view.interrupted_keys(book)
         if interrupted:
-            self.app.push_screen(resume_modal(interrupted[0]), lambda yes: self.action_verify() if yes else None)
+            record = book.record(interrupted[0])
+            found = record.note if record.state == State.INTERRUPTED else interrupted_note(record)
+            self.app.push_screen(resume_modal(interrupted[0], found),
+                                 lambda yes: self.action_verify() if yes else None)
         elif any(book.record(i.key).state in IN_PLACE for i in book.instances):
             self.resuming = True  # said once in the status line, until the operator moves on
 

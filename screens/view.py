@@ -181,7 +181,8 @@ def hint(book: Runbook, instance: StepInstance, *, driving: bool) -> str:
             return "Verify disagrees with what was done by hand: see below. Redo it from the checklist, then v."
         return "Verify disagrees with what this step set: see below. r re-applies the difference, u undoes it."
     if state == State.INTERRUPTED:
-        return ("It was running when the last process died, so its real state is unknown: v verifies it first "
+        return ("It was running when the last process died: v verifies it first (and records what its writes in "
+                "flight did) "
                 "(o reopens it if you know it did not run).")
     if state == State.FAILED:
         return ("It failed: read the error below. v shows what took; u undoes what was recorded; r tries again; "
