@@ -174,7 +174,8 @@ class Watcher:
         session_print = _fingerprint(self.path)
         rejudge = now - self._judged >= LIVENESS_SECONDS or lock_print != self._lock_print
         self._lock_print = lock_print
-        if session_print != self._session_print:
+        if session_print != self._session_print or any(entry.get("step") for entry in entries):
+            # The journal is the record: a step's new entry changes its state even before the next snapshot.
             self._session_print = session_print
             try:
                 self._load_book()
