@@ -19,7 +19,6 @@ class Ports:
     open_hosts: Callable[[], HostsPort]
     on_manual_done: Callable[[str], None] = lambda key: None  # the lab mirrors console clicks; real hosts need nothing
     on_flush: Callable[[], None] = lambda: None  # the lab writes its simulated state; real hosts keep their own
-    on_change: Callable[[], None] = lambda: None  # a write was journaled: the lab keeps it as a server would
     _directory: DirectoryPort | None = None
     _hosts: HostsPort | None = None
 

@@ -232,7 +232,6 @@ class Runbook:
             self.recorder.commit(step=key, action="change", outcome="applied", details=change.to_dict(),
                                  acting_as=self.ports.acting_as(change),
                                  extra={"intent": open_intents.pop()} if open_intents else None)
-            self.ports.on_change()  # a rehearsal's lab survives a kill -9 with what the journal says it holds
 
         return StepContext(params=self.params, instance=instance, ports=self.ports, record=remember,
                            intend=intend, allow_restart=allow_restart, cancel=self.cancel)

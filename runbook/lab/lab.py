@@ -154,9 +154,11 @@ class Lab:
         return cls(path, state, **knobs)
 
     def changed(self, part: str = "directory") -> None:
-        """A simulated write happened: the next `keep` appends that part, the next `flush` writes the lab."""
+        """A simulated write happened: kept at once (a real server holds a write as soon as it answers, before
+        the journal records it), and the next `flush` writes the whole lab."""
         self._changed = True
         self._unkept.add(part)
+        self.keep()
 
     def flush(self) -> None:
         """Write the lab if anything changed since it was last written: the end of an operation calls this."""
@@ -164,9 +166,9 @@ class Lab:
             self.save()
 
     def keep(self) -> None:
-        """After each journaled change: the parts written since are appended to `<lab>.kept` (one JSON line, the
-        size of one host or the directory), so a killed process leaves the lab holding what its journal says was
-        applied, as a real server would; `load` applies it, the operation's end (`flush`) folds it in."""
+        """After each simulated write: the parts written are appended to `<lab>.kept` (one JSON line, the size of
+        one host or the directory), so a killed process leaves the lab holding every write it made, as a real
+        server would; `load` applies it, the operation's end (`flush`) folds it in."""
         if not self._unkept:
             return
         line: dict[str, Any] = {"faults": {"directory": self.directory.fail_after_writes, "hosts": self.host_faults}}
@@ -241,12 +243,8 @@ def lab_ports_factory(session_path: Path, session: Session, params: Params) -> P
         if loaded:
             loaded[0].flush()
 
-    def keep() -> None:
-        if loaded:
-            loaded[0].keep()
-
     return Ports(open_directory=lambda: lab().directory, open_hosts=lambda: _LabHosts(lab()),
-                 on_manual_done=lambda key: lab().perform_manual(key, params), on_flush=flush, on_change=keep)
+                 on_manual_done=lambda key: lab().perform_manual(key, params), on_flush=flush)
 
 
 # -- demo sessions ------------------------------------------------------------------------------------------------
