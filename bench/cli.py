@@ -42,10 +42,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
 
-    from runbook import store
     from runbook.backends import Options, ports_factory
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
     from runbook.lab.lab import create_demo
+    from runbook.record import store
     from steps import CATALOGUE
 
     folder = Path(tempfile.mkdtemp(prefix="bench-cli-"))

@@ -40,10 +40,10 @@ def lab_session(folder: Path, size: int) -> Path:
     """A lab session over N EAS servers, as `runbook demo --init NAME` makes one from a params file."""
     import yaml
 
-    from runbook import store
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
+    from runbook.inputs.params import parse_params
     from runbook.lab import lab
-    from runbook.params import parse_params
+    from runbook.record import store
     from steps import CATALOGUE
 
     params = farm_params(size)
@@ -59,7 +59,7 @@ def lab_session(folder: Path, size: int) -> Path:
 
 def run_step(path: Path, step: str = "6a") -> int:
     """What `runbook run SESSION 6a --yes` does; returns how many instances ran."""
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
     from runbook.lab import lab
     from steps import CATALOGUE
 

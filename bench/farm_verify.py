@@ -5,7 +5,7 @@ Each simulated host (runbook.lab.windows_host.SimWindowsHost) sits behind its ow
 client's). The client side is what `runbook verify SESSION` does: a session created from a params file,
 `Runbook.verify_many` (a worker per host, each host's steps in order), `WinRMHosts` (real pypsrp, NTLM with
 message encryption; `--auth basic` for Basic over HTTP), one runspace pool per host (and a second one, to the
-Exchange endpoint, per Exchange server) opened during the verify with the runbook/ps functions loaded, as a
+Exchange endpoint, per Exchange server) opened during the verify with the runbook/hosts/ps functions loaded, as a
 fresh CLI run does. One difference from the CLI: `WinRMHosts(addresses=...)` dials each host's port on
 127.0.0.1 instead of resolving its name, so neither root nor an /etc/hosts edit is needed.
 
@@ -77,8 +77,8 @@ def farm_params(farm: str, size: int, auth: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ one host's process
 def serve(params: dict[str, Any], host: str, auth: str, folder: str, conn: Any) -> None:
     """Child process: one simulated host (scenario state, steps 1/2 clicked in the TMG console) and its endpoint."""
+    from runbook.inputs.params import parse_params
     from runbook.lab import lab as lab_module
-    from runbook.params import parse_params
     from testsupport.wsman.endpoint import start_endpoints
 
     parsed = parse_params(params)
@@ -134,9 +134,9 @@ class Farm:
             self.addresses.update(parent.recv())
 
     def ports_factory(self):
-        from runbook.context import Ports
-        from runbook.params import load_params_file
-        from runbook.winrm_shell import ExchangeEndpoint, WinRMHosts
+        from runbook.flow.context import Ports
+        from runbook.hosts.shell import ExchangeEndpoint, WinRMHosts
+        from runbook.inputs.params import load_params_file
 
         settings = load_params_file(self.params_file).winrm
 
@@ -153,7 +153,7 @@ class Farm:
 
     def prepare(self) -> tuple[Path, list[str]]:
         """A session with every host step applied (1 and 2 marked done after the console clicks)."""
-        from runbook.engine import Runbook
+        from runbook.flow.engine import Runbook
         from steps import CATALOGUE
 
         path = self.folder / "farm.yaml"
@@ -186,7 +186,7 @@ class Farm:
 
         Returns (wall seconds, client CPU seconds, the hosts' CPU seconds) of the verify itself.
         """
-        from runbook.engine import Runbook
+        from runbook.flow.engine import Runbook
         from steps import CATALOGUE
 
         book = Runbook.open(path, CATALOGUE, self.ports_factory(), drive=True)

@@ -56,7 +56,7 @@ def build(folder: Path, size: int, env: dict[str, str], name: str = "farm") -> t
 def run_all(path: Path) -> dict[str, Any]:
     """Every applicable step but the last in dependency order, then transitions on that last one."""
     from runbook.backends import Options, ports_factory
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
     from steps import CATALOGUE
 
     book = Runbook.open(path, CATALOGUE, ports_factory(Options()), drive=True, purpose="bench")

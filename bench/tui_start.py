@@ -112,8 +112,8 @@ def frames(kind: str, sessions: Path, session: Path | None = None) -> dict[str, 
 
 def fill_journal(session: Path, step: str, entries: int) -> None:
     """Append `entries` hash-chained notes on `step`, written as Journal.append writes them, minus the fsyncs."""
-    from runbook import store
-    from runbook.journal import Journal, _digest
+    from runbook.record import store
+    from runbook.record.journal import Journal, _digest
 
     journal = Journal(store.journal_path(session))
     last = journal.last() or {"seq": 0, "hash": "0" * 64}

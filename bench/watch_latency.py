@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from runbook import watch
+    from runbook.pair import watch
 
     folder = Path(tempfile.mkdtemp(prefix="bench-watch-"))
     env = {**os.environ, "RUNBOOK_SESSIONS_DIR": str(folder), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from runbook.context import Ports
 from runbook.errors import BadInput
-from runbook.params import Params
-from runbook.session import Session
+from runbook.flow.context import Ports
+from runbook.inputs.params import Params
+from runbook.record.session import Session
 
 if TYPE_CHECKING:
-    from runbook.catalogue import StepSpec
+    from runbook.flow.catalogue import StepSpec
 
 LDAP_PASSWORD_ENV = "RUNBOOK_LDAP_PASSWORD"
 WINRM_PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
@@ -62,17 +62,17 @@ def ports_factory(options: Options):
 
 def real_ports(params: Params, options: Options) -> Ports:
     def open_directory():
-        from runbook.ldap_directory import LdapDirectory
+        from runbook.directory.ldap import LdapDirectory
 
         secret = password(LDAP_PASSWORD_ENV, params.directory.bind_user, "LDAP bind", options)
         return LdapDirectory.connect(params.directory, secret, insecure=options.insecure)
 
     def open_hosts():
-        from runbook.winrm_shell import ExchangeEndpoint, WinRMHosts
+        from runbook.hosts.shell import ExchangeEndpoint, WinRMHosts
 
         ticket = None
         if params.winrm.user is None and params.winrm.auth in ("kerberos", "negotiate"):
-            from runbook.kerberos import current_ticket, realm_of
+            from runbook.directory.kerberos import current_ticket, realm_of
 
             ticket = current_ticket(realm=realm_of(params.domain),
                                     purpose=f"winrm.user is not set, so WinRM (auth {params.winrm.auth})")

@@ -130,7 +130,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     driving(p)
     def record_command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
         p = command(name, text, session=session)
-        p.set_defaults(handlers="runbook.commands_record")
+        p.set_defaults(handlers="runbook.commands.record")
         return p
 
     _record_commands(record_command, driving)
@@ -162,7 +162,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _record_commands(command, driving) -> None:  # type: ignore[no-untyped-def]
-    """Pair work and the change record (runbook.commands_record)."""
+    """Pair work and the change record (runbook.commands.record)."""
     p = command("watch", "follow a session live, read-only (another operator drives)")
     p.add_argument("--until-settled", action="store_true", help="exit 0 once every step is settled")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="stop after S seconds")
@@ -192,14 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(only=words[0] if words else None).parse_args(words)
     if args.command is None:
-        from runbook import commands
+        from runbook.commands import core as commands
         return commands.start_screen(args)
     try:
         if getattr(args, "takeover", None) is not None and getattr(args, "session", None):
-            from runbook.commands_record import before_driving
+            from runbook.commands.record import before_driving
             before_driving(args)
         # Only the module that holds the command is imported: `status` never loads watch, report or backout.
-        handlers = importlib.import_module(getattr(args, "handlers", "runbook.commands"))
+        handlers = importlib.import_module(getattr(args, "handlers", "runbook.commands.core"))
         return int(getattr(handlers, "cmd_" + args.command)(args) or 0)
     except RunbookError as exc:
         print(f"runbook {args.command}: {exc}", file=sys.stderr)

@@ -58,7 +58,7 @@ class StepFailed(RunbookError):
 class DirectoryError(StepFailed):
     """Active Directory (LDAP) said no, or could not be reached.
 
-    The subclasses below are raised by both back ends of `runbook.ports.DirectoryPort` (the ldap3 client and
+    The subclasses below are raised by both back ends of `runbook.flow.ports.DirectoryPort` (the ldap3 client and
     the rehearsal lab), so steps and tests can tell the cases apart without importing ldap3.
     """
 

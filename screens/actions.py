@@ -1,8 +1,8 @@
 """Which step actions apply now, and why not: one pure function behind the footer, the palette and the keys."""
 from __future__ import annotations
 
-from runbook.engine import Runbook
-from runbook.states import Event, State
+from runbook.flow.engine import Runbook
+from runbook.flow.states import Event, State
 from screens import view
 
 DRIVING_ACTIONS = {"run", "undo", "done", "skip", "reopen", "note", "handover"}

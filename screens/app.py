@@ -15,12 +15,12 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from runbook.errors import BadInput, RunbookError
-from runbook.lock import HEARTBEAT_SECONDS
+from runbook.record.lock import HEARTBEAT_SECONDS
 from screens.asking import Asker
 from screens.modals import ConfirmModal
 
 if TYPE_CHECKING:
-    from runbook.engine import PortsFactory, Runbook
+    from runbook.flow.engine import PortsFactory, Runbook
 
 
 def _utc_now() -> dt.datetime:
@@ -77,7 +77,7 @@ class RunbookApp(App[int]):
         return ports_factory(Options(insecure=self.config.insecure, interactive=False, prompt=self.asker.password))
 
     def on_mount(self) -> None:
-        from runbook import two_person
+        from runbook.pair import two_person
 
         # A point of no return waiting for a second operator's ack speaks here, never on the terminal's stderr.
         two_person.set_reporter(self._report_from_worker)
@@ -136,7 +136,7 @@ class RunbookApp(App[int]):
         self._books.clear()
 
     def on_unmount(self) -> None:
-        from runbook import two_person
+        from runbook.pair import two_person
 
         two_person.reset_reporter()
         self.release_all()

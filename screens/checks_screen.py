@@ -1,6 +1,6 @@
 """The checks view: `runbook check` on screen — every finding with the steps it blocks and the fix, as it arrives.
 
-The checks run in a thread worker through runbook.troubleshooting (the screen talks to no server itself), one at a
+The checks run in a thread worker through runbook.checks.runs (the screen talks to no server itself), one at a
 time under the runbook screen's engine lock, so they never share a connection with a step in flight. A driving
 view journals the run as the CLI does, which keeps a fault open in the header until the same check passes.
 """
@@ -18,11 +18,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
-from runbook import troubleshooting
-from runbook.engine import Runbook
+from runbook.checks import runs as troubleshooting
+from runbook.checks.runs import CheckRun, CheckSpec
 from runbook.errors import BadInput
-from runbook.journal_tail import JournalSummary
-from runbook.troubleshooting import CheckRun, CheckSpec
+from runbook.flow.engine import Runbook
+from runbook.record.journal_tail import JournalSummary
 from screens.messages import CheckFinished, CheckRefused, ChecksEnded, CheckStarted
 from screens.widgets.path_input import PathInput
 from screens.widgets.steady_input import SteadyInput

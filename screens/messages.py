@@ -6,9 +6,9 @@ from typing import Any
 
 from textual.message import Message
 
-from runbook.changes import Plan
-from runbook.engine import Runbook
-from runbook.journal_tail import JournalSummary
+from runbook.flow.changes import Plan
+from runbook.flow.engine import Runbook
+from runbook.record.journal_tail import JournalSummary
 
 
 @dataclass
@@ -81,7 +81,7 @@ class CheckStarted(Message):
 
 @dataclass
 class CheckFinished(Message):
-    run: Any  # runbook.troubleshooting.CheckRun
+    run: Any  # runbook.checks.runs.CheckRun
 
 
 @dataclass

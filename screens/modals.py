@@ -243,7 +243,8 @@ class InfoModal(ModalScreen[None]):
 
 def resume_modal(key: str, found: str | None = None) -> ConfirmModal:
     """Opening a session whose step was running when its driver died: verify it before anything else. `found`
-    is what the journal says of it (runbook.recovery.interrupted_note: the changes in force, the writes in flight)."""
+    is what the journal says of it (runbook.record.recovery.interrupted_note: the changes in force, the writes
+    in flight)."""
     return ConfirmModal(f"{key} was interrupted: verify it before anything else?", [
         f"{key} {found}" if found else f"{key} was running when the last process died.",
         "Verify reads the live state (changing nothing), records what the writes in flight did, and settles it "

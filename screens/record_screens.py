@@ -14,9 +14,9 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from runbook import backout
-from runbook.engine import Runbook
-from runbook.watch import entry_line
+from runbook.flow.engine import Runbook
+from runbook.pair.watch import entry_line
+from runbook.reports import backout
 from screens.messages import RecordRead
 
 

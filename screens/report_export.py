@@ -1,6 +1,7 @@
 """Export the change record (`runbook report`) as Markdown or HTML to a path the operator types.
 
-The default lands beside the session file. runbook.report renders and refuses text that would carry a secret;
+The default lands beside the session file. runbook.reports.change_record renders and refuses text that would carry
+a secret;
 this modal only chooses the format and the place, and writes atomically in a thread worker.
 """
 from __future__ import annotations
@@ -15,9 +16,9 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
-from runbook import report
-from runbook.engine import Runbook
 from runbook.errors import RunbookError
+from runbook.flow.engine import Runbook
+from runbook.reports import change_record as report
 from screens.messages import ReportWritten
 from screens.widgets.path_input import PathInput
 

@@ -14,7 +14,7 @@ from screens.runbook_work import driver_left
 from screens.widgets.step_list import StepList
 
 if TYPE_CHECKING:
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
 
 RUNBOOK_BINDINGS = [
     Binding("r", "run", "Run", id="step.run", tooltip=ACTION_TITLES["run"][1]),

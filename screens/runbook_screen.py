@@ -12,14 +12,15 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from runbook import chain, store
-from runbook.completion import Completion, completion
-from runbook.engine import Runbook
-from runbook.handover import HANDOVER, describe_pending, lock_view
-from runbook.journal_tail import JournalSummary
-from runbook.recovery import interrupted_note
-from runbook.states import IN_PLACE, State
-from runbook.troubleshooting import blocking_faults
+from runbook.checks.runs import blocking_faults
+from runbook.flow import chain
+from runbook.flow.completion import Completion, completion
+from runbook.flow.engine import Runbook
+from runbook.flow.states import IN_PLACE, State
+from runbook.pair.handover import HANDOVER, describe_pending, lock_view
+from runbook.record import store
+from runbook.record.journal_tail import JournalSummary
+from runbook.record.recovery import interrupted_note
 from screens import view
 from screens.actions import ACTION_TITLES
 from screens.app import app_of

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, Callable
 from textual import work
 from textual.screen import ModalScreen
 
-from runbook import handover, journal_tail, store
-from runbook.engine import Runbook
 from runbook.errors import LockHeld, NotAvailable, Refused, RunbookError
-from runbook.journal_tail import JournalSummary
-from runbook.lock import is_live, read_holder
-from runbook.states import IN_PLACE, State
+from runbook.flow.engine import Runbook
+from runbook.flow.states import IN_PLACE, State
+from runbook.pair import handover
+from runbook.record import journal_tail, store
+from runbook.record.journal_tail import JournalSummary
+from runbook.record.lock import is_live, read_holder
 from screens.messages import (
     ActionCancelled,
     ActionDone,
@@ -120,7 +121,7 @@ class EngineWork:
         book = self._stoppable
         if book is None:
             return False
-        # Cooperative: the step checks the token before its next remote call (runbook.cancel); nothing is injected
+        # Cooperative: the step checks the token before its next remote call (runbook.flow.cancel); nothing is injected
         # into the worker thread, so a journal append or session save is never cut in half.
         book.cancel.cancel()
         return True
@@ -208,7 +209,7 @@ class EngineWork:
     @work(thread=True, exclusive=True, exit_on_error=False, group="proof")
     def device_proof(self) -> None:
         """The last item of a change: a device with the test user's certificate syncs (journaled, as the CLI's)."""
-        from runbook.commands_device import rehearsal_proof
+        from runbook.commands.device import rehearsal_proof
 
         def job(book: Runbook) -> tuple[str, list[str]]:
             lines = rehearsal_proof(book)

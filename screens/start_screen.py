@@ -14,11 +14,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from runbook import render, store
 from runbook.backends import prepare_rehearsal, rehearsal_scenarios
-from runbook.engine import Runbook
 from runbook.errors import RunbookError
-from runbook.lock import read_holder, staleness
+from runbook.flow.engine import Runbook
+from runbook.record import store
+from runbook.record.lock import read_holder, staleness
+from runbook.reports import text as render
 from screens import view
 from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated, SessionsListed
@@ -60,7 +61,7 @@ def describe_session(path: Path, catalogue: list[Any], clock: view.Clock) -> dic
 
 def ticket_warning(params: Any) -> str | None:
     """The operator's Kerberos ticket, checked before the window starts (not for sessions using passwords)."""
-    from runbook.authcheck import ticket_warning as warning_for
+    from runbook.checks.auth import ticket_warning as warning_for
 
     try:
         return warning_for(params)

@@ -13,12 +13,12 @@ from typing import Any, Callable, Iterable
 
 from textual.content import Content
 
-from runbook.catalogue import StepInstance
-from runbook.changes import Change
-from runbook.completion import Completion, completion
-from runbook.device_record import last_proof
-from runbook.engine import Runbook
-from runbook.states import IN_PLACE, SETTLED, Event, State, allowed_events
+from runbook.device.record import last_proof
+from runbook.flow.catalogue import StepInstance
+from runbook.flow.changes import Change
+from runbook.flow.completion import Completion, completion
+from runbook.flow.engine import Runbook
+from runbook.flow.states import IN_PLACE, SETTLED, Event, State, allowed_events
 
 Clock = Callable[[], dt.datetime]
 

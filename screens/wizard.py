@@ -14,13 +14,14 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from runbook import chain, store
-from runbook import topology as topo
-from runbook.catalogue import expand
-from runbook.engine import Runbook
 from runbook.errors import RunbookError
-from runbook.params import Params
-from runbook.params_schema import TOPOLOGIES
+from runbook.flow import chain
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import expand
+from runbook.flow.engine import Runbook
+from runbook.inputs.params import Params
+from runbook.inputs.schema import TOPOLOGIES
+from runbook.record import store
 from screens.app import app_of
 from screens.messages import OpenFailed, SessionCreated
 from screens.modals import ConfirmModal, ErrorModal, TextModal

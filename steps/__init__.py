@@ -1,7 +1,7 @@
-"""The procedure: the vendor guide's steps in order, as declarative entries (see runbook.catalogue.StepSpec)."""
+"""The procedure: the vendor guide's steps in order, as declarative entries (see runbook.flow.catalogue.StepSpec)."""
 from __future__ import annotations
 
-from runbook.catalogue import StepSpec
+from runbook.flow.catalogue import StepSpec
 from steps.cleanup import CLEANUP
 from steps.delegation import SEG_DELEGATION, TMG_DELEGATION
 from steps.iis import EAS_IIS, SEG_IIS

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from runbook import chain
-from runbook import topology as topo
-from runbook.catalogue import expand
+from runbook.checks.runs import CheckContext, CheckResult, CheckSpec
 from runbook.errors import BadInput, RunbookError
-from runbook.params import Params
-from runbook.troubleshooting import CheckContext, CheckResult, CheckSpec
+from runbook.flow import chain
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import expand
+from runbook.inputs.params import Params
 from steps import CATALOGUE
 from steps import host_reads as reads
 from steps.iis_kerberos import WINDOWS_AUTH
@@ -47,7 +47,7 @@ def check_clock(ctx: CheckContext) -> CheckResult:
 
 
 def check_cert(ctx: CheckContext) -> CheckResult:
-    from runbook.certcheck import check_certificate
+    from runbook.checks.cert import check_certificate
 
     result = CheckResult("cert")
     path = ctx.options.get("file")
@@ -118,7 +118,7 @@ def check_providers(ctx: CheckContext) -> CheckResult:
 
 
 def check_kcd(ctx: CheckContext) -> CheckResult:
-    from runbook.kcd import prove_kcd
+    from runbook.checks.kcd import prove_kcd
 
     result = CheckResult("kcd")
     keytab, user = ctx.options.get("keytab"), ctx.options.get("user")

@@ -6,12 +6,12 @@ undoable, and part of the back-out plan like every other change.
 """
 from __future__ import annotations
 
-from runbook import topology as topo
-from runbook.catalogue import ManualItem, StepSpec, Target
-from runbook.changes import Plan, Verification
-from runbook.context import StepContext
-from runbook.params import Params
-from runbook.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import ManualItem, StepSpec, Target
+from runbook.flow.changes import Plan, Verification
+from runbook.flow.context import StepContext
+from runbook.flow.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from runbook.inputs.params import Params
 from steps import directory_changes as dc
 from steps.applicability import adding_seg
 from steps.targets import each_server

@@ -1,13 +1,13 @@
 """Steps 3a and 3b: trust the TMG (3a) and each SEG (3b) for constrained delegation to the next hop's http SPNs."""
 from __future__ import annotations
 
-from runbook import chain
-from runbook import topology as topo
-from runbook.catalogue import ManualItem, StepSpec, Target
-from runbook.changes import Plan, Verification
-from runbook.context import StepContext
-from runbook.params import Params
-from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from runbook.flow import chain
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import ManualItem, StepSpec, Target
+from runbook.flow.changes import Plan, Verification
+from runbook.flow.context import StepContext
+from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from runbook.inputs.params import Params
 from steps import directory_changes as dc
 from steps import identity
 from steps.applicability import needs_seg, tmg_authenticates

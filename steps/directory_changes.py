@@ -6,8 +6,6 @@ userAccountControl, recorded with the value seen before.
 """
 from __future__ import annotations
 
-from runbook.changes import Change, Plan
-from runbook.context import StepContext
 from runbook.errors import (
     DirectoryAccessDenied,
     DirectoryError,
@@ -16,8 +14,10 @@ from runbook.errors import (
     ValueNotPresent,
     write_access_hint,
 )
-from runbook.params import Params
-from runbook.ports import Account, DirectoryPort
+from runbook.flow.changes import Change, Plan
+from runbook.flow.context import StepContext
+from runbook.flow.ports import Account, DirectoryPort
+from runbook.inputs.params import Params
 
 UAC_FLAGS = {
     0x1000000: "TRUSTED_TO_AUTH_FOR_DELEGATION",

@@ -1,15 +1,15 @@
 """Apply, check and revert the kinds of change the Windows-host steps make, through the shipped PS functions.
 
-Every value travels as a PSRP parameter of a named function (runbook/ps/README.md);
+Every value travels as a PSRP parameter of a named function (runbook/hosts/ps/README.md);
 each function reports the value before and after so the record is what the host saw.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from runbook.changes import Change
-from runbook.context import StepContext
 from runbook.errors import HostError, RunbookError, StepFailed
+from runbook.flow.changes import Change
+from runbook.flow.context import StepContext
 from steps import host_reads as reads
 from steps.host_reads import EXCHANGE
 

@@ -1,7 +1,7 @@
 """A step's reads on one Windows host in one PowerShell call, and the Exchange vdir read beside it.
 
-`Get-CertAuthState` (runbook/ps/CertAuthState.ps1) answers every value a step asks for at once,
-each item exactly as its single-value function would (runbook/ps/README.md); a step makes one
+`Get-CertAuthState` (runbook/hosts/ps/CertAuthState.ps1) answers every value a step asks for at once,
+each item exactly as its single-value function would (runbook/hosts/ps/README.md); a step makes one
 round trip per host instead of one per value. The Exchange cmdlets live on a second endpoint (its
 own runspace pool and connection), so `at_once` reads it while the default endpoint answers.
 """
@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from runbook.errors import HostError
-from runbook.ports import HostsPort
+from runbook.flow.ports import HostsPort
 
-EXCHANGE = "exchange"  # the Exchange management endpoint (runbook/ps/README.md)
+EXCHANGE = "exchange"  # the Exchange management endpoint (runbook/hosts/ps/README.md)
 Setting = tuple[str, str, str]  # (IIS location, section filter, attribute name)
 A = TypeVar("A")
 B = TypeVar("B")

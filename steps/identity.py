@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.context import StepContext
 from runbook.errors import Refused, RunbookError
+from runbook.flow.context import StepContext
 
 SEG_POOL = "SecureEmailGateway"
 AS_COMPUTER = ("NetworkService", "ApplicationPoolIdentity", "LocalSystem")

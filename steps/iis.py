@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook import chain
-from runbook.catalogue import ManualItem, StepSpec, Target
-from runbook.changes import Change, Plan, Verification
-from runbook.context import StepContext
-from runbook.params import Params
+from runbook.flow import chain
+from runbook.flow.catalogue import ManualItem, StepSpec, Target
+from runbook.flow.changes import Change, Plan, Verification
+from runbook.flow.context import StepContext
+from runbook.inputs.params import Params
 from steps import iis_certificate, iis_kerberos
 from steps.applicability import needs_seg, validates
 from steps.targets import each_server

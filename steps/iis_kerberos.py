@@ -5,11 +5,11 @@ asks for a client certificate: a device's certificate never reaches this hop (DO
 """
 from __future__ import annotations
 
-from runbook import topology as topo
-from runbook.catalogue import ManualItem, Target
-from runbook.changes import Change, Plan, Verification
-from runbook.context import StepContext
-from runbook.params import Params, Server
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import ManualItem, Target
+from runbook.flow.changes import Change, Plan, Verification
+from runbook.flow.context import StepContext
+from runbook.inputs.params import Params, Server
 from steps import host_changes as hc
 from steps import host_reads as reads
 from steps.iis_certificate import ACCESS, VDIR, vdir_identity

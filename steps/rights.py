@@ -6,12 +6,12 @@ grant does not stick, and the step says so instead of pretending.
 """
 from __future__ import annotations
 
-from runbook import chain
-from runbook.catalogue import ManualItem, StepSpec, Target
-from runbook.changes import Change, Plan, Verification
-from runbook.context import StepContext
 from runbook.errors import StepFailed
-from runbook.params import Params
+from runbook.flow import chain
+from runbook.flow.catalogue import ManualItem, StepSpec, Target
+from runbook.flow.changes import Change, Plan, Verification
+from runbook.flow.context import StepContext
+from runbook.inputs.params import Params
 from steps import host_changes as hc
 from steps import host_reads as reads
 from steps import identity as who

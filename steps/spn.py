@@ -6,12 +6,12 @@ own refusal does not say who holds it.
 """
 from __future__ import annotations
 
-from runbook import topology as topo
-from runbook.catalogue import ManualItem, StepSpec, Target
-from runbook.changes import Plan, Verification
-from runbook.context import StepContext
 from runbook.errors import RunbookError, StepFailed
-from runbook.params import Params
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import ManualItem, StepSpec, Target
+from runbook.flow.changes import Plan, Verification
+from runbook.flow.context import StepContext
+from runbook.inputs.params import Params
 from steps import directory_changes as dc
 from steps import identity
 from steps.applicability import kerberos_reaches_eas, kerberos_reaches_seg

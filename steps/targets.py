@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runbook.catalogue import Target
-from runbook.params import Params
+from runbook.flow.catalogue import Target
+from runbook.inputs.params import Params
 
 
 def on_tmg(params: Params) -> list[Target]:

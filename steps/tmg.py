@@ -8,12 +8,12 @@ with Kerberos constrained delegation when TMG checks the certificate, a server p
 """
 from __future__ import annotations
 
-from runbook import chain
-from runbook import topology as topo
-from runbook.catalogue import ManualItem, StepSpec, Target
-from runbook.changes import Verification
-from runbook.context import StepContext
-from runbook.params import Params
+from runbook.flow import chain
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import ManualItem, StepSpec, Target
+from runbook.flow.changes import Verification
+from runbook.flow.context import StepContext
+from runbook.inputs.params import Params
 from steps import tmg_checklists as checklists
 from steps.applicability import tmg_authenticates, validates
 from steps.targets import on_tmg

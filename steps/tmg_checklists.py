@@ -2,9 +2,9 @@
 checks the certificate, a server publishing rule (TLS passes through) when the EAS or the SEG does."""
 from __future__ import annotations
 
-from runbook import topology as topo
-from runbook.catalogue import ManualItem, Target
-from runbook.params import Params
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import ManualItem, Target
+from runbook.inputs.params import Params
 
 ITEM = ManualItem
 

@@ -472,7 +472,7 @@ class SambaDC:
 
     def settings(self, **overrides):
         """The production `DirectorySettings` for this DC (LDAPS 636, GC 3269, validated with our CA)."""
-        from runbook.settings import DirectorySettings
+        from runbook.flow.settings import DirectorySettings
 
         values = dict(
             domain=DNS_DOMAIN, server=DC_HOST, port=636, gc_port=3269, tls="ldaps",

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store
-from runbook.changes import Change
 from runbook.cli import main
-from runbook.states import State
+from runbook.flow.changes import Change
+from runbook.flow.states import State
+from runbook.record import store
 
 
 def plan(fmt: str, capsys: pytest.CaptureFixture[str]) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook import store
-from runbook.cancel import CancelToken, Stopped
-from runbook.engine import Runbook
-from runbook.journal import Journal
+from runbook.flow.cancel import CancelToken, Stopped
+from runbook.flow.engine import Runbook
+from runbook.flow.states import State
 from runbook.lab import lab
-from runbook.states import State
+from runbook.record import store
+from runbook.record.journal import Journal
 from steps import CATALOGUE
 
 FARM = ("6a@EAS01", "6a@EAS02")  # tmg-seg-eas: two Exchange servers accept Kerberos, one after the other

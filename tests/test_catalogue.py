@@ -1,8 +1,8 @@
 """Every topology's step list, farm expansion, applicability reasons and dependencies."""
 from __future__ import annotations
 
-from runbook.catalogue import expand, select
-from runbook.params import load_params_file
+from runbook.flow.catalogue import expand, select
+from runbook.inputs.params import load_params_file
 from steps import CATALOGUE
 
 

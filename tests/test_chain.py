@@ -7,11 +7,11 @@ import itertools
 
 import pytest
 
-from runbook import chain
-from runbook.automation import chain_problems
-from runbook.catalogue import expand
 from runbook.errors import ParamsError
-from runbook.params import CHAIN_CHOICES, parse_params
+from runbook.flow import chain
+from runbook.flow.automation import chain_problems
+from runbook.flow.catalogue import expand
+from runbook.inputs.params import CHAIN_CHOICES, parse_params
 from steps import CATALOGUE
 from tests.conftest import BASE_PARAMS
 
@@ -128,7 +128,7 @@ def test_a_catalogue_that_breaks_the_chain_writes_no_session(tmp_path, write_par
     """The engine enforces the invariants itself: the guide's 'certificate on TMG and on IIS' is refused."""
     import dataclasses
 
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
     from runbook.lab.lab import lab_ports_factory
     from steps.iis import EAS_IIS
 

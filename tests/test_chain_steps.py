@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.engine import Runbook
 from runbook.errors import Refused
+from runbook.flow.engine import Runbook
 from runbook.lab import lab
 from steps import CATALOGUE
 

@@ -1,7 +1,7 @@
 """How a change and its revert read: each in its own direction, a restart once at the end."""
 from __future__ import annotations
 
-from runbook.changes import Change, revert_order
+from runbook.flow.changes import Change, revert_order
 
 UAC = Change(kind="ldap-uac", target="TMG01$", attribute="userAccountControl", op="set", before=0x1000,
              after=0x1001000, note="+TRUSTED_TO_AUTH_FOR_DELEGATION")

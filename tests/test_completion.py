@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from runbook import report, store
 from runbook.backends import Options, ports_factory
 from runbook.cli import main
-from runbook.completion import completion, open_check_findings
-from runbook.engine import Runbook
 from runbook.errors import HostError
-from runbook.render import status_text
-from runbook.states import State
+from runbook.flow.completion import completion, open_check_findings
+from runbook.flow.engine import Runbook
+from runbook.flow.states import State
+from runbook.record import store
+from runbook.reports import change_record as report
+from runbook.reports.text import status_text
 from steps import CATALOGUE
 
 BROKEN_FAULTS = ("clock", "scep", "providers", "spn", "gpo")

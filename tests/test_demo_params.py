@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook import store
 from runbook.backends import Options, ports_factory
 from runbook.cli import main
-from runbook.engine import Runbook
-from runbook.states import SETTLED
+from runbook.flow.engine import Runbook
+from runbook.flow.states import SETTLED
+from runbook.record import store
 from steps import CATALOGUE
 from tests.test_cli_e2e import runbook
 

@@ -5,10 +5,10 @@ import copy
 
 import pytest
 
-from runbook.device_chain import kcd_links, validating_hop
-from runbook.device_diagnosis import diagnose
-from runbook.device_probe import ProbeResult, activesync_url
-from runbook.params import Params, parse_params
+from runbook.device.chain import kcd_links, validating_hop
+from runbook.device.diagnosis import diagnose
+from runbook.device.probe import ProbeResult, activesync_url
+from runbook.inputs.params import Params, parse_params
 from tests.conftest import BASE_PARAMS
 
 CHAINS = [("tmg-eas", "tmg"), ("tmg-eas", "eas"), ("tmg-seg-eas", "tmg"), ("tmg-seg-eas", "seg"),

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook import store
-from runbook.certcheck import check_certificate
+from runbook.checks.cert import check_certificate
 from runbook.cli import main
 from runbook.lab.lab import Lab, lab_file
+from runbook.record import store
 
 CHAINS = [("tmg-eas", "tmg"), ("tmg-eas", "eas"), ("tmg-seg-eas", "tmg"), ("tmg-seg-eas", "seg"),
           ("add-seg", "tmg"), ("add-seg", "seg")]

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook.device_diagnosis import diagnose
-from runbook.device_probe import HttpsDeviceProbe
+from runbook.device.diagnosis import diagnose
+from runbook.device.probe import HttpsDeviceProbe
 from runbook.errors import BadInput
-from runbook.params import Params, parse_params
+from runbook.inputs.params import Params, parse_params
 from tests.conftest import BASE_PARAMS
 from tests.device_pki import Authority, Issued, make_ca
 from tests.nginx_server import Block, Nginx, activesync_answer, free_port, nginx_binary

@@ -28,9 +28,6 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from runbook.catalogue import expand, select
-from runbook.changes import Change
-from runbook.context import Ports, StepContext
 from runbook.errors import (
     DirectoryAccessDenied,
     DirectoryError,
@@ -41,9 +38,12 @@ from runbook.errors import (
     ValueAlreadyPresent,
     ValueNotPresent,
 )
+from runbook.flow.catalogue import expand, select
+from runbook.flow.changes import Change
+from runbook.flow.context import Ports, StepContext
+from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, DirectoryPort
+from runbook.inputs.params import parse_params
 from runbook.lab.directory import LabAccount, LabDirectory
-from runbook.params import parse_params
-from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, DirectoryPort
 from steps import CATALOGUE
 from steps import directory_changes as dc
 from steps.checks import CheckContext, check_directory
@@ -186,7 +186,7 @@ def lab_backend() -> Backend:
 
 @pytest.fixture(scope="module")
 def samba_port(request):
-    from runbook.ldap_directory import LdapDirectory
+    from runbook.directory.ldap import LdapDirectory
 
     samba = request.getfixturevalue("samba_dc")
     port = LdapDirectory.connect(samba.settings(), samba.admin_password, timeout=15)
@@ -195,7 +195,7 @@ def samba_port(request):
 
 
 def samba_backend(request) -> tuple[Backend, Callable[[], None]]:
-    from runbook.ldap_directory import LdapDirectory
+    from runbook.directory.ldap import LdapDirectory
 
     samba = request.getfixturevalue("samba_dc")
     port = request.getfixturevalue("samba_port")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from tests.samba_dc import PLANTED_SPN, UNRELATED_DELEGATION, write_ca_file
 from tests.test_directory_contract import restore, snapshot
 
@@ -395,8 +395,8 @@ def test_half_done_step_after_drift_mid_run_is_consistent_and_resumable(samba_dc
     """The UAC changes between plan and write: the delegation values are in and recorded, the UAC write is
     refused (read-compare-write), the step ends failed; verify, undo and a re-run all work from there."""
     from runbook.backends import Options, ports_factory
-    from runbook.engine import Runbook
     from runbook.errors import DriftError
+    from runbook.flow.engine import Runbook
     from steps import CATALOGUE
 
     name = new_session("half")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store
 from runbook.cli import main
-from runbook.journal import Journal
+from runbook.record import store
+from runbook.record.journal import Journal
 from tests.pair_helpers import ALICE, BOB, Follower, Terminal, journal, runbook, stale_lock, start
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runbook.winrm_shell import PS_DIR
+from runbook.hosts.shell import PS_DIR
 from tests.winrm_fixtures import PASSWORD, PASSWORD_ENV, HostLab, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +111,7 @@ def assert_no_value_in_script_text(lab: HostLab) -> None:
 # ---------------------------------------------------------------------------------------------- params
 def test_exchange_port_and_auth_reach_the_real_client(monkeypatch: pytest.MonkeyPatch, write_params) -> None:
     from runbook.backends import Options, real_ports
-    from runbook.params import load_params_file
+    from runbook.inputs.params import load_params_file
 
     path = write_params(winrm={"transport": "http", "auth": "ntlm", "user": "TEST\\operator", "port": 15985,
                                "exchange_port": 18080, "exchange_auth": "ntlm"})
@@ -442,7 +442,7 @@ def test_wrong_password_names_the_host_and_is_never_written(host_lab, sessions_d
 @slow
 def test_timeout_names_the_host_and_the_function(host_lab, sessions_dir: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook.winrm_shell import WinRMShell
+    from runbook.hosts.shell import WinRMShell
 
     # Steps call with the default per-call timeout (30 s); only its default is shortened here.
     monkeypatch.setitem(WinRMShell.invoke.__kwdefaults__, "timeout", 2.0)

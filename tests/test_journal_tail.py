@@ -1,4 +1,5 @@
-"""runbook.journal_tail reads what a full parse of the journal would give, at any block size, without the parse."""
+"""runbook.record.journal_tail reads what a full parse of the journal would give, at any block size, without the
+parse."""
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook import journal_tail
-from runbook.journal_tail import (
+from runbook.record import journal_tail
+from runbook.record.journal_tail import (
     JournalSummary,
     Page,
     check_runs,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runbook.cli import main
-from runbook.journal import Journal, _digest
+from runbook.record.journal import Journal, _digest
 
 ENTRIES = 8
 

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from runbook.kcd import KcdResult, prove_kcd
-from runbook.ldap_directory import LdapDirectory
-from runbook.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from runbook.checks.kcd import KcdResult, prove_kcd
+from runbook.directory.ldap import LdapDirectory
+from runbook.flow.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from tests.samba_dc import UNRELATED_DELEGATION
 
 pytestmark = pytest.mark.slow

@@ -34,8 +34,8 @@ def run(code: str) -> str:
 
 def test_ldap_bind_without_gssapi_says_what_to_install():
     out = run("""
-from runbook.ldap_directory import LdapDirectory
-from runbook.settings import DirectorySettings
+from runbook.directory.ldap import LdapDirectory
+from runbook.flow.settings import DirectorySettings
 settings = DirectorySettings(domain='test.lan', server='dc1.test.lan', port=636, gc_port=3269, tls='ldaps',
                              ca_file=None, bind_user=None)
 try:
@@ -49,8 +49,8 @@ except Exception as exc:
 
 def test_status_warning_without_gssapi_says_what_to_install():
     out = run("""
-from runbook.authcheck import ticket_warning
-from runbook.params import parse_params
+from runbook.checks.auth import ticket_warning
+from runbook.inputs.params import parse_params
 params = parse_params({'topology': 'tmg-eas', 'domain': 'test.lan', 'directory': {'server': 'dc1.test.lan'},
                        'tmg': {'computer': 'TMG01', 'host': 'tmg01.test.lan'},
                        'eas': [{'computer': 'EAS01', 'host': 'eas01.test.lan'}],

@@ -27,14 +27,15 @@ def test_engine_loads_without_textual_installed(tmp_path: Path) -> None:
     """Run the CLI's status path with `textual` made unimportable: it must not notice."""
     blocker = tmp_path / "textual.py"
     blocker.write_text("raise ImportError('textual is blocked in this test')\n")
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import runbook.cli, runbook.commands, runbook.engine, "
-            "steps; import runbook.render; print('ok')")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "import runbook.cli, runbook.commands.core, runbook.flow.engine, "
+            "steps; import runbook.reports.text; print('ok')")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "ok", result.stderr
 
 
 def test_status_does_not_import_textual_or_clients(sessions_dir: Path, write_params) -> None:
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
     from steps import CATALOGUE
 
     path = sessions_dir / "c.yaml"

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from runbook.errors import BadInput, DirectoryError, DriftError
-from runbook.ldap_directory import (
+from runbook.directory.ldap import (
     DirectoryAccessDenied,
     DirectoryBindError,
     DirectoryTimeout,
@@ -22,7 +21,8 @@ from runbook.ldap_directory import (
     ValueAlreadyPresent,
     ValueNotPresent,
 )
-from runbook.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, DirectoryPort
+from runbook.errors import BadInput, DirectoryError, DriftError
+from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION, DirectoryPort
 from tests.samba_dc import PLANTED_SPN, UNRELATED_DELEGATION
 
 pytestmark = pytest.mark.slow

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store
-from runbook.engine import Runbook
 from runbook.errors import LockHeld
-from runbook.lock import Holder, SessionLock, read_holder, staleness
-from runbook.states import State
+from runbook.flow.engine import Runbook
+from runbook.flow.states import State
+from runbook.record import store
+from runbook.record.lock import Holder, SessionLock, read_holder, staleness
 from steps import CATALOGUE
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from runbook.lock import SessionLock
+from runbook.record.lock import SessionLock
 lock = SessionLock(Path(sys.argv[1]), "test holder").acquire()
 print("held", flush=True)
 time.sleep(60)
@@ -88,7 +88,7 @@ RACE = """
 import sys, time
 from pathlib import Path
 from runbook.errors import LockHeld
-from runbook.lock import SessionLock
+from runbook.record.lock import SessionLock
 start = float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.0005)
@@ -145,7 +145,7 @@ BEATER = """
 import json, sys, time
 from dataclasses import asdict
 from pathlib import Path
-from runbook.lock import SessionLock
+from runbook.record.lock import SessionLock
 lock = SessionLock(Path(sys.argv[1])).acquire()
 lock.holder.host = "elsewhere.example.test"
 Path(sys.argv[1]).write_text(json.dumps(asdict(lock.holder)))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ParamsError
-from runbook.params import load_params_file
+from runbook.inputs.params import load_params_file
 
 
 def problems(path: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """The PowerShell we ship is parsed by a real PowerShell grammar, and it declares exactly what the lab simulates.
 
-tree-sitter-pwsh parses every runbook/ps/*.ps1 offline. From the parse tree we read each
+tree-sitter-pwsh parses every runbook/hosts/ps/*.ps1 offline. From the parse tree we read each
 function's name, its [CmdletBinding()] marker, its param() block (names, Mandatory,
 ValidateSet, ValidatePattern, AllowEmptyString, type) and the property names of the
 [pscustomobject] it writes, and compare them with runbook.lab.windows_contract, which is what
@@ -20,7 +20,7 @@ from tree_sitter import Language, Node, Parser
 from runbook.lab import windows_contract as contract
 from runbook.lab.windows_host import SimWindowsHost
 
-PS_DIR = Path(__file__).resolve().parents[1] / "runbook" / "ps"
+PS_DIR = Path(__file__).resolve().parents[1] / "runbook" / "hosts" / "ps"
 SCRIPTS = sorted(PS_DIR.glob("*.ps1"))
 PARSER = Parser(Language(tree_sitter_pwsh.language()))
 

@@ -2,7 +2,7 @@
 that the record does not know.
 
 Each command runs once to count its boundaries (journal entry written, anchored, snapshot), then once per
-boundary with RUNBOOK_CRASH_AT=k, which ends the process there as `kill -9` would (runbook/crashpoints.py; the
+boundary with RUNBOOK_CRASH_AT=k, which ends the process there as `kill -9` would (runbook/record/crashpoints.py; the
 rehearsal lab's state is flushed first because a real server would already hold what it was sent). After each
 crash: the session loads, the journal checks, the interrupted step is settled by verify (its open write-ahead
 intents are read from the live state), and undo brings the lab back to exactly what it was.
@@ -52,7 +52,7 @@ def states(folder: Path) -> dict[str, str]:
 
 
 def changes_in_force(folder: Path, step: str) -> list[dict]:
-    from runbook import store
+    from runbook.record import store
 
     return store.load(folder / "k.yaml").record(step).changes
 
@@ -64,7 +64,7 @@ def settle_and_check(folder: Path, step: str) -> None:
     assert "Traceback" not in verified.stderr
     checked = runbook(folder, "journal", "k", "--check")
     assert checked.returncode == 0, checked.stdout
-    from runbook import store
+    from runbook.record import store
 
     assert not store.load(folder / "k.yaml").record(step).intents, "a write-ahead intent stayed open"
 
@@ -225,7 +225,7 @@ def test_a_real_kill_9_mid_step_leaves_the_lab_holding_what_the_journal_says(tmp
     import sys
     import time
 
-    from runbook.journal import Journal
+    from runbook.record.journal import Journal
     from tests.pair_helpers import ROOT, environment
 
     made = runbook(tmp_path, "demo", "--scenario", "tmg-eas", "--latency", "400", "--init", "k")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store
 from runbook.errors import StorageError
-from runbook.journal import Journal, _digest
+from runbook.record import store
+from runbook.record.journal import Journal, _digest
 from tests.pair_helpers import ROOT, environment, runbook
 
 EXAMPLES = ROOT / "examples"
@@ -281,7 +281,7 @@ def test_the_record_is_private_whatever_the_umask(tmp_path: Path) -> None:
     assert oct(sessions.stat().st_mode & 0o777) == "0o700"
     for name in ("k.yaml", "k.journal.jsonl", "k.journal.head"):
         assert oct((sessions / name).stat().st_mode & 0o777) == "0o600", name
-    from runbook.lock import SessionLock
+    from runbook.record.lock import SessionLock
 
     old = os.umask(0)
     try:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook import report, store
 from runbook.cli import main
 from runbook.errors import Refused
+from runbook.record import store
+from runbook.reports import change_record as report
 
 GOLDEN = Path(__file__).parent / "golden"
 TOPOLOGIES = ("tmg-eas", "tmg-seg-eas", "add-seg")

@@ -10,9 +10,10 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from runbook import store, two_person
 from runbook.cli import main
-from runbook.session_fields import SETTING_KINDS
+from runbook.pair import two_person
+from runbook.record import store
+from runbook.record.session_fields import SETTING_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = "1"  # a step every rehearsal has

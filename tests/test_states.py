@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from runbook.errors import IllegalTransition
-from runbook.states import TRANSITIONS, Event, State, allowed_events, next_state
+from runbook.flow.states import TRANSITIONS, Event, State, allowed_events, next_state
 
 
 def test_every_listed_transition_is_allowed() -> None:

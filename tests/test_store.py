@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store
-from runbook.engine import Runbook
 from runbook.errors import SessionFileError, StorageError
-from runbook.session import Session
-from runbook.states import State
+from runbook.flow.engine import Runbook
+from runbook.flow.states import State
+from runbook.record import store
+from runbook.record.session import Session
 from steps import CATALOGUE
 
 

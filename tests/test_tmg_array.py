@@ -5,10 +5,10 @@ from pathlib import Path
 
 import yaml
 
-from runbook import store
-from runbook.engine import Runbook
+from runbook.flow.engine import Runbook
+from runbook.inputs.params import parse_params
 from runbook.lab import lab
-from runbook.params import parse_params
+from runbook.record import store
 from steps import CATALOGUE
 
 SERVICE_SID = "S-1-5-21-1004336348-1177238915-682003330-1120"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store
+from runbook.record import store
 from screens.modals import ConfirmModal
 from screens.runbook_screen import RunbookScreen
 from screens.widgets.step_list import StepList

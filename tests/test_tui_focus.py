@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook import store
+from runbook.record import store
 from screens.runbook_screen import RunbookScreen
 from screens.widgets.checklist import Checklist
 from screens.widgets.step_list import StepList

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook import store
-from runbook.handover import HANDOVER, hand_over
-from runbook.journal import Journal
-from runbook.states import State
+from runbook.flow.states import State
+from runbook.pair.handover import HANDOVER, hand_over
+from runbook.record import store
+from runbook.record.journal import Journal
 from screens.modals import ConfirmModal, TextModal
 from screens.runbook_screen import RunbookScreen
 from screens.widgets.step_list import StepList

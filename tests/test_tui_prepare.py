@@ -47,7 +47,7 @@ async def test_a_failed_preparation_ends_the_app_with_the_error(tui_env: Path) -
 async def test_two_person_waiting_messages_reach_the_screen_not_stderr(tui_env: Path, capsys) -> None:
     import asyncio
 
-    from runbook import two_person
+    from runbook.pair import two_person
 
     app = make_app(prepare=lambda: lab.create_demo(tui_env / "d.yaml", "tmg-eas", CATALOGUE))
     async with app.run_test(size=(100, 32)) as pilot:

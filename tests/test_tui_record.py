@@ -6,9 +6,9 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
-from runbook import store
-from runbook.completion import open_check_findings
-from runbook.journal import Journal
+from runbook.flow.completion import open_check_findings
+from runbook.record import store
+from runbook.record.journal import Journal
 from screens.checks_screen import ChecksScreen
 from screens.record_screens import BackoutScreen, JournalScreen
 from screens.report_export import ReportModal

@@ -9,12 +9,12 @@ import pytest
 import yaml
 from textual.widgets import Input, Static
 
-from runbook import store
 from runbook.errors import StepFailed
-from runbook.journal import Journal
+from runbook.flow.states import State
 from runbook.lab.lab import Lab, lab_file
-from runbook.lock import read_holder
-from runbook.states import State
+from runbook.record import store
+from runbook.record.journal import Journal
+from runbook.record.lock import read_holder
 from screens.modals import (
     ConfirmModal,
     ErrorModal,
@@ -431,7 +431,7 @@ async def test_help_lists_keys_and_glyphs(tui_env: Path) -> None:
 async def test_a_real_session_asks_for_the_password_in_a_modal_and_never_stores_it(tui_env: Path,
                                                                                     write_params) -> None:
     from runbook.backends import Options, ports_factory
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
     from steps import CATALOGUE
 
     path = tui_env / "real.yaml"

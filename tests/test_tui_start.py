@@ -5,7 +5,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from runbook import store
+from runbook.record import store
 from screens.runbook_screen import RunbookScreen
 from screens.start_screen import DemoPicker, StartScreen, describe_session, session_files
 from screens.widgets.step_list import StepList
@@ -100,7 +100,7 @@ async def test_a_session_that_uses_kerberos_warns_on_the_start_screen_without_a_
     """No ticket in the cache (an empty private cache): the start screen says so before the window starts."""
     import yaml
 
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
 
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'empty-ccache'}")
     params = tmp_path / "real.params.yaml"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store
-from runbook.states import SETTLED
+from runbook.flow.states import SETTLED
+from runbook.record import store
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from runbook.backends import Options, ports_factory
-from runbook.engine import Runbook
-from runbook.states import State
+from runbook.flow.engine import Runbook
+from runbook.flow.states import State
 from screens import actions, view
 from steps import CATALOGUE
 from tests.tui_support import advance, demo, tui_env

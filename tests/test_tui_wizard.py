@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from runbook import params_schema, store
 from runbook.errors import ParamsError
-from runbook.params import parse_params
+from runbook.inputs import schema as params_schema
+from runbook.inputs.params import parse_params
+from runbook.record import store
 from screens.modals import ConfirmModal, TextModal
 from screens.runbook_screen import RunbookScreen
 from screens.start_screen import StartScreen

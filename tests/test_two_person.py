@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store, two_person
 from runbook.cli import main
 from runbook.errors import Refused
-from runbook.journal import Journal
-from runbook.session import now_iso
+from runbook.pair import two_person
+from runbook.record import store
+from runbook.record.journal import Journal
+from runbook.record.session import now_iso
 from tests.pair_helpers import ALICE, BOB, Follower, Terminal, journal, runbook, start
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runbook import store, watch
 from runbook.cli import main
+from runbook.pair import watch
+from runbook.record import store
 from steps import CATALOGUE
 from tests.pair_helpers import BOB, Follower, file_states, runbook, stale_lock, start
 

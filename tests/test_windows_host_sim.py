@@ -1,4 +1,4 @@
-"""The simulated Windows host answers like the real functions in runbook/ps/*.ps1 and the Exchange cmdlets."""
+"""The simulated Windows host answers like the real functions in runbook/hosts/ps/*.ps1 and the Exchange cmdlets."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from runbook.errors import HostError
+from runbook.flow.ports import HostShell, HostsPort
 from runbook.lab import windows_contract as contract
 from runbook.lab.windows_host import SimCommandError, SimConnectionError, SimHosts, SimTimeout, SimWindowsHost
 from runbook.lab.windows_state import tmg_listener
-from runbook.ports import HostShell, HostsPort
 
 NOON = dt.datetime(2026, 11, 25, 20, 0, 0, tzinfo=dt.UTC)
 VDIR = "Default Web Site/Microsoft-Server-ActiveSync"

@@ -18,9 +18,9 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
 from runbook.errors import BadInput, HostError
-from runbook.ports import HostReply
-from runbook.settings import WinRMSettings
-from runbook.winrm_shell import PS_DIR, WinRMHosts
+from runbook.flow.ports import HostReply
+from runbook.flow.settings import WinRMSettings
+from runbook.hosts.shell import PS_DIR, WinRMHosts
 from testsupport.wsman.endpoint import WSManEndpoint, start_endpoints
 
 pytestmark = pytest.mark.timeout(30)
@@ -368,7 +368,7 @@ def test_exchange_endpoint_refuses_scripts_even_shipped_ones(basic_endpoint: WSM
 
 
 def test_endpoint_with_the_shipped_ps_folder(basic_endpoint: WSManEndpoint):
-    """Against the package's own runbook/ps folder (whatever it holds): the client loads it and calls work."""
+    """Against the package's own runbook/hosts/ps folder (whatever it holds): the client loads it and calls work."""
     endpoint = WSManEndpoint(lab_dispatch, host_name="seg01.test.lan")
     with endpoint:
         hosts = make_hosts(endpoint, None)
@@ -377,7 +377,7 @@ def test_endpoint_with_the_shipped_ps_folder(basic_endpoint: WSManEndpoint):
         finally:
             hosts.close()
     # Client and endpoint read the same folder (compared with what the endpoint read at start, so an edit
-    # of runbook/ps while the suite runs cannot make this flaky).
+    # of runbook/hosts/ps while the suite runs cannot make this flaky).
     assert len(endpoint.allowed_scripts) == len(list(PS_DIR.glob("*.ps1")))
     assert set(endpoint.scripts_seen) == endpoint.allowed_scripts
     assert len(endpoint.scripts_seen) == len(endpoint.allowed_scripts)
@@ -563,7 +563,7 @@ def test_refused_function_files_fail_the_call_and_are_retried_next_time(basic_en
     try:
         shell = hosts.shell(HOST)
         for expected_pools in (2, 4):  # the call with the files first, then the files alone to name the cause
-            with pytest.raises(HostError, match="loading the runbook/ps functions: script text refused"):
+            with pytest.raises(HostError, match="loading the runbook/hosts/ps functions: script text refused"):
                 shell.invoke("Get-LabEcho")
             assert shell.pools_opened == expected_pools  # a pool without the functions is never kept
     finally:

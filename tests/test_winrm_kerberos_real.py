@@ -13,8 +13,8 @@ import ssl
 import pytest
 
 from runbook.errors import HostError
-from runbook.settings import WinRMSettings
-from runbook.winrm_shell import WinRMHosts
+from runbook.flow.settings import WinRMSettings
+from runbook.hosts.shell import WinRMHosts
 from tests.kerberos_client import kerberos_client
 from tests.test_winrm_endpoint import HOST, lab_dispatch, ps_dir, test_pki  # noqa: F401 - fixtures
 from testsupport.wsman.endpoint import WSManEndpoint

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from runbook.backends import Options, ports_factory
-from runbook.engine import Runbook
+from runbook.flow.engine import Runbook
 from runbook.lab import lab
 from screens.app import RunbookApp, make_app
 from steps import CATALOGUE
@@ -29,11 +29,12 @@ def tui_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RUNBOOK_OPERATOR", "alice@jump1")
     for name in ("NO_COLOR", "TEXTUAL_THEME", "RUNBOOK_LDAP_PASSWORD", "RUNBOOK_WINRM_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
-    import runbook.engine
-    import runbook.journal
-    import runbook.session
+    import runbook.flow.engine
+    import runbook.record.journal
+    import runbook.record.session
 
-    for module in (runbook.engine, runbook.journal, runbook.session):  # not the lock: liveness needs real time
+    # not the lock: liveness needs real time
+    for module in (runbook.flow.engine, runbook.record.journal, runbook.record.session):
         monkeypatch.setattr(module, "now_iso", lambda: FIXED_ISO)
     folder = tmp_path / "sessions"
     folder.mkdir()

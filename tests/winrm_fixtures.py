@@ -41,10 +41,10 @@ from typing import Any
 import pytest
 import yaml
 
+from runbook.flow.ports import HostReply
+from runbook.inputs.params import parse_params
 from runbook.lab import lab as lab_module
 from runbook.lab.windows_host import SimWindowsHost
-from runbook.params import parse_params
-from runbook.ports import HostReply
 from tests.samba_dc import SambaDC, ensure_hosts_entry
 from testsupport.wsman.endpoint import WSManEndpoint
 

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runbook import topology as topo
-from runbook.device_chain import KcdLink, kcd_links
+from runbook.device.chain import KcdLink, kcd_links
+from runbook.flow import topology as topo
+from runbook.flow.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+from runbook.inputs.params import Params, Server
 from runbook.lab.iis_sim import IisConfigError
 from runbook.lab.windows_host import SimWindowsHost
 from runbook.lab.windows_state import ACCESS, BASIC_AUTH, EAS_VDIR, KCD, WINDOWS_AUTH
-from runbook.params import Params, Server
-from runbook.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 
 if TYPE_CHECKING:
     from runbook.lab.lab import Lab

@@ -2,7 +2,7 @@
 
 `ChainWalk` (device_hops) finds the first hop that is not coherent for the session's chain; this module turns it
 into what a device sees — the statuses, challenges, Exchange headers and IIS sub-status texts that
-`runbook.device_diagnosis` reads for a real device — so one diagnosis serves the lab and production. When every hop
+`runbook.device.diagnosis` reads for a real device — so one diagnosis serves the lab and production. When every hop
 is coherent the device syncs: 200 with the ActiveSync versions, and without a certificate it is refused where the
 chain checks it.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from runbook.device_probe import ProbeResult, check_url
+from runbook.device.probe import ProbeResult, check_url
+from runbook.inputs.params import Params
 from runbook.lab import device_hops as hops
 from runbook.lab.lab import Lab
-from runbook.params import Params
-from runbook.session import Session
+from runbook.record.session import Session
 
 PROTOCOL_VERSIONS = "14.1,16.0,16.1"  # what Exchange 2016/2019 announce to an OPTIONS request
 EXCHANGE_BUILD = "15.1"
@@ -31,7 +31,7 @@ TLS_UNKNOWN_CA = "TLSV1_ALERT_UNKNOWN_CA"
 
 
 class LabDevice:
-    """Implements `runbook.device_probe.DeviceProbe` over a rehearsal lab. `last_reason` is the lab's own account
+    """Implements `runbook.device.probe.DeviceProbe` over a rehearsal lab. `last_reason` is the lab's own account
     of the last answer (a real device cannot know it; the rehearsal shows it to the operator)."""
 
     def __init__(self, lab: Lab, params: Params, issuer: str | None):

@@ -2,7 +2,7 @@
 
 It keeps what the steps touch (accounts, userAccountControl, msDS-AllowedToDelegateTo,
 servicePrincipalName, the DC clock, what the bind account may write) and answers like a
-real DC does, with the same `runbook.errors` classes as `runbook.ldap_directory`:
+real DC does, with the same `runbook.errors` classes as `runbook.directory.ldap`:
 
 * an SPN lives on one account in the forest: adding one another account holds is
   `DuplicateSpn` naming the holder (AD's `constraintViolation`; uniqueness is
@@ -40,7 +40,7 @@ from runbook.errors import (
     uac_drift_message,
     write_access_hint,
 )
-from runbook.ports import DEFAULT_TIMEOUT, Account
+from runbook.flow.ports import DEFAULT_TIMEOUT, Account
 
 WORKSTATION_TRUST_ACCOUNT = 0x1000
 NORMAL_ACCOUNT = 0x200
@@ -66,7 +66,7 @@ WHERE = "the lab DC"
 
 
 class LabDirectory:
-    """Implements runbook.ports.DirectoryPort in memory. `on_write` tells the lab it has something to write."""
+    """Implements runbook.flow.ports.DirectoryPort in memory. `on_write` tells the lab it has something to write."""
 
     def __init__(self, domain: str, accounts: list[LabAccount], *, clock_offset: float = 0.0,
                  latency_ms: float = 0.0, fail_after_writes: dict[str, int] | None = None, on_write: Any = None,

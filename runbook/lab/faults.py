@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.catalogue import StepInstance, StepSpec, expand, select
-from runbook.changes import Plan
-from runbook.context import Ports, StepContext
 from runbook.errors import BadInput, RunbookError
+from runbook.flow.catalogue import StepInstance, StepSpec, expand, select
+from runbook.flow.changes import Plan
+from runbook.flow.context import Ports, StepContext
+from runbook.inputs.params import Params
 from runbook.lab.directory import LabDirectory
 from runbook.lab.windows_host import SimWindowsHost
 from runbook.lab.windows_shells import SimHosts
-from runbook.params import Params
 
 # Writes let through before the failure: a host step fails after its first write or two, so the lab is left
 # half-changed (6a/6b's first writes are the Exchange settings, the IIS ones follow).

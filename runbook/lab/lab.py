@@ -17,19 +17,19 @@ from typing import Any
 
 import yaml
 
-from runbook import store
-from runbook import topology as topo
-from runbook.catalogue import StepSpec
-from runbook.context import Ports
 from runbook.errors import BadInput, HostError
+from runbook.flow import topology as topo
+from runbook.flow.catalogue import StepSpec
+from runbook.flow.context import Ports
+from runbook.flow.ports import DEFAULT_TIMEOUT, HostReply
+from runbook.inputs.params import Params, load_params_file, parse_params
 from runbook.lab.directory import LabDirectory
 from runbook.lab.faults import fault_for
 from runbook.lab.prerequisites import setup_for
 from runbook.lab.windows_host import SimHosts, SimShell, SimWindowsHost
 from runbook.lab.windows_state import tmg_listener, tmg_rule, tmg_server_rule
-from runbook.params import Params, load_params_file, parse_params
-from runbook.ports import DEFAULT_TIMEOUT, HostReply
-from runbook.session import Session
+from runbook.record import store
+from runbook.record.session import Session
 
 SCENARIOS = ("tmg-eas", "tmg-seg-eas", "add-seg", "broken")
 WRITE_VERB = re.compile(r"^(Set|Clear|Grant|Revoke|Add|Remove|Invoke)-")
@@ -293,7 +293,7 @@ def demo_state(name: str, catalogue: list[StepSpec], *, fail: str | None = None,
 def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms: float = 0.0,
                 fail: str | None = None, seed: int | None = None, cert_validation: str | None = None,
                 params_file: str | None = None) -> Path:
-    from runbook.engine import Runbook
+    from runbook.flow.engine import Runbook
     from runbook.lab.device_certificate import issue_test_user  # cryptography: only when a demo is made
 
     if path.exists():

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from runbook import topology as topo
+from runbook.flow import topology as topo
+from runbook.inputs.params import Params
 from runbook.lab.windows_state import EAS_VDIR, tmg_listener, tmg_rule
-from runbook.params import Params
 
 # TMG's account as the guide's TMG → EAS set-up leaves it: trusted for delegation with protocol transition.
 TRUSTED_FOR_DELEGATION_ANY_PROTOCOL = 0x1001000

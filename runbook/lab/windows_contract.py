@@ -1,6 +1,6 @@
 """The PowerShell functions a Windows host answers for the runbook, as data, and PowerShell's parameter binding.
 
-`HOST_FUNCTIONS` mirrors the `param()` blocks of `runbook/ps/*.ps1` (the default endpoint);
+`HOST_FUNCTIONS` mirrors the `param()` blocks of `runbook/hosts/ps/*.ps1` (the default endpoint);
 `EXCHANGE_CMDLETS` the two Exchange cmdlets the runbook uses on the `Microsoft.Exchange`
 endpoint. `tests/test_ps_scripts.py` parses the shipped PowerShell and compares it with
 `HOST_FUNCTIONS`, so the scripts and the simulated host cannot drift apart.

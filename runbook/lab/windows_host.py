@@ -7,7 +7,7 @@ reach it through the real pypsrp client and a real WinRM endpoint on loopback
 (`testsupport.wsman.endpoint`, a test-only package, whose `dispatch` is `SimHosts.dispatch`).
 
 `SimWindowsHost.invoke(function, parameters, endpoint)` answers each function of
-`runbook/ps/*.ps1` (and, on the `exchange` endpoint of an Exchange server, the two Exchange
+`runbook/hosts/ps/*.ps1` (and, on the `exchange` endpoint of an Exchange server, the two Exchange
 cmdlets) with the same names, parameter binding, output shapes and errors as the real ones
 (`runbook.lab.windows_contract`; `tests/test_ps_scripts.py` keeps it equal to the scripts).
 How a failure comes back mirrors PowerShell remoting:
@@ -19,7 +19,7 @@ How a failure comes back mirrors PowerShell remoting:
 * an unreachable host (`down`) or endpoint (the Exchange endpoint of a host that is not
   Exchange) raises `SimConnectionError`; a call slower than its timeout raises `SimTimeout`.
 
-`SimHosts` is `runbook.ports.HostsPort` over several simulated hosts: its shells raise
+`SimHosts` is `runbook.flow.ports.HostsPort` over several simulated hosts: its shells raise
 `runbook.errors.HostError` exactly where the real WinRM client does.
 
 State is plain data (`to_dict` / `from_dict`, YAML-safe) so the lab can persist a host; the
@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from runbook.flow.ports import HostReply
 from runbook.lab import windows_contract as contract
 from runbook.lab.iis_sim import IisConfig, IisConfigError
 from runbook.lab.windows_errors import SimCommandError, SimConnectionError, SimTimeout
@@ -49,7 +50,6 @@ from runbook.lab.windows_state import (
     default_state,
     identity_of,
 )
-from runbook.ports import HostReply
 
 __all__ = ["SimCommandError", "SimConnectionError", "SimHosts", "SimShell", "SimTimeout", "SimWindowsHost"]
 

@@ -1,5 +1,5 @@
 """IIS on a simulated host: applicationHost.config's values and Windows Authentication providers as the
-runbook/ps functions read and write them (Get/Set/Clear-CertAuthWebConfig, *-CertAuthAuthProviders)."""
+runbook/hosts/ps functions read and write them (Get/Set/Clear-CertAuthWebConfig, *-CertAuthAuthProviders)."""
 from __future__ import annotations
 
 from typing import Any

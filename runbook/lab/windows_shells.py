@@ -6,16 +6,16 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import HostError
+from runbook.flow.ports import DEFAULT_TIMEOUT, HostReply
 from runbook.lab import windows_contract as contract
 from runbook.lab.windows_errors import SimCommandError, SimConnectionError, SimTimeout
-from runbook.ports import DEFAULT_TIMEOUT, HostReply
 
 if TYPE_CHECKING:
     from runbook.lab.windows_host import SimWindowsHost
 
 
 class SimShell:
-    """`runbook.ports.HostShell` on one simulated host, failing with HostError where the WinRM client does."""
+    """`runbook.flow.ports.HostShell` on one simulated host, failing with HostError where the WinRM client does."""
 
     def __init__(self, host: str, sim: SimWindowsHost | None, known: list[str]):
         self.host = host
@@ -48,7 +48,7 @@ class SimShell:
 
 
 class SimHosts:
-    """`runbook.ports.HostsPort` over simulated hosts, keyed by FQDN (short names match too)."""
+    """`runbook.flow.ports.HostsPort` over simulated hosts, keyed by FQDN (short names match too)."""
 
     def __init__(self, hosts: Mapping[str, SimWindowsHost] | Iterable[SimWindowsHost]):
         items = hosts.items() if isinstance(hosts, Mapping) else ((h.fqdn, h) for h in hosts)

@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from runbook.catalogue import ManualItem
+from runbook.flow.catalogue import ManualItem
 from screens.widgets.bounded_list import BoundedOptionList
 
 

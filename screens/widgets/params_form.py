@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from runbook import params_schema as schema
 from runbook.errors import ParamsError
-from runbook.params import Params, parse_params
-from runbook.params_schema import FieldSpec
+from runbook.inputs import schema
+from runbook.inputs.params import Params, parse_params
+from runbook.inputs.schema import FieldSpec
 from screens.widgets.steady_input import SteadyInput
 
 # The topology is chosen on the wizard's first page; every other field of the schema is an input here.

@@ -15,11 +15,11 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
-from runbook import journal_tail
-from runbook.catalogue import ManualItem, StepInstance
-from runbook.changes import Plan
-from runbook.engine import Runbook
-from runbook.journal_tail import JournalSummary
+from runbook.flow.catalogue import ManualItem, StepInstance
+from runbook.flow.changes import Plan
+from runbook.flow.engine import Runbook
+from runbook.record import journal_tail
+from runbook.record.journal_tail import JournalSummary
 from screens import view
 from screens.widgets.checklist import Checklist, Tick
 

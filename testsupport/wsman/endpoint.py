@@ -9,7 +9,7 @@ refused credentials).
 
 What a pipeline does is not decided here: every cmdlet/function call goes to `dispatch`
 (the lab's simulated Windows host) as `(host_name, command_name, parameters, endpoint)` and
-its `runbook.ports.HostReply` comes back to the client as PowerShell streams:
+its `runbook.flow.ports.HostReply` comes back to the client as PowerShell streams:
 
 * `output` items (plain dicts/lists/scalars) as PSCustomObjects (dict keys become note
   properties, nested dicts nested PSCustomObjects, lists arrays);
@@ -23,7 +23,7 @@ A host that is down is an endpoint that is stopped (`stop()` closes the port and
 connections); a WinRM service restart is `stop()` then a new endpoint on the same port.
 
 Script commands (`AddScript`) are never executed. One is accepted only if its text is exactly
-one of the function-definition files shipped in `runbook/ps/*.ps1` (if that folder holds no
+one of the function-definition files shipped in `runbook/hosts/ps/*.ps1` (if that folder holds no
 file, any script is accepted unless it contains a parameter value seen earlier by this
 endpoint); every script text is recorded in `scripts_seen` so tests can prove that no value
 was ever pasted into script text. The Exchange endpoint (configuration `Microsoft.Exchange`)
@@ -59,8 +59,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from runbook.ports import HostReply
-from runbook.winrm_shell import PS_DIR
+from runbook.flow.ports import HostReply
+from runbook.hosts.shell import PS_DIR
 from testsupport.wsman.auth import KEYTABS, NTLM_USERS, split_user
 from testsupport.wsman.envelopes import (
     ERROR_WSMAN_ACTION_NOT_SUPPORTED,

@@ -27,7 +27,7 @@ from psrpcore.types import (
     RunspacePoolState,
 )
 
-from runbook.ports import HostReply
+from runbook.flow.ports import HostReply
 from testsupport.wsman.envelopes import (
     COMMAND_DONE,
     COMMAND_RUNNING,
@@ -372,7 +372,8 @@ class WSManShells:
                            "no-language mode (Exchange accepts one cmdlet per pipeline, no scripts).")
         if self._allowed_scripts:
             if text not in self._allowed_scripts:
-                raise ScriptRefused("script text refused: it is not one of the function files shipped in runbook/ps")
+                raise ScriptRefused("script text refused: it is not one of the function files shipped in "
+                                    "runbook/hosts/ps")
             return
         for _, params in list(self.calls):
             for value in string_values(params):

@@ -1,0 +1,87 @@
+"""One PowerShell pipeline on an open runspace pool: built, run within the call's deadline, its streams read.
+
+A pipeline is one function call (`add_cmdlet` plus one `add_parameter` per value: a value never becomes
+script text), preceded on a pool that has not loaded them yet by the runbook/hosts/ps function files as script
+statements, so the first call on a host costs no round trips of its own for loading them. Errors: a
+terminating error, or anything on the error stream, is `HostError("<host>", "<what>: <message>")`; a call
+past its deadline is stopped on the host and raises `_CallTimeout`; a Command the host refused before
+running it raises `_NotStarted` (safe to send again on a new pool).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pypsrp.complex_objects import PSInvocationState
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from runbook.errors import HostError
+from runbook.flow.ports import HostReply
+from runbook.hosts.errors import _CallTimeout, _NotStarted, _refused_before_running
+from runbook.hosts.transport import _bound, _op_timeout, _remaining
+from runbook.hosts.values import _plain, _record_text, _wire
+
+log = logging.getLogger(__name__)
+
+CLEANUP_TIMEOUT = 5.0
+
+
+def build(pool: RunspacePool, function: str | None, parameters: dict[str, Any], scripts: Iterable[str] = (),
+          ) -> PowerShell:
+    """The shipped function files (each in global scope, one statement each), then the call, if any."""
+    ps = PowerShell(pool)
+    for text in scripts:
+        ps.add_script(text, use_local_scope=False).add_statement()
+    if function is not None:
+        ps.add_cmdlet(function)
+        for name, value in parameters.items():
+            ps.add_parameter(name, _wire(value))
+    return ps
+
+
+def run(ps: PowerShell, wsman: WSMan, host: str, what: str, deadline: float, on_broken: Callable[[], None],
+        ) -> HostReply:
+    """Run the pipeline; `on_broken` is called when the pool can no longer be trusted (a failed clean-up)."""
+    _bound(wsman, _remaining(deadline))
+    try:
+        ps.begin_invoke()
+    except Exception as err:
+        if _refused_before_running(err):
+            raise _NotStarted(err) from err
+        raise
+    while ps.state == PSInvocationState.RUNNING:
+        remaining = _remaining(deadline)
+        if remaining <= 0:
+            _stop(ps, wsman, host, on_broken)
+            raise _CallTimeout(what)
+        _bound(wsman, remaining)
+        ps.poll_invoke(timeout=_op_timeout(remaining))  # type: ignore[arg-type]  # float is fine on the wire
+    _bound(wsman, CLEANUP_TIMEOUT)
+    try:
+        ps.close()  # Signal Terminate: the host frees the command
+    except Exception as err:  # the answer is in; only the clean-up failed: use a new pool next time
+        log.info("%s: freeing a finished command failed (%s); the pool will be reopened", host, type(err).__name__)
+        on_broken()
+
+    errors = [_record_text(record) for record in ps.streams.error]
+    if ps.had_errors and not errors:
+        errors = ["the command failed without an error record"]
+    if ps.state == PSInvocationState.STOPPED and not errors:
+        errors = ["the command was stopped on the host"]
+    if errors:
+        raise HostError(host, f"{what}: " + "; ".join(errors))
+    warnings = [str(getattr(w, "message", None) or w) for w in ps.streams.warning]
+    return HostReply(output=[_plain(item) for item in ps.output], errors=[], warnings=warnings)
+
+
+def _stop(ps: PowerShell, wsman: WSMan, host: str, on_broken: Callable[[], None]) -> None:
+    """Stop a command that ran past its deadline; if the host does not cooperate, the pool is dropped."""
+    _bound(wsman, CLEANUP_TIMEOUT)
+    try:
+        ps.stop()
+        ps.close()
+    except Exception as err:
+        log.debug("%s: stopping a timed-out command failed: %s", host, type(err).__name__)
+        on_broken()

@@ -1,0 +1,1 @@
+"""What the operator supplies: the params file, its one schema, field checks, safe YAML reading."""

@@ -1,0 +1,169 @@
+"""Walking the journal's hash chain, and what an operator's acknowledgement of a broken one covers.
+
+A broken journal is never repaired silently: appends stop (runbook.record.journal) until someone
+records an `acknowledge` entry naming who and why. Problems before that entry are then shown
+as acknowledged (with the entry), problems after it still fail the check.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from runbook.record.journal import ACKNOWLEDGE, GENESIS, NOFOLLOW, JournalProblem, digest_ok, parse_line
+
+if TYPE_CHECKING:
+    from runbook.record.journal import Journal
+
+
+def tail_problem(last: dict[str, Any] | None, whole: bool, anchor: dict[str, Any] | None, size: int) -> str | None:
+    """Why the journal's end cannot be trusted, read from its last entry and the head anchor only (O(1))."""
+    if not whole:
+        return "its last line is not a whole entry (cut off mid-line, or edited by hand)"
+    if last is None:
+        if anchor and anchor.get("seq"):
+            return f"the journal is empty, but its head anchor says {anchor['seq']} entries were written"
+        return None
+    if anchor is None:
+        return (f"the journal has entries up to seq {last.get('seq')} but no head anchor beside it (deleted?), so "
+                "a cut tail could not be seen")
+    if not isinstance(anchor.get("seq"), int) or not isinstance(anchor.get("hash"), str):
+        return "the head anchor is unreadable (edited by hand?)"
+    if not digest_ok(last):
+        return f"its last entry (seq {last.get('seq')}) was modified after it was written"
+    if anchor["seq"] > last.get("seq", 0):
+        missing = anchor["seq"] - last.get("seq", 0)
+        return (f"it ends at seq {last.get('seq')}, but seq {anchor['seq']} was written: {missing} "
+                f"entr{'y' if missing == 1 else 'ies'} cut from the end")
+    if anchor["seq"] == last.get("seq", 0) - 1 and last.get("prev") == anchor["hash"]:
+        return None  # a crash between an entry and its anchor: the entry chains on, the next append rolls forward
+    if anchor["seq"] < last.get("seq", 0):
+        return (f"entries after seq {anchor['seq']} are not covered by the head anchor (appended outside "
+                "runbook?)")
+    if anchor["hash"] != last.get("hash"):
+        return f"entry seq {last.get('seq')} is not the entry written last (rewritten with a fresh hash)"
+    return None
+
+
+def check(journal: Journal) -> list[JournalProblem]:
+    """Every place where the chain is broken (an edited, removed, inserted, reordered or cut-off entry), the
+    anchor's disagreement, and problems that an acknowledgement covers, marked as such."""
+    problems: list[JournalProblem] = []
+    previous_hash, expected_seq = GENESIS, 1
+    hashes: dict[int, tuple[int, str]] = {}  # seq -> (line, hash) of the anchor's entry and the next
+    last_line, last_seq = 0, 0
+    acknowledged: list[tuple[int, dict[str, Any]]] = []
+    anchor = journal.anchor()
+    anchored = anchor.get("seq") if anchor else None
+    wanted = {anchored, anchored + 1} if isinstance(anchored, int) else set()
+    try:
+        fd = os.open(journal.path, os.O_RDONLY | NOFOLLOW)
+    except FileNotFoundError:
+        if anchor and anchor.get("seq"):
+            problems.append(JournalProblem(1, f"the journal is missing, but its head anchor says {anchor['seq']} "
+                                              "entries were written"))
+        return problems
+    except OSError as exc:
+        return [JournalProblem(1, f"cannot be opened as itself ({exc.strerror}; a symbolic link?)")]
+    with os.fdopen(fd, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            last_line = number
+            if not raw.strip():
+                continue
+            entry = parse_line(raw)
+            if entry is None:
+                problems.append(JournalProblem(number, "not a journal entry (not a JSON object: edited by hand, "
+                                                       "or cut off mid-line)"))
+                continue
+            seq = entry.get("seq")
+            if seq != expected_seq:
+                problems.append(JournalProblem(number, f"entry seq {seq} where {expected_seq} was expected "
+                                                       "(an entry was removed, inserted or moved)"))
+            if entry.get("prev") != previous_hash:
+                problems.append(JournalProblem(number, f"entry seq {seq} does not chain to the entry before it"))
+            if not digest_ok(entry):
+                problems.append(JournalProblem(number, f"entry seq {seq} was modified after it was written "
+                                                       "(its hash does not match its content)"))
+            elif entry.get("action") == ACKNOWLEDGE:
+                acknowledged.append((number, entry))
+            previous_hash = str(entry.get("hash", ""))
+            if isinstance(seq, int):
+                if seq in wanted:  # only the anchor's entry and the one after it: memory stays flat
+                    hashes.setdefault(seq, (number, previous_hash))
+                last_seq = seq
+            expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
+    if anchor is None and last_seq:
+        problems.append(JournalProblem(last_line + 1, "the head anchor beside the journal is missing (deleted?): a "
+                                                      "cut tail could not be seen"))
+    elif anchor is not None:
+        problems.extend(_anchor_problems(anchor, hashes, last_line, last_seq))
+    return _mark_acknowledged(problems, acknowledged)
+
+
+def _mark_acknowledged(problems: list[JournalProblem],
+                       acknowledged: list[tuple[int, dict[str, Any]]]) -> list[JournalProblem]:
+    if not acknowledged:
+        return problems
+    line, entry = acknowledged[-1]
+    marked = []
+    for problem in problems:
+        if problem.line < line or problem.line == line and "does not chain" in problem.message:
+            problem = JournalProblem(problem.line, f"{problem.message} — acknowledged at seq {entry['seq']} by "
+                                                   f"{entry.get('operator')}: {entry.get('note', '')}")
+            problem.acknowledged = True  # type: ignore[attr-defined]
+        marked.append(problem)
+    return marked
+
+
+def is_acknowledged(problem: JournalProblem) -> bool:
+    return bool(getattr(problem, "acknowledged", False))
+
+
+def verdict(journal: Journal) -> tuple[bool, list[str]]:
+    """`journal --check` in words: (intact, the lines to show). Intact also when every problem found was
+    acknowledged by an operator (the lines still show each, with who accepted it and why)."""
+    problems = journal.check()
+    open_ = [problem for problem in problems if not is_acknowledged(problem)]
+    lines = [f"line {problem.line}: {problem.message}" for problem in problems]
+    if open_:
+        return False, lines
+    last = journal.last()
+    head = f"journal intact: {last['seq'] if last else 0} entries, head {journal.head()}"
+    acks = [entry for entry in journal.entries() if entry.get("action") == ACKNOWLEDGE]
+    if acks:
+        head += f" (problems acknowledged {len(acks)} time{'s' if len(acks) != 1 else ''})"
+    for entry in acks:
+        found = (entry.get("details") or {}).get("problems") or []
+        lines.append(f"acknowledged at seq {entry['seq']} by {entry.get('operator')} ({entry.get('time')}): "
+                     f"{entry.get('note', '')}")
+        lines.extend(f"  found then: {problem}" for problem in found)
+    return True, [head] + lines
+
+
+def _anchor_problems(anchor: dict[str, Any], hashes: dict[int, tuple[int, str]], last_line: int,
+                     last_seq: int) -> list[JournalProblem]:
+    seq, digest = anchor.get("seq"), anchor.get("hash")
+    if not isinstance(seq, int):
+        return [JournalProblem(last_line + 1, "the head anchor is unreadable (edited by hand?)")]
+    if seq > last_seq:
+        missing = seq - last_seq
+        return [JournalProblem(last_line + 1, f"the journal ends at seq {last_seq}, but seq {seq} was written: "
+                                              f"{missing} entr{'y' if missing == 1 else 'ies'} cut from the end")]
+    line, found = hashes.get(seq, (last_line + 1, ""))
+    if found != digest:
+        return [JournalProblem(line, f"entry seq {seq} is not the entry that was written last time it was the head "
+                                     "(rewritten with a fresh hash)")]
+    if seq < last_seq:
+        after = hashes.get(seq + 1, (line + 1, ""))[0]
+        return [JournalProblem(after, f"entries after seq {seq} are not covered by the head anchor (appended "
+                                      "outside runbook, or it stopped between an entry and its anchor)")]
+    return []
+
+
+def acknowledge(journal: Journal, note: str, who: str | None = None) -> dict[str, Any]:
+    """Record that an operator looked at a broken journal and accepts it as it is, so appends can go on."""
+    problems = [f"line {p.line}: {p.message}" for p in journal.check() if not is_acknowledged(p)]
+    last = journal.last()
+    return journal.append(step=None, action=ACKNOWLEDGE, outcome="journal problems acknowledged", note=note,
+                          who=who, allow_broken=True,
+                          details={"problems": problems or ["none found"], "anchor_was": journal.anchor(),
+                                   "last_seq_was": last.get("seq") if last else 0})

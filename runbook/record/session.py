@@ -1,0 +1,135 @@
+"""A session: one change on one environment, as a plain data model that round-trips through YAML."""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from runbook.errors import SessionFileError
+from runbook.flow.states import State
+from runbook.record import session_fields as fields
+
+SCHEMA_VERSION = 2  # 2: a snapshot of the journal (carries `journal`: the position it reflects)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def operator() -> str:
+    """Who is acting: user@host (RUNBOOK_OPERATOR overrides, e.g. a named admin behind a shared jump account)."""
+    if os.environ.get("RUNBOOK_OPERATOR"):
+        return os.environ["RUNBOOK_OPERATOR"]
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass
+class StepRecord:
+    state: State = State.PENDING
+    updated: str | None = None
+    by: str | None = None
+    note: str | None = None
+    error: str | None = None
+    action: str | None = None  # what a running step was doing: execute | undo
+    changes: list[dict[str, Any]] = field(default_factory=list)  # applied and still in force, oldest first
+    undone: list[dict[str, Any]] = field(default_factory=list)  # reverted earlier, kept for the record
+    verified: dict[str, Any] | None = None  # {at, by, ok, findings: [...]}
+    ticks: dict[str, dict[str, str]] = field(default_factory=dict)  # manual item index → {by, at}
+    intents: list[dict[str, Any]] = field(default_factory=list)  # remote writes begun, outcome not yet recorded
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"state": self.state.value}
+        for key in ("updated", "by", "note", "error", "action", "verified"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        for key in ("changes", "undone", "ticks", "intents"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        return data
+
+    @classmethod
+    def from_dict(cls, key: str, data: Any) -> StepRecord:
+        if not isinstance(data, dict):
+            raise SessionFileError(f"steps.{key}: expected a mapping, got {type(data).__name__}")
+        try:
+            state = State(data.get("state", "pending"))
+        except ValueError:
+            raise SessionFileError(f"steps.{key}.state: {data.get('state')!r} is not a known state "
+                                   f"({', '.join(s.value for s in State)})") from None
+        where = f"steps.{key}"
+        record = cls(state=state)
+        for name in ("updated", "by", "note", "error", "action"):
+            setattr(record, name, fields.text(data.get(name), f"{where}.{name}"))
+        record.verified = fields.verified(data.get("verified"), f"{where}.verified")
+        record.changes = fields.changes(data.get("changes"), f"{where}.changes")
+        record.undone = fields.changes(data.get("undone"), f"{where}.undone")
+        record.ticks = fields.ticks(data.get("ticks"), f"{where}.ticks")
+        record.intents = fields.intents(data.get("intents"), f"{where}.intents")
+        return record
+
+
+@dataclass
+class Session:
+    name: str
+    params: dict[str, Any]
+    created: str = field(default_factory=now_iso)
+    created_by: str = field(default_factory=operator)
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    lab: dict[str, Any] | None = None  # present for rehearsal sessions: {scenario, state_file, seed, ...}
+    settings: dict[str, Any] = field(default_factory=dict)  # per-session switches (e.g. two_person_confirm)
+    journal: dict[str, Any] | None = None  # the journal position this snapshot reflects: {seq, hash, offset}
+    recovered: str | None = field(default=None, compare=False)  # why it was rebuilt from the journal on load
+    kept_aside: str | None = field(default=None, compare=False)  # where the damaged file it replaced was moved
+
+    def record(self, key: str) -> StepRecord:
+        return self.steps.setdefault(key, StepRecord())
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        if self.journal:
+            data["journal"] = self.journal
+        data |= {
+            "name": self.name, "created": self.created, "created_by": self.created_by,
+            "params": self.params,
+            "steps": {key: record.to_dict() for key, record in self.steps.items()},
+        }
+        if self.lab:
+            data["lab"] = self.lab
+        if self.settings:
+            data["settings"] = self.settings
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> Session:
+        if not isinstance(data, dict):
+            raise SessionFileError(f"{source}: not a session file (expected a mapping with schema, params, steps)")
+        schema = data.get("schema")
+        if not isinstance(schema, int):
+            raise SessionFileError(f"{source}: schema: missing or not a number (expected {SCHEMA_VERSION})")
+        if schema > SCHEMA_VERSION:
+            raise SessionFileError(f"{source}: schema {schema} is newer than this runbook understands "
+                                   f"({SCHEMA_VERSION}); upgrade certauth-runbook, the file is left untouched")
+        if not isinstance(data.get("params"), dict):
+            raise SessionFileError(f"{source}: params: missing or not a mapping")
+        raw_steps = data.get("steps") or {}
+        if not isinstance(raw_steps, dict):
+            raise SessionFileError(f"{source}: steps: expected a mapping of step id to record")
+        try:
+            return cls(
+                name=fields.text(data.get("name", ""), "name", optional=False) or "",
+                params=data["params"],
+                created=fields.text(data.get("created", ""), "created", optional=False) or "",
+                created_by=fields.text(data.get("created_by", ""), "created_by", optional=False) or "",
+                steps={str(key): StepRecord.from_dict(str(key), value) for key, value in raw_steps.items()},
+                lab=fields.lab(data.get("lab"), "lab"), settings=fields.settings(data.get("settings"), "settings"),
+                journal=fields.journal_position(data.get("journal"), "journal"),
+            )
+        except SessionFileError as exc:
+            raise SessionFileError(f"{source}: {exc}; left untouched") from None

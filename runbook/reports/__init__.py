@@ -1,0 +1,1 @@
+"""What the record reads as for people: the change record (Markdown, HTML), the back-out plan, text views."""
