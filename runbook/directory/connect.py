@@ -12,7 +12,7 @@ import math
 import ssl
 from typing import Any
 
-from runbook.directory.errors import _bind_error, _kerberos_bind_error, _map_exception
+from runbook.directory.errors import bind_error, kerberos_bind_error, map_exception
 from runbook.directory.kerberos import KerberosError, Ticket, current_ticket, realm_of
 from runbook.errors import (
     BadInput,
@@ -32,20 +32,20 @@ class _Hidden(str):
         return "'********'"
 
 
-def _seconds(timeout: float) -> int:
+def whole_seconds(timeout: float) -> int:
     """ldap3 wants whole seconds for SO_RCVTIMEO / time limits."""
     return max(1, int(math.ceil(timeout)))
 
 
-def _first_text(values: list[bytes] | None) -> str | None:
+def first_text(values: list[bytes] | None) -> str | None:
     return values[0].decode("utf-8", "replace") if values else None
 
 
-def _texts(values: list[bytes] | None) -> tuple[str, ...]:
+def all_texts(values: list[bytes] | None) -> tuple[str, ...]:
     return tuple(value.decode("utf-8", "replace") for value in values or [])
 
 
-def _open_connections(
+def open_connections(
     settings: DirectorySettings, password: str | None, *, insecure: bool, timeout: float
 ) -> tuple[Any, Any, str, list[str], str]:
     """(DC connection, Global Catalog connection or None, naming context to search, warnings, acting as)."""
@@ -70,8 +70,8 @@ def _open_connections(
     conn = _open_and_bind(settings, settings.port, password, timeout, acting_as)
     try:
         base_dn = settings.base_dn
-        root = _root_dse(conn, settings, settings.port, ["defaultNamingContext"], timeout)
-        live_nc = _first_text(root.get("defaultNamingContext"))
+        root = root_dse(conn, settings, settings.port, ["defaultNamingContext"], timeout)
+        live_nc = first_text(root.get("defaultNamingContext"))
         if live_nc and live_nc.lower() != base_dn.lower():
             warnings.append(
                 f"{settings.server} serves {live_nc}, not {base_dn} (directory.domain {settings.domain!r}); "
@@ -89,7 +89,7 @@ def _open_connections(
                 f"SPN duplicate checks search only the domain {base_dn}, not the whole forest"
             )
     except BaseException:
-        _unbind_quietly(conn)
+        unbind_quietly(conn)
         raise
     return conn, gc_conn, base_dn, warnings, acting_as
 
@@ -144,14 +144,14 @@ def _open_and_bind(settings: DirectorySettings, port: int, password: str | None,
     )
     if settings.bind_user is None:
         conn = Connection(
-            server, authentication=SASL, sasl_mechanism=KERBEROS, receive_timeout=_seconds(timeout),
+            server, authentication=SASL, sasl_mechanism=KERBEROS, receive_timeout=whole_seconds(timeout),
             auto_referrals=False, raise_exceptions=False, read_only=False, return_empty_attributes=True,
         )
         who = f"{acting_as} (Kerberos)"
     else:
         conn = Connection(
             server, user=settings.bind_user, password=password, authentication=SIMPLE,
-            receive_timeout=_seconds(timeout), auto_referrals=False, raise_exceptions=False, read_only=False,
+            receive_timeout=whole_seconds(timeout), auto_referrals=False, raise_exceptions=False, read_only=False,
             return_empty_attributes=True,
         )
         who = settings.bind_user
@@ -164,39 +164,39 @@ def _open_and_bind(settings: DirectorySettings, port: int, password: str | None,
             bound = conn.bind()
         except Exception as exc:
             if settings.bind_user is None:
-                kerberos_error = _kerberos_bind_error(exc, settings, port)
+                kerberos_error = kerberos_bind_error(exc, settings, port)
                 if kerberos_error is not None:
                     raise kerberos_error from None
-            raise _map_exception(exc, settings, port, timeout, what) from None
+            raise map_exception(exc, settings, port, timeout, what) from None
         finally:
             # Never keep the password around: ldap3 holds a copy, and the last request holds the bind.
             conn.password = None
             conn.request = None
         if not bound:
-            raise _bind_error(conn.result or {}, settings, port, who, kerberos=settings.bind_user is None)
+            raise bind_error(conn.result or {}, settings, port, who, kerberos=settings.bind_user is None)
     except BaseException:
-        _unbind_quietly(conn)
+        unbind_quietly(conn)
         raise
     return conn
 
 
-def _root_dse(conn, settings: DirectorySettings, port: int, attributes: list[str], timeout: float) -> dict:
+def root_dse(conn, settings: DirectorySettings, port: int, attributes: list[str], timeout: float) -> dict:
     from ldap3 import BASE
 
     what = f"reading the rootDSE of {settings.server}"
     try:
         if conn.socket is not None:
             conn.socket.settimeout(timeout)
-        conn.search("", "(objectClass=*)", search_scope=BASE, attributes=attributes, time_limit=_seconds(timeout))
+        conn.search("", "(objectClass=*)", search_scope=BASE, attributes=attributes, time_limit=whole_seconds(timeout))
     except Exception as exc:
-        raise _map_exception(exc, settings, port, timeout, what) from None
+        raise map_exception(exc, settings, port, timeout, what) from None
     result = conn.result or {}
     if result.get("description") != "success" or not conn.response:
         raise DirectoryError(f"{what}: {result.get('description')} {result.get('message', '')}")
     return conn.response[0].get("raw_attributes", {})
 
 
-def _unbind_quietly(conn) -> None:
+def unbind_quietly(conn) -> None:
     if conn is None:
         return
     try:

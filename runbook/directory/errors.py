@@ -50,7 +50,7 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _bind_error(result: dict, settings: DirectorySettings, port: int, who: str, *,
+def bind_error(result: dict, settings: DirectorySettings, port: int, who: str, *,
                 kerberos: bool = False) -> DirectoryError:
     code = result.get("description") or f"result {result.get('result')}"
     message = (result.get("message") or "").strip()
@@ -81,7 +81,7 @@ def _bind_error(result: dict, settings: DirectorySettings, port: int, who: str, 
 _GSS_MINOR = re.compile(r"Minor \(\d+\): (.+?)\s*$", re.S)
 
 
-def _kerberos_bind_error(exc: BaseException, settings: DirectorySettings, port: int) -> DirectoryError | None:
+def kerberos_bind_error(exc: BaseException, settings: DirectorySettings, port: int) -> DirectoryError | None:
     """A GSSAPI failure during the bind as a message naming the SPN / kinit; None when it is not one."""
     if not any(part in type(exc).__module__ for part in ("gssapi", "krb5")):
         return None
@@ -107,7 +107,7 @@ def _kerberos_bind_error(exc: BaseException, settings: DirectorySettings, port: 
     return DirectoryBindError(f"Kerberos bind to {where} (service {spn}) failed: {reason}")
 
 
-def _map_exception(exc: BaseException, settings: DirectorySettings, port: int, timeout: float,
+def map_exception(exc: BaseException, settings: DirectorySettings, port: int, timeout: float,
                    what: str) -> DirectoryError:
     """ldap3 / socket / TLS exceptions → an operator message naming host:port (and the CA file for TLS)."""
     from ldap3.core.exceptions import (

@@ -23,8 +23,8 @@ import re
 from contextlib import contextmanager
 from typing import Iterator
 
-from runbook.directory.connect import _first_text, _open_connections, _root_dse, _seconds, _texts, _unbind_quietly
-from runbook.directory.errors import _map_exception
+from runbook.directory.connect import all_texts, first_text, open_connections, root_dse, unbind_quietly, whole_seconds
+from runbook.directory.errors import map_exception
 from runbook.errors import (
     DELEGATION_ATTRIBUTES,
     DirectoryAccessDenied,
@@ -102,11 +102,11 @@ class LdapDirectory:
         timeout: float = 15.0,
     ) -> LdapDirectory:
         """Open, secure and bind one connection to the DC (and one to the Global Catalog)."""
-        return cls(settings, *_open_connections(settings, password, insecure=insecure, timeout=timeout))
+        return cls(settings, *open_connections(settings, password, insecure=insecure, timeout=timeout))
 
     def close(self) -> None:
         for conn in (self._gc, self._conn):
-            _unbind_quietly(conn)
+            unbind_quietly(conn)
         self._gc = None
 
     def __enter__(self) -> LdapDirectory:
@@ -139,7 +139,7 @@ class LdapDirectory:
         except DirectoryError:
             raise
         except Exception as exc:  # ldap3 raises many exception types; none may escape
-            raise _map_exception(exc, self.settings, port, timeout, what) from None
+            raise map_exception(exc, self.settings, port, timeout, what) from None
 
     def _search(self, base: str, filt: str, attributes: list[str], *, scope: str, timeout: float, what: str,
                 gc: bool = False, size_limit: int = 0) -> list[dict]:
@@ -150,7 +150,7 @@ class LdapDirectory:
         with self._op(conn, port, timeout, what):
             conn.search(
                 base, filt, search_scope=BASE if scope == "base" else SUBTREE, attributes=attributes,
-                size_limit=size_limit, time_limit=_seconds(timeout),
+                size_limit=size_limit, time_limit=whole_seconds(timeout),
             )
         result = conn.result or {}
         code = result.get("description", "")
@@ -215,7 +215,7 @@ class LdapDirectory:
                                    what=f"reading {attribute} of {dn}")
         except DirectoryError:
             return values
-        live = set(_texts(entries[0]["raw_attributes"].get(attribute))) if entries else set()
+        live = set(all_texts(entries[0]["raw_attributes"].get(attribute))) if entries else set()
         present = [value for value in values if value in live]
         repeated = [value for index, value in enumerate(values) if value in values[:index]]
         return present + [f"{value} (given twice)" for value in repeated if value not in present] or values
@@ -239,20 +239,20 @@ class LdapDirectory:
             return None
 
         def sam(entry: dict) -> str:
-            return _first_text(entry["raw_attributes"].get("sAMAccountName")) or ""
+            return first_text(entry["raw_attributes"].get("sAMAccountName")) or ""
 
         # An exact name wins ('TMG01' the user over 'TMG01$' the computer); else the computer.
         entries.sort(key=lambda e: (sam(e).lower() != name.lower(), sam(e).lower() != bare.lower() + "$"))
         entry = entries[0]
         attrs = entry["raw_attributes"]
-        uac_text = _first_text(attrs.get("userAccountControl")) or "0"
+        uac_text = first_text(attrs.get("userAccountControl")) or "0"
         return Account(
             dn=entry["dn"],
             sam_account_name=sam(entry),
             user_account_control=int(uac_text),
-            allowed_to_delegate_to=_texts(attrs.get("msDS-AllowedToDelegateTo")),
-            service_principal_names=_texts(attrs.get("servicePrincipalName")),
-            dns_host_name=_first_text(attrs.get("dNSHostName")),
+            allowed_to_delegate_to=all_texts(attrs.get("msDS-AllowedToDelegateTo")),
+            service_principal_names=all_texts(attrs.get("servicePrincipalName")),
+            dns_host_name=first_text(attrs.get("dNSHostName")),
         )
 
     def similar_accounts(self, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> list[str]:
@@ -267,12 +267,12 @@ class LdapDirectory:
         with self._op(self._conn, self.settings.port, timeout, what):
             entries = self._conn.extend.standard.paged_search(
                 self.base_dn, filt, search_scope=SUBTREE, attributes=["sAMAccountName"], paged_size=500,
-                generator=True, time_limit=_seconds(timeout),
+                generator=True, time_limit=whole_seconds(timeout),
             )
             for entry in entries:
                 if entry.get("type") != "searchResEntry":
                     continue
-                value = _first_text(entry["raw_attributes"].get("sAMAccountName"))
+                value = first_text(entry["raw_attributes"].get("sAMAccountName"))
                 if value:
                     names.append(value)
                 if len(names) >= _SIMILAR_LIMIT:
@@ -302,12 +302,12 @@ class LdapDirectory:
                     f"Global Catalog {self._where(self.settings.gc_port)} failed ({exc}); "
                     f"SPN duplicate checks now search only the domain {self.base_dn}"
                 )
-                _unbind_quietly(self._gc)
+                unbind_quietly(self._gc)
                 self._gc = None
         if entries is None:
             entries = self._search(self.base_dn, filt, ["sAMAccountName"], scope="sub", timeout=timeout,
                                    what=f"searching the domain for SPN {spn}")
-        owners = [_first_text(e["raw_attributes"].get("sAMAccountName")) or e["dn"] for e in entries]
+        owners = [first_text(e["raw_attributes"].get("sAMAccountName")) or e["dn"] for e in entries]
         return sorted(set(owners), key=str.lower)
 
     def add_values(self, dn: str, attribute: str, values: list[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -335,7 +335,7 @@ class LdapDirectory:
                                what=f"reading userAccountControl of {dn}")
         if not entries:
             raise NoSuchObject(f"reading userAccountControl: no object {dn} in {self._where()}")
-        value = _first_text(entries[0]["raw_attributes"].get("userAccountControl"))
+        value = first_text(entries[0]["raw_attributes"].get("userAccountControl"))
         if value is None:
             raise DirectoryError(f"{dn} has no userAccountControl (not a user or computer account?)")
         return int(value)
@@ -368,8 +368,8 @@ class LdapDirectory:
         raise self._result_error(result, what=what, dn=dn, attribute="userAccountControl", values=[str(new)])
 
     def current_time(self, *, timeout: float = DEFAULT_TIMEOUT) -> dt.datetime:
-        root = _root_dse(self._conn, self.settings, self.settings.port, ["currentTime"], timeout)
-        text = _first_text(root.get("currentTime"))
+        root = root_dse(self._conn, self.settings, self.settings.port, ["currentTime"], timeout)
+        text = first_text(root.get("currentTime"))
         match = _CURRENT_TIME.match(text or "")
         if not match:
             raise DirectoryError(f"{self._where()}: rootDSE currentTime {text!r} is not YYYYmmddHHMMSS.0Z")
@@ -387,7 +387,7 @@ class LdapDirectory:
                                timeout=timeout, what=f"checking write access on {dn}")
         if not entries:
             raise NoSuchObject(f"checking write access: no object {dn} in {self._where()}")
-        allowed = {v.lower() for v in _texts(entries[0]["raw_attributes"].get("allowedAttributesEffective"))}
+        allowed = {v.lower() for v in all_texts(entries[0]["raw_attributes"].get("allowedAttributesEffective"))}
         return {attribute: attribute.lower() in allowed for attribute in attributes}
 
 

@@ -7,17 +7,17 @@ import ssl as ssl_module
 import requests
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
 
-from runbook.hosts.transport import _CONNECT_TIMEOUT_CAP, _Target, kerberos_spn
+from runbook.hosts.transport import CONNECT_TIMEOUT_CAP, Target, kerberos_spn
 
 WSMAN_OPERATION_TIMEDOUT = 0x80338029
 WSMAN_INVALID_SELECTORS = 0x8033805B  # "the shell was not found on the server"
 
 
-class _CallTimeout(Exception):
+class CallTimeout(Exception):
     """A call ran past its deadline (and was stopped on the host); the message says what was running."""
 
 
-class _NotStarted(Exception):
+class NotStarted(Exception):
     """The host answered the Command request with a refusal: the command did not run."""
 
     def __init__(self, err: BaseException):
@@ -25,7 +25,7 @@ class _NotStarted(Exception):
         self.err = err
 
 
-def _refused_before_running(err: BaseException) -> bool:
+def refused_before_running(err: BaseException) -> bool:
     """Failures of a Command request that prove the command was not started (so sending it again is safe)."""
     if isinstance(err, WSManFaultError):
         return err.code == WSMAN_INVALID_SELECTORS  # the shell is unknown to the host
@@ -36,7 +36,7 @@ def _refused_before_running(err: BaseException) -> bool:
     return False
 
 
-def _describe(err: BaseException, target: _Target, timeout: float) -> str:
+def describe_failure(err: BaseException, target: Target, timeout: float) -> str:
     """A transport failure as one sentence naming what to check (the host is prefixed by HostError)."""
     where = target.url
     spn = kerberos_spn(target.hostname_override or target.server)
@@ -52,7 +52,7 @@ def _describe(err: BaseException, target: _Target, timeout: float) -> str:
         return (f"the TLS certificate of {where} could not be validated ({reason}); "
                 "check winrm.ca_file and the certificate's names")
     if isinstance(err, requests.exceptions.ConnectTimeout):
-        return f"no TCP connection to {target.server}:{target.port} within {min(timeout, _CONNECT_TIMEOUT_CAP):g} s"
+        return f"no TCP connection to {target.server}:{target.port} within {min(timeout, CONNECT_TIMEOUT_CAP):g} s"
     if isinstance(err, requests.exceptions.Timeout):
         return f"WinRM at {where} did not answer within {timeout:g} s"
     if isinstance(err, requests.exceptions.ConnectionError):

@@ -4,8 +4,8 @@ A pipeline is one function call (`add_cmdlet` plus one `add_parameter` per value
 script text), preceded on a pool that has not loaded them yet by the runbook/hosts/ps function files as script
 statements, so the first call on a host costs no round trips of its own for loading them. Errors: a
 terminating error, or anything on the error stream, is `HostError("<host>", "<what>: <message>")`; a call
-past its deadline is stopped on the host and raises `_CallTimeout`; a Command the host refused before
-running it raises `_NotStarted` (safe to send again on a new pool).
+past its deadline is stopped on the host and raises `CallTimeout`; a Command the host refused before
+running it raises `NotStarted` (safe to send again on a new pool).
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pypsrp.wsman import WSMan
 
 from runbook.errors import HostError
 from runbook.flow.ports import HostReply
-from runbook.hosts.errors import _CallTimeout, _NotStarted, _refused_before_running
-from runbook.hosts.transport import _bound, _op_timeout, _remaining
-from runbook.hosts.values import _plain, _record_text, _wire
+from runbook.hosts.errors import CallTimeout, NotStarted, refused_before_running
+from runbook.hosts.transport import bound_requests, time_left, wsman_operation_timeout
+from runbook.hosts.values import plain_value, record_text, wire_value
 
 log = logging.getLogger(__name__)
 
@@ -37,35 +37,35 @@ def build(pool: RunspacePool, function: str | None, parameters: dict[str, Any], 
     if function is not None:
         ps.add_cmdlet(function)
         for name, value in parameters.items():
-            ps.add_parameter(name, _wire(value))
+            ps.add_parameter(name, wire_value(value))
     return ps
 
 
 def run(ps: PowerShell, wsman: WSMan, host: str, what: str, deadline: float, on_broken: Callable[[], None],
         ) -> HostReply:
     """Run the pipeline; `on_broken` is called when the pool can no longer be trusted (a failed clean-up)."""
-    _bound(wsman, _remaining(deadline))
+    bound_requests(wsman, time_left(deadline))
     try:
         ps.begin_invoke()
     except Exception as err:
-        if _refused_before_running(err):
-            raise _NotStarted(err) from err
+        if refused_before_running(err):
+            raise NotStarted(err) from err
         raise
     while ps.state == PSInvocationState.RUNNING:
-        remaining = _remaining(deadline)
+        remaining = time_left(deadline)
         if remaining <= 0:
             _stop(ps, wsman, host, on_broken)
-            raise _CallTimeout(what)
-        _bound(wsman, remaining)
-        ps.poll_invoke(timeout=_op_timeout(remaining))  # type: ignore[arg-type]  # float is fine on the wire
-    _bound(wsman, CLEANUP_TIMEOUT)
+            raise CallTimeout(what)
+        bound_requests(wsman, remaining)
+        ps.poll_invoke(timeout=wsman_operation_timeout(remaining))  # type: ignore[arg-type]  # float is fine on the wire
+    bound_requests(wsman, CLEANUP_TIMEOUT)
     try:
         ps.close()  # Signal Terminate: the host frees the command
     except Exception as err:  # the answer is in; only the clean-up failed: use a new pool next time
         log.info("%s: freeing a finished command failed (%s); the pool will be reopened", host, type(err).__name__)
         on_broken()
 
-    errors = [_record_text(record) for record in ps.streams.error]
+    errors = [record_text(record) for record in ps.streams.error]
     if ps.had_errors and not errors:
         errors = ["the command failed without an error record"]
     if ps.state == PSInvocationState.STOPPED and not errors:
@@ -73,12 +73,12 @@ def run(ps: PowerShell, wsman: WSMan, host: str, what: str, deadline: float, on_
     if errors:
         raise HostError(host, f"{what}: " + "; ".join(errors))
     warnings = [str(getattr(w, "message", None) or w) for w in ps.streams.warning]
-    return HostReply(output=[_plain(item) for item in ps.output], errors=[], warnings=warnings)
+    return HostReply(output=[plain_value(item) for item in ps.output], errors=[], warnings=warnings)
 
 
 def _stop(ps: PowerShell, wsman: WSMan, host: str, on_broken: Callable[[], None]) -> None:
     """Stop a command that ran past its deadline; if the host does not cooperate, the pool is dropped."""
-    _bound(wsman, CLEANUP_TIMEOUT)
+    bound_requests(wsman, CLEANUP_TIMEOUT)
     try:
         ps.stop()
         ps.close()

@@ -43,21 +43,21 @@ from runbook.hosts import pipeline
 from runbook.hosts.errors import (
     WSMAN_INVALID_SELECTORS,
     WSMAN_OPERATION_TIMEDOUT,
-    _CallTimeout,
-    _describe,
-    _NotStarted,
+    CallTimeout,
+    NotStarted,
+    describe_failure,
 )
 from runbook.hosts.transport import (
-    _CONNECT_TIMEOUT_CAP,
+    CONNECT_TIMEOUT_CAP,
     ENCRYPTING_AUTHS,
     KERBEROS_SERVICE,
     SUPPORTED_AUTHS,
-    _bound,
-    _policy,
-    _remaining,
-    _Secret,
-    _Target,
-    _WSMan,
+    BoundedWSMan,
+    Secret,
+    Target,
+    bound_requests,
+    encryption_policy,
+    time_left,
 )
 
 __all__ = [
@@ -87,7 +87,7 @@ class ExchangeEndpoint:
 
 @dataclass
 class _Session:
-    wsman: _WSMan
+    wsman: BoundedWSMan
     pool: RunspacePool
     broken: bool = False  # its transport failed: never use it again
     loaded: bool = False  # the runbook/hosts/ps functions are defined in it
@@ -99,8 +99,8 @@ class WinRMShell:
     def __init__(
         self,
         host: str,
-        targets: Mapping[str, _Target],
-        password: _Secret,
+        targets: Mapping[str, Target],
+        password: Secret,
         scripts: list[tuple[str, str]],
         default_timeout: float,
     ):
@@ -144,20 +144,20 @@ class WinRMShell:
                     return self._call(session, endpoint, function, parameters, deadline, timeout)
                 except HostError:
                     raise
-                except _CallTimeout as late:
+                except CallTimeout as late:
                     raise HostError(self.host, f"{late} did not finish within {timeout:g} s; it was stopped") from None
-                except _NotStarted as refused:
+                except NotStarted as refused:
                     # The host refused the command before running it (its WinRM service restarted and
                     # forgot our shell, or our connection's authentication is gone): with a pool that
                     # served earlier calls, open a new one and send the command once more.
                     self._discard(endpoint)
-                    if attempt == 1 and reused and _remaining(deadline) > 0:
+                    if attempt == 1 and reused and time_left(deadline) > 0:
                         log.info("%s: WinRM shell lost (%s); opening a new one", self.host, type(refused.err).__name__)
                         continue
-                    raise HostError(self.host, _describe(refused.err, target, timeout)) from None
+                    raise HostError(self.host, describe_failure(refused.err, target, timeout)) from None
                 except Exception as err:
                     self._discard(endpoint)
-                    raise HostError(self.host, _describe(err, target, timeout)) from None
+                    raise HostError(self.host, describe_failure(err, target, timeout)) from None
             raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -178,7 +178,7 @@ class WinRMShell:
             kwargs["negotiate_hostname_override"] = target.hostname_override
         if target.auth in ENCRYPTING_AUTHS:
             kwargs["negotiate_service"] = KERBEROS_SERVICE
-        wsman = _WSMan(
+        wsman = BoundedWSMan(
             target.server,
             port=target.port,
             ssl=target.ssl,
@@ -189,14 +189,14 @@ class WinRMShell:
             cert_validation=target.cert_validation,
             encryption=target.encryption,
             operation_timeout=max(1, int(timeout)),
-            connection_timeout=max(1, int(min(timeout, _CONNECT_TIMEOUT_CAP))),
+            connection_timeout=max(1, int(min(timeout, CONNECT_TIMEOUT_CAP))),
             read_timeout=int(timeout) + 5,
             no_proxy=True,
             **kwargs,
         )
         pool = RunspacePool(wsman, configuration_name=target.configuration_name, min_runspaces=1, max_runspaces=1)
         session = _Session(wsman, pool)
-        _bound(wsman, _remaining(deadline))
+        bound_requests(wsman, time_left(deadline))
         try:
             pool.open()
         except BaseException:
@@ -234,7 +234,7 @@ class WinRMShell:
         try:
             pipeline.run(ps, session.wsman, self.host, "loading the runbook/hosts/ps functions", deadline,
                          lambda: self._forget(session))
-        except _NotStarted as refused:
+        except NotStarted as refused:
             self._discard(endpoint)
             raise refused.err from None  # a fresh pool: nothing to retry
         except BaseException:
@@ -282,12 +282,12 @@ class WinRMHosts:
         self.timeout = float(timeout)
         self.exchange = exchange
         self._addresses = {k.lower(): v for k, v in (addresses or {}).items()}
-        self._password = _Secret(password)
-        self._encryption = _policy(
+        self._password = Secret(password)
+        self._encryption = encryption_policy(
             where="winrm", ssl=settings.transport == "https", auth=settings.auth, insecure=insecure,
             user=settings.user, password=password,
         )
-        self._exchange_encryption = _policy(
+        self._exchange_encryption = encryption_policy(
             where="winrm exchange endpoint", ssl=exchange.ssl, auth=settings.exchange_auth, insecure=insecure,
             user=settings.user, password=password,
         )
@@ -303,20 +303,20 @@ class WinRMHosts:
     def __repr__(self) -> str:
         return f"<WinRMHosts {self.settings.transport}/{self.settings.auth} hosts={sorted(self._shells)}>"
 
-    def _targets(self, host: str) -> dict[str, _Target]:
+    def _targets(self, host: str) -> dict[str, Target]:
         s = self.settings
         override = self._addresses.get(host.lower())
         server, port = override if override else (host, s.effective_port())
         https = s.transport == "https"
         cert_validation: bool | str = s.ca_file or True
-        default = _Target(
+        default = Target(
             server=server, port=port, ssl=https, path="wsman", auth=s.auth, encryption=self._encryption,
             cert_validation=cert_validation, configuration_name="Microsoft.PowerShell", username=s.user,
             hostname_override=host if override else None,
         )
         ex = self.exchange
         ex_port = override[1] if override else (ex.port or (443 if ex.ssl else 80))
-        exchange = _Target(
+        exchange = Target(
             server=server, port=ex_port, ssl=ex.ssl, path=ex.path, auth=s.exchange_auth,
             encryption=self._exchange_encryption, cert_validation=cert_validation,
             configuration_name=ex.configuration_name, username=s.user, hostname_override=host if override else None,
@@ -380,7 +380,7 @@ def _close_quietly(session: _Session, *, delete: bool = True) -> None:
     """Release a pool: with `delete`, ask the host to drop the shell (bounded, best effort); always close HTTP."""
     try:
         if delete and session.pool.shell.opened:
-            _bound(session.wsman, pipeline.CLEANUP_TIMEOUT)
+            bound_requests(session.wsman, pipeline.CLEANUP_TIMEOUT)
             session.pool.close()
     except Exception as err:
         log.debug("closing a runspace pool failed: %s", type(err).__name__)

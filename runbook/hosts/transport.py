@@ -14,7 +14,7 @@ from runbook.errors import BadInput
 ENCRYPTING_AUTHS = ("negotiate", "kerberos", "ntlm")
 SUPPORTED_AUTHS = ENCRYPTING_AUTHS + ("basic",)
 
-_CONNECT_TIMEOUT_CAP = 10.0
+CONNECT_TIMEOUT_CAP = 10.0
 
 # The service part of the SPN a Kerberos ticket for WinRM is asked for (HTTP/<host>, as Windows' own WinRM client
 # does): AD maps HTTP/ to every computer's HOST/ SPN, so it works on any domain-joined host without a WSMAN/ SPN.
@@ -26,7 +26,7 @@ def kerberos_spn(host: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """How one pool connects: everything pypsrp needs except the password."""
 
     server: str
@@ -45,7 +45,7 @@ class _Target:
         return f"{'https' if self.ssl else 'http'}://{self.server}:{self.port}/{self.path}"
 
 
-def _policy(
+def encryption_policy(
     *, where: str, ssl: bool, auth: str, insecure: bool, user: str | None, password: str | None
 ) -> str:
     """Check one transport against DOMAIN.md's rules; return pypsrp's `encryption` value or raise BadInput."""
@@ -66,7 +66,7 @@ def _policy(
     return "never"
 
 
-class _WSMan(WSMan):
+class BoundedWSMan(WSMan):
     """pypsrp's WSMan without the hidden retries of a timed-out Receive.
 
     pypsrp retries a Receive whose HTTP read timed out (up to 5 times, with a growing back-off);
@@ -78,7 +78,7 @@ class _WSMan(WSMan):
         return res.find("s:Body", namespaces=NAMESPACES)
 
 
-class _Secret:
+class Secret:
     """Holds the password so that repr()/vars() of the objects around it never show it."""
 
     __slots__ = ("_value",)
@@ -93,20 +93,20 @@ class _Secret:
         return "<password>" if self._value is not None else "<no password>"
 
 
-def _remaining(deadline: float) -> float:
+def time_left(deadline: float) -> float:
     return deadline - time.monotonic()
 
 
-def _op_timeout(remaining: float) -> float:
+def wsman_operation_timeout(remaining: float) -> float:
     """WS-Man OperationTimeout for one request: what is left of the call (xs:duration allows fractions)."""
     return round(max(remaining, 0.2), 3)
 
 
-def _bound(wsman: WSMan, remaining: float) -> None:
+def bound_requests(wsman: WSMan, remaining: float) -> None:
     """Make every HTTP request of this transport give up within what is left of the call."""
     remaining = max(remaining, 0.5)
-    wsman.operation_timeout = _op_timeout(remaining)  # type: ignore[assignment]
+    wsman.operation_timeout = wsman_operation_timeout(remaining)  # type: ignore[assignment]
     transport = getattr(wsman, "transport", None)
     if transport is not None:
-        transport.connection_timeout = min(remaining, _CONNECT_TIMEOUT_CAP)
+        transport.connection_timeout = min(remaining, CONNECT_TIMEOUT_CAP)
         transport.read_timeout = remaining + 2

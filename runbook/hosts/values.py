@@ -10,20 +10,20 @@ from pypsrp.serializer import TaggedValue
 _INT32 = (-(2**31), 2**31 - 1)
 
 
-def _wire(value: Any) -> Any:
+def wire_value(value: Any) -> Any:
     """A parameter value as pypsrp should serialize it: pypsrp tags every int as Int32, so wider ints go as Int64."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         return value if _INT32[0] <= value <= _INT32[1] else TaggedValue("I64", int(value))
     if isinstance(value, dict):
-        return {k: _wire(v) for k, v in value.items()}
+        return {k: wire_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_wire(v) for v in value]
+        return [wire_value(v) for v in value]
     return value
 
 
-def _record_text(record: Any) -> str:
+def record_text(record: Any) -> str:
     """An ErrorRecord as an operator reads it (PowerShell's ToString, else the exception's message)."""
     text = str(record) if record is not None else ""
     if text and text != "None":
@@ -35,20 +35,20 @@ def _record_text(record: Any) -> str:
     return str(getattr(record, "message", None) or "unknown error")
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """pypsrp's deserialized objects → plain dicts/lists/scalars, property names as sent."""
     if value is None or isinstance(value, (bool, int, float, str, bytes, dt.datetime, dt.timedelta)):
         return value
     if isinstance(value, dict):
-        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+        return {str(plain_value(k)): plain_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, GenericComplexObject):
         props = {**value.adapted_properties, **value.extended_properties}
         if props:
-            return {str(k): _plain(v) for k, v in props.items()}
+            return {str(k): plain_value(v) for k, v in props.items()}
         if value.property_sets:
-            return [_plain(v) for v in value.property_sets] if len(value.property_sets) > 1 else _plain(
+            return [plain_value(v) for v in value.property_sets] if len(value.property_sets) > 1 else plain_value(
                 value.property_sets[0]
             )
         return value.to_string if value.to_string is not None else {}
