@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from runbook.directory.kerberos import KerberosError, Ticket, current_ticket, realm_of
 from runbook.errors import RunbookError
+
+if TYPE_CHECKING:  # annotations only: `status` imports this module and need not load the step context
+    from runbook.flow.context import Ports
+    from runbook.inputs.params import Params
 
 LDAP_PASSWORD_ENV = "RUNBOOK_LDAP_PASSWORD"  # the same names as runbook.backends (which imports the clients)
 WINRM_PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
@@ -32,7 +37,7 @@ def _password_source(env: str) -> str:
     return f"password from {env}" if os.environ.get(env) else "password asked on the terminal (no-echo)"
 
 
-def _ticket(params, purpose: str) -> tuple[Ticket | None, str]:
+def _ticket(params: Params, purpose: str) -> tuple[Ticket | None, str]:
     try:
         ticket = current_ticket(realm=realm_of(params.domain), purpose=purpose)
     except KerberosError as exc:
@@ -40,7 +45,7 @@ def _ticket(params, purpose: str) -> tuple[Ticket | None, str]:
     return ticket, f"Kerberos ticket valid until {ticket.expires:%Y-%m-%d %H:%M} UTC"
 
 
-def identities(params) -> list[Identity]:
+def identities(params: Params) -> list[Identity]:
     """The DC's and every host's identity, from params, environment and ticket cache only."""
     found: list[Identity] = []
     directory = params.directory
@@ -63,7 +68,7 @@ def identities(params) -> list[Identity]:
     return found
 
 
-def ticket_warning(params) -> str | None:
+def ticket_warning(params: Params) -> str | None:
     """A warning when a path uses Kerberos and the ticket ends within the hour (or is missing)."""
     uses_kerberos = params.directory.bind_user is None or params.winrm.user is None
     if not uses_kerberos:
@@ -79,7 +84,7 @@ def ticket_warning(params) -> str | None:
     return None
 
 
-def check_auth(params, ports) -> tuple[bool, list[str]]:
+def check_auth(params: Params, ports: Ports) -> tuple[bool, list[str]]:
     """(all accepted?, one line per endpoint): opens the directory and calls each host once."""
     found = identities(params)
     for identity in found:

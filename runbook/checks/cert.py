@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from runbook.errors import BadInput
 
@@ -48,7 +48,7 @@ def check_certificate(path: str, option: str = "--file") -> CertReport:
     cert = load_certificate(path, option)
     report = CertReport(subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string())
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         report.emails = san.get_values_for_type(x509.RFC822Name)
         report.upns = [_upn(other.value) for other in san.get_values_for_type(x509.OtherName)
                        if other.type_id == UPN_OID]
@@ -61,7 +61,7 @@ def check_certificate(path: str, option: str = "--file") -> CertReport:
         if not report.upns:
             report.faults.append("SAN has no Principal Name (UPN, otherName 1.3.6.1.4.1.311.20.2.3)")
     try:
-        eku = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         report.client_auth = ExtendedKeyUsageOID.CLIENT_AUTH in eku
     except x509.ExtensionNotFound:
         report.client_auth = False

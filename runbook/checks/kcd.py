@@ -49,7 +49,7 @@ def _krb5_conf(realm: str, kdc: str) -> str:
     )
 
 
-def _output(proc: subprocess.CompletedProcess) -> str:
+def _output(proc: subprocess.CompletedProcess[str]) -> str:
     """The tool's error text (stderr; stdout only if stderr is empty), on one line."""
     text = proc.stderr if proc.stderr and proc.stderr.strip() else proc.stdout or ""
     return " / ".join(line.strip() for line in text.splitlines() if line.strip()) or f"exit status {proc.returncode}"
@@ -112,7 +112,7 @@ def prove_kcd(
         env = {key: value for key, value in os.environ.items() if not key.startswith("KRB5")}
         env.update(KRB5_CONFIG=conf, KRB5CCNAME=f"FILE:{os.path.join(workdir, 'ccache')}")
 
-        def run(args: list[str], what: str) -> subprocess.CompletedProcess | KcdResult:
+        def run(args: list[str], what: str) -> subprocess.CompletedProcess[str] | KcdResult:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return KcdResult(False, f"{what}: no answer from KDC {kdc} within {timeout:g} s")
