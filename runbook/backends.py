@@ -19,6 +19,8 @@ from runbook.record.session import Session
 
 if TYPE_CHECKING:
     from runbook.flow.catalogue import StepSpec
+    from runbook.flow.engine import PortsFactory
+    from runbook.flow.ports import DirectoryPort, HostsPort
 
 LDAP_PASSWORD_ENV = "RUNBOOK_LDAP_PASSWORD"
 WINRM_PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
@@ -50,7 +52,7 @@ def password(env: str, who: str | None, what: str, options: Options) -> str | No
     raise BadInput(f"{env}: no password for {who} ({what}); set {env} or run from a terminal to be prompted")
 
 
-def ports_factory(options: Options):
+def ports_factory(options: Options) -> PortsFactory:
     def factory(path: Path, session: Session, params: Params) -> Ports:
         if session.lab:
             from runbook.lab.lab import lab_ports_factory
@@ -61,13 +63,13 @@ def ports_factory(options: Options):
 
 
 def real_ports(params: Params, options: Options) -> Ports:
-    def open_directory():
+    def open_directory() -> DirectoryPort:
         from runbook.directory.ldap import LdapDirectory
 
         secret = password(LDAP_PASSWORD_ENV, params.directory.bind_user, "LDAP bind", options)
         return LdapDirectory.connect(params.directory, secret, insecure=options.insecure)
 
-    def open_hosts():
+    def open_hosts() -> HostsPort:
         from runbook.hosts.shell import ExchangeEndpoint, WinRMHosts
 
         ticket = None

@@ -115,7 +115,8 @@ def open_check_findings(entries: Iterable[dict[str, Any]]) -> tuple[dict[str, li
             outcome = str(entry.get("outcome", ""))
             names = outcome[len("faults: "):].split(", ") if outcome.startswith("faults: ") else []
             failed = {name: [] for name in names if name}
-        warned = details.get("warnings") if isinstance(details.get("warnings"), dict) else {}
+        journaled_warnings = details.get("warnings")
+        warned: dict[str, Any] = journaled_warnings if isinstance(journaled_warnings, dict) else {}
         for name in [*(details.get("checks") or []), *failed]:
             faults.pop(name, None)
             warnings.pop(name, None)

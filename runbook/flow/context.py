@@ -69,11 +69,11 @@ class StepContext:
 
     @property
     def directory(self) -> DirectoryPort:
-        return Checked(self.ports.directory, self.cancel)  # type: ignore[return-value]
+        return Checked(self.ports.directory, self.cancel)
 
     @property
     def hosts(self) -> HostsPort:
-        return Checked(self.ports.hosts, self.cancel)  # type: ignore[return-value]
+        return Checked(self.ports.hosts, self.cancel)
 
     def say(self, line: str) -> None:
         self.log.append(line)
