@@ -87,8 +87,8 @@ def serve(params: dict[str, Any], host: str, auth: str, folder: str, conn: Any) 
     sim = lab.sim_hosts.find(host)
     assert sim is not None
     if host in {s.host for s in parsed.seg}:  # the guide's prerequisite on every SEG, as the scenario has on SEG01
-        sim.install_feature("Web-Client-Auth")
-        sim.add_iis_location(VDIR)
+        sim.system.install_feature("Web-Client-Auth")
+        sim.iis.add_location(VDIR)
     for step in ("1", "2"):
         lab.perform_manual(step, parsed)
     endpoint = start_endpoints(lab.sim_hosts.dispatch, [host], auth=auth, username=USER, password=PASSWORD)[host]

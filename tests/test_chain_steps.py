@@ -39,7 +39,7 @@ def test_a_seg_pool_on_a_domain_account_moves_3b_and_4b_and_is_refused_with_the_
         sessions_dir: Path) -> None:
     book = demo_book(sessions_dir, "tmg-seg-eas")
     try:
-        edit_lab(book, lambda world: world.sim_hosts.find("seg01.test.lan").set_app_pool(
+        edit_lab(book, lambda world: world.sim_hosts.find("seg01.test.lan").iis.set_app_pool(
             "SecureEmailGateway", "SpecificUser", "TEST\\segsvc", "S-1-5-21-1-2-3-1130"))
         for key in ("3b@SEG01", "4b@SEG01"):
             with pytest.raises(Refused, match="runs as the domain account TEST.segsvc, so Kerberos tickets for the "
@@ -64,7 +64,7 @@ def test_network_service_pool_acts_as_the_computer_account(sessions_dir: Path) -
 def test_the_alias_account_verify_reads_every_exchange_servers_asa_credential(sessions_dir: Path) -> None:
     book = demo_book(sessions_dir, "tmg-seg-eas")
     try:
-        edit_lab(book, lambda world: world.sim_hosts.find("eas02.test.lan").set_alternate_service_account())
+        edit_lab(book, lambda world: world.sim_hosts.find("eas02.test.lan").exchange.set_alternate_service_account())
         result = book.verify("4a@EASASA")
     finally:
         book.close()

@@ -96,10 +96,10 @@ def test_a_fault_planted_after_the_change_is_named_at_its_hop(sessions_dir: Path
     run_everything("f", capsys)
     assert proof("f", capsys)[0] == 0
     edits = {
-        "seg-clock": lambda lab: lab.sim_hosts.find("seg01.test.lan").set_clock_offset(420),
+        "seg-clock": lambda lab: lab.sim_hosts.find("seg01.test.lan").system.set_clock_offset(420),
         "oldsvc-alias": lambda lab: (lab.directory.accounts["easasa"].spns.remove("http/mail-int.test.lan"),
                                      lab.directory.add_user("OLDSVC", ["http/mail-int.test.lan"])),
-        "tmg-rights": lambda lab: lab.sim_hosts.find("tmg01.test.lan").own_right_by_gpo(
+        "tmg-rights": lambda lab: lab.sim_hosts.find("tmg01.test.lan").lsa.own_right_by_gpo(
             "SeTcbPrivilege", ["S-1-5-32-544"], "Hardening"),
         "eas-negotiate": lambda lab: lab.sim_hosts.find("eas02.test.lan").iis.set_providers(
             "Default Web Site/Microsoft-Server-ActiveSync", ["NTLM"]),

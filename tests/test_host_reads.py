@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from runbook.errors import HostError
-from runbook.lab.windows_host import SimHosts, SimWindowsHost
+from runbook.lab.windows_host import SimWindowsHost
+from runbook.lab.windows_shells import SimHosts
 from steps import host_reads as reads
 
 VDIR = "Default Web Site/Microsoft-Server-ActiveSync"
@@ -17,7 +18,7 @@ ACCESS = "system.webServer/security/access"
 
 def test_one_call_carries_only_what_was_asked_and_answers_are_found_case_insensitively():
     seg = SimWindowsHost("seg", "seg01.test.lan")
-    seg.add_iis_location(VDIR)
+    seg.iis.add_location(VDIR)
     state = reads.read_state(SimHosts([seg]), "seg01.test.lan", rights=["SeTcbPrivilege", "SeImpersonatePrivilege"],
                              pools=["SecureEmailGateway"], settings=[(VDIR, ACCESS, "sslFlags")], providers=[VDIR])
     assert seg.calls == [("default", "Get-CertAuthState", {

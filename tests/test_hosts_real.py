@@ -293,7 +293,7 @@ def test_exchange_cmdlet_runs_before_iis_and_iisreset_needs_consent(host_lab, se
     assert {name for endpoint, name in calls if endpoint == "exchange"} == {"Set-ActiveSyncVirtualDirectory"}
     assert calls[-1] == ("default", "Invoke-CertAuthIisReset")
     assert "Microsoft.Exchange" in lab.endpoints[host].shells_opened
-    assert lab.sim(host).activesync_vdirs["Default Web Site"] == {"ClientCertAuth": "Required",
+    assert lab.sim(host).exchange.vdirs["Default Web Site"] == {"ClientCertAuth": "Required",
                                                                    "BasicAuthEnabled": False,
                                                                    "WindowsAuthEnabled": False}
     applied = [e["details"] for e in journal(sessions_dir) if e["action"] == "change" and e["step"] == "6a@EAS01"]
@@ -328,7 +328,7 @@ def test_the_hops_behind_tmg_accept_kerberos_and_undo_makes_an_inherited_value_i
     calls = [(endpoint, name, params) for endpoint, name, params in writes(lab, eas)]
     identity = "EAS01\\Microsoft-Server-ActiveSync (Default Web Site)"
     assert calls == [("exchange", "Set-ActiveSyncVirtualDirectory", {"Identity": identity, "WindowsAuthEnabled": True})]
-    assert lab.sim(eas).activesync_vdirs["Default Web Site"]["WindowsAuthEnabled"] is True
+    assert lab.sim(eas).exchange.vdirs["Default Web Site"]["WindowsAuthEnabled"] is True
     verify = cli(lab, "verify", "s", "6a")
     assert verify.returncode == 0 and "Windows Authentication providers include Negotiate" in verify.stdout
     for key in ("6a", "6b"):
@@ -366,7 +366,7 @@ def test_5b_reads_the_seg_pool_identity_and_grants_to_that_account(host_lab, ses
     assert run.returncode == 0 and "runs as the domain account TEST\\segsvc" in run.stdout, run
     refused = cli(lab, "plan", "s", "3b")
     assert refused.returncode == 1 and "tickets for the SEG are issued to segsvc, not SEG01$" in refused.stderr
-    rights = lab.sim("seg01.test.lan").rights
+    rights = lab.sim("seg01.test.lan").lsa.rights
     assert sid in rights["SeTcbPrivilege"] and sid in rights["SeImpersonatePrivilege"]
     assert "S-1-5-20" not in rights["SeTcbPrivilege"]
     verify = cli(lab, "verify", "s", "5b")
@@ -533,9 +533,9 @@ def test_the_runbook_command_as_a_separate_process(host_lab, sessions_dir: Path,
     assert "tmg01.test.lan SeTcbPrivilege: + S-1-5-20" in runbook("plan", "p", "5a").stdout
     run = runbook("run", "p", "5a", "--yes")
     assert run.returncode == 0 and "5a: done and verified" in run.stdout, run.stderr
-    assert "S-1-5-20" in lab.sim("tmg01.test.lan").rights["SeTcbPrivilege"]
+    assert "S-1-5-20" in lab.sim("tmg01.test.lan").lsa.rights["SeTcbPrivilege"]
     verify = runbook("verify", "p", "2")
     assert verify.returncode == 1 and "[MISMATCH] web publishing rule “EAS mail.example.com”" in verify.stdout
     assert runbook("undo", "p", "5a", "--yes").returncode == 0
-    assert "S-1-5-20" not in lab.sim("tmg01.test.lan").rights["SeTcbPrivilege"]
+    assert "S-1-5-20" not in lab.sim("tmg01.test.lan").lsa.rights["SeTcbPrivilege"]
     assert_nothing_secret_written(tmp_path, PASSWORD)

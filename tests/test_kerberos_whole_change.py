@@ -155,7 +155,7 @@ def test_a_whole_change_with_kinit_and_no_password(samba_dc: SambaDC, krb: Kerbe
     assert delegation(samba_dc, "TMG01$") == ({UNRELATED_DELEGATION, "http/eas01.test.lan", "http/eas01",
                                                f"http/{INTERNAL}", "http/owa-int"}, True)
     assert {f"http/{INTERNAL}", "http/owa-int"} <= spns(samba_dc, "EAS01$")
-    assert NETWORK_SERVICE in lab.sim(TMG).rights["SeTcbPrivilege"]
+    assert NETWORK_SERVICE in lab.sim(TMG).lsa.rights["SeTcbPrivilege"]
     assert lab.snapshot(EAS) != hosts_before[EAS], "6a changed the Exchange server"
     # Every request the endpoints served was sealed with the Kerberos session key (the client ran no other auth).
     for host in (TMG, EAS):

@@ -1,6 +1,7 @@
 """The simulated Windows host answers like the real functions in runbook/hosts/ps/*.ps1 and the Exchange cmdlets."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 
@@ -10,8 +11,11 @@ import yaml
 from runbook.errors import HostError
 from runbook.flow.ports import HostShell, HostsPort
 from runbook.lab import windows_contract as contract
-from runbook.lab.windows_host import SimCommandError, SimConnectionError, SimHosts, SimTimeout, SimWindowsHost
-from runbook.lab.windows_state import tmg_listener
+from runbook.lab.windows_errors import SimCommandError, SimConnectionError, SimTimeout
+from runbook.lab.windows_host import SimWindowsHost, dispatch_table
+from runbook.lab.windows_shells import SimHosts
+from runbook.lab.windows_state import SAVED_KEYS
+from runbook.lab.windows_tmg import tmg_listener
 
 NOON = dt.datetime(2026, 11, 25, 20, 0, 0, tzinfo=dt.UTC)
 VDIR = "Default Web Site/Microsoft-Server-ActiveSync"
@@ -45,7 +49,7 @@ def test_default_rights_are_those_of_windows_server():
 
 def test_grant_and_revoke_touch_only_the_one_sid():
     host = make("seg")
-    host.set_user_right("SeTcbPrivilege", ["S-1-5-21-1-2-3-1105"])
+    host.lsa.set_user_right("SeTcbPrivilege", ["S-1-5-21-1-2-3-1105"])
     granted = first(host, "Grant-CertAuthUserRight", Right="SeTcbPrivilege", Sid="S-1-5-20")
     assert granted == {"Right": "SeTcbPrivilege", "Before": ["S-1-5-21-1-2-3-1105"],
                        "After": ["S-1-5-21-1-2-3-1105", "S-1-5-20"]}
@@ -67,18 +71,18 @@ def test_bad_right_and_bad_sid_are_refused_like_powershell():
         host.invoke("Grant-CertAuthUserRight", {"Right": "SeTcbPrivilege"})
     with pytest.raises(SimCommandError, match="cannot be found that matches parameter name 'User'"):
         host.invoke("Get-CertAuthUserRight", {"Right": "SeTcbPrivilege", "User": "x"})
-    assert host.rights["SeTcbPrivilege"] == []  # nothing ran
+    assert host.lsa.rights["SeTcbPrivilege"] == []  # nothing ran
 
 
 def test_a_gpo_owned_right_is_reported_and_overrides_a_local_grant():
     host = make("tmg")
-    host.own_right_by_gpo("SeTcbPrivilege", ["S-1-5-32-544"], "Tier0 Server Baseline")
+    host.lsa.own_right_by_gpo("SeTcbPrivilege", ["S-1-5-32-544"], "Tier0 Server Baseline")
     assert first(host, "Get-CertAuthUserRight", Right="SeTcbPrivilege") == {
         "Right": "SeTcbPrivilege", "Holders": ["S-1-5-32-544"], "GpoOwned": True, "GpoName": "Tier0 Server Baseline"}
     granted = first(host, "Grant-CertAuthUserRight", Right="SeTcbPrivilege", Sid="S-1-5-20")
     assert granted["After"] == ["S-1-5-32-544"]  # the re-read shows the GPO's list: the grant did not stick
-    assert "S-1-5-20" in host.rights["SeTcbPrivilege"]  # ... although the local call succeeded
-    host.release_right_from_gpo("SeTcbPrivilege")
+    assert "S-1-5-20" in host.lsa.rights["SeTcbPrivilege"]  # ... although the local call succeeded
+    host.lsa.release_right_from_gpo("SeTcbPrivilege")
     assert first(host, "Get-CertAuthUserRight", Right="SeTcbPrivilege")["Holders"] == ["S-1-5-20"]
 
 
@@ -159,7 +163,7 @@ def test_web_config_refuses_unknown_locations_and_properties():
         web(host, "", "system.web/httpRuntime", "maxRequestLength")
     with pytest.raises(SimCommandError, match="because it is an empty string"):
         web(host, "", "", "enabled")
-    host.add_iis_location("Contoso")
+    host.iis.add_location("Contoso")
     assert web(host, "contoso/", RUNTIME, "uploadReadAheadSize") == 49152  # IIS paths are case-insensitive
 
 
@@ -186,9 +190,9 @@ def test_auth_providers_inherit_and_change_per_location():
 
 def test_iisreset_is_recorded_with_the_host_clock():
     host = make("seg")
-    host.set_clock_offset(90)
+    host.system.set_clock_offset(90)
     assert first(host, "Invoke-CertAuthIisReset") == {"Restarted": True, "At": "2026-11-25T20:01:30Z"}
-    assert (host.iisreset_count, host.last_iisreset) == (1, "2026-11-25T20:01:30Z")
+    assert (host.iis.reset_count, host.iis.last_reset) == (1, "2026-11-25T20:01:30Z")
     assert first(host, "Get-CertAuthClock") == {"UtcNow": "2026-11-25T20:01:30Z"}
 
 
@@ -200,9 +204,9 @@ def test_app_pool_identity():
     # the SID Windows really gives IIS APPPOOL\DefaultAppPool
     assert first(seg, "Get-CertAuthAppPoolIdentity", Name="DefaultAppPool")["Sid"] == \
         "S-1-5-82-3006700770-424185619-1745488364-794895919-4004696415"
-    seg.set_app_pool("SecureEmailGateway", "SpecificUser", "TEST\\svc-seg", "S-1-5-21-1-2-3-4101")
+    seg.iis.set_app_pool("SecureEmailGateway", "SpecificUser", "TEST\\svc-seg", "S-1-5-21-1-2-3-4101")
     assert first(seg, "Get-CertAuthAppPoolIdentity", Name="SecureEmailGateway")["UserName"] == "TEST\\svc-seg"
-    seg.remove_app_pool("SecureEmailGateway")
+    seg.iis.remove_app_pool("SecureEmailGateway")
     with pytest.raises(SimCommandError, match="application pool SecureEmailGateway does not exist on SEG01"):
         seg.invoke("Get-CertAuthAppPoolIdentity", {"Name": "SecureEmailGateway"})
 
@@ -250,7 +254,7 @@ def test_windows_auth_enabled_writes_the_vdir_windows_authentication():
 
 def test_client_access_service_reports_the_alternate_service_account():
     host = make("eas")
-    host.set_alternate_service_account("TEST\\EASASA$")
+    host.exchange.set_alternate_service_account("TEST\\EASASA$")
     reply = first(host, "Get-ClientAccessService", "exchange", Identity="EAS01",
                   IncludeAlternateServiceAccountCredentialStatus=True)
     assert reply["AlternateServiceAccountConfiguration"] == {"EffectiveCredentials": ["TEST\\EASASA$"]}
@@ -278,8 +282,8 @@ def test_exchange_cmdlets_refuse_what_exchange_refuses():
 def test_tmg_policy_is_read_as_set_up_by_the_lab():
     host = make("tmg")
     assert first(host, "Get-CertAuthTmgPolicy") == {"Listeners": [], "Rules": [], "ServerRules": []}
-    host.add_tmg_listener("EAS Listener", ["203.0.113.10"], "CN=mail.example.com", client_cert_auth=True)
-    host.add_tmg_rule("ActiveSync", "EAS Listener", "eas01.test.lan", ["mail.example.com"])
+    host.tmg.add_listener("EAS Listener", ["203.0.113.10"], "CN=mail.example.com", client_cert_auth=True)
+    host.tmg.add_rule("ActiveSync", "EAS Listener", "eas01.test.lan", ["mail.example.com"])
     policy = first(host, "Get-CertAuthTmgPolicy")
     assert policy["Listeners"] == [tmg_listener("EAS Listener", ["203.0.113.10"], "CN=mail.example.com",
                                                 client_cert_auth=True)]
@@ -288,10 +292,10 @@ def test_tmg_policy_is_read_as_set_up_by_the_lab():
     assert (rule["DelegationType"], rule["Spn"], rule["UserSets"]) == (6, "http/eas01.test.lan",
                                                                         ["All Authenticated Users"])
     policy["Rules"].clear()  # the caller's copy, not the host's policy
-    host.update_tmg_rule("ActiveSync", InternalSiteName="seg01.test.lan", Spn="http/seg01.test.lan")
+    host.tmg.update_rule("ActiveSync", InternalSiteName="seg01.test.lan", Spn="http/seg01.test.lan")
     assert first(host, "Get-CertAuthTmgPolicy")["Rules"][0]["InternalSiteName"] == "seg01.test.lan"
     with pytest.raises(ValueError, match="unknown Colour"):
-        host.update_tmg_rule("ActiveSync", Colour="red")
+        host.tmg.update_rule("ActiveSync", Colour="red")
     with pytest.raises(SimCommandError, match="Forefront TMG is not installed on EAS01"):
         make("eas").invoke("Get-CertAuthTmgPolicy")
 
@@ -299,8 +303,8 @@ def test_tmg_policy_is_read_as_set_up_by_the_lab():
 # ------------------------------------------------------------------------------ every read in one call
 def test_state_answers_each_item_as_its_single_value_function_in_the_order_asked():
     seg = make("seg")
-    seg.add_iis_location(VDIR)
-    seg.own_right_by_gpo("SeTcbPrivilege", ["S-1-5-32-544"], "Servers Hardening")
+    seg.iis.add_location(VDIR)
+    seg.lsa.own_right_by_gpo("SeTcbPrivilege", ["S-1-5-32-544"], "Servers Hardening")
     settings = [{"Location": VDIR, "Filter": ACCESS, "Name": "sslFlags"},
                 {"location": "", "FILTER": RUNTIME, "name": "uploadReadAheadSize"}]  # hashtable keys: any case
     state = first(seg, "Get-CertAuthState", Right=["seimpersonateprivilege", "SeTcbPrivilege"],
@@ -389,10 +393,10 @@ def test_output_shapes_follow_the_contract(role, endpoint, function, params):
 
 def test_state_round_trips_through_yaml():
     tmg, eas = make("tmg"), make("eas")
-    tmg.own_right_by_gpo("SeImpersonatePrivilege", ["S-1-5-32-544"], "Baseline")
-    tmg.add_tmg_listener("L", ["10.0.0.1"], None)
-    tmg.add_tmg_rule("R", "L", "eas01.test.lan", ["mail.example.com"])
-    tmg.set_clock_offset(-400)
+    tmg.lsa.own_right_by_gpo("SeImpersonatePrivilege", ["S-1-5-32-544"], "Baseline")
+    tmg.tmg.add_listener("L", ["10.0.0.1"], None)
+    tmg.tmg.add_rule("R", "L", "eas01.test.lan", ["mail.example.com"])
+    tmg.system.set_clock_offset(-400)
     tmg.latency_ms, tmg.fail_next = 25, {"Get-CertAuthClock": "boom"}
     eas.invoke("Set-ActiveSyncVirtualDirectory", {"Identity": IDENTITY, "ClientCertAuth": "Required"}, "exchange")
     eas.invoke("Remove-CertAuthAuthProvider", {"Location": VDIR, "Provider": "NTLM"})
@@ -400,8 +404,8 @@ def test_state_round_trips_through_yaml():
     for host in (tmg, eas, make("seg")):
         data = host.to_dict()
         text = yaml.safe_dump(data)
-        copy = SimWindowsHost.from_dict(yaml.safe_load(text), clock=lambda: NOON)
-        assert copy.to_dict() == data
+        loaded = SimWindowsHost.from_dict(yaml.safe_load(text), clock=lambda: NOON)
+        assert loaded.to_dict() == data
     assert web(SimWindowsHost.from_dict(eas.to_dict()), VDIR, ACCESS, "sslFlags") == \
         "Ssl,SslNegotiateCert,SslRequireCert"
 
@@ -414,13 +418,73 @@ def test_from_dict_keeps_role_defaults_for_keys_not_given():
     assert first(host, "Get-CertAuthAppPoolIdentity", Name="SecureEmailGateway")["Sid"] == "S-1-5-20"
 
 
+# What the first lab files held (before the alternate service account, TMG server publishing rules and
+# -WindowsAuthEnabled existed): still loaded, and answered as a host of today would.
+OLD_EAS = {"role": "eas", "fqdn": "eas01.test.lan", "clock_offset": 12.0, "latency_ms": 0, "down": False,
+           "fail_next": {}, "nonterminating_next": {},
+           "rights": {"SeTcbPrivilege": [], "SeImpersonatePrivilege": DEFAULT_IMPERSONATE},
+           "gpo_rights": {}, "app_pools": {}, "features": ["Web-Scripting-Tools", "Web-Server"],
+           "iis": {"locations": ["Default Web Site", VDIR], "values": {VDIR: {ACCESS: {"sslFlags": "Ssl"}}},
+                   "providers": {"": ["Negotiate", "NTLM"]}},
+           "activesync_vdirs": {"Default Web Site": {"ClientCertAuth": "Required", "BasicAuthEnabled": False}},
+           "iisreset": {"count": 2, "last": "2026-01-02T03:04:05Z"}, "tmg_policy": None}
+OLD_TMG = {"role": "tmg", "fqdn": "tmg01.test.lan", "clock_offset": 0.0, "latency_ms": 0, "down": False,
+           "fail_next": {}, "nonterminating_next": {}, "rights": {"SeTcbPrivilege": ["S-1-5-20"]}, "gpo_rights": {},
+           "app_pools": {}, "features": ["NET-Framework-Core"],
+           "iis": {"locations": [], "values": {}, "providers": {"": ["Negotiate", "NTLM"]}}, "activesync_vdirs": {},
+           "iisreset": {"count": 0, "last": None},
+           "tmg_policy": {"Listeners": [tmg_listener("L", ["10.0.0.1"], None)], "Rules": []}}
+
+
+def test_a_lab_file_of_the_first_format_loads_and_is_brought_up_to_date():
+    given = copy.deepcopy((OLD_EAS, OLD_TMG))
+    eas, tmg = (SimWindowsHost.from_dict(data, clock=lambda: NOON) for data in given)
+    assert given == (OLD_EAS, OLD_TMG)  # reading does not change the caller's data
+    assert first(eas, "Get-ActiveSyncVirtualDirectory", "exchange", Identity=IDENTITY) == {
+        "Identity": IDENTITY, "Server": "EAS01", "ClientCertAuth": "Required", "BasicAuthEnabled": False,
+        "WindowsAuthEnabled": False}
+    assert first(eas, "Get-ClientAccessService", "exchange", IncludeAlternateServiceAccountCredentialStatus=True)[
+        "AlternateServiceAccountConfiguration"] == {"EffectiveCredentials": []}
+    assert first(eas, "Get-CertAuthClock") == {"UtcNow": "2026-11-25T20:00:12Z"}
+    assert first(tmg, "Get-CertAuthTmgPolicy")["ServerRules"] == []
+    saved = eas.to_dict()
+    assert tuple(saved) == SAVED_KEYS and saved["asa_credentials"] == []
+    assert saved["activesync_vdirs"]["Default Web Site"]["WindowsAuthEnabled"] is False
+    unchanged = [key for key in SAVED_KEYS if key not in ("activesync_vdirs", "asa_credentials")]
+    assert [saved[key] for key in unchanged] == [OLD_EAS[key] for key in unchanged]
+
+
+def test_the_saved_host_keeps_its_keys_in_their_order_for_every_role():
+    # Lab files and <lab>.kept lines written now must read in the previous version too: same keys, same order.
+    assert SAVED_KEYS == ("role", "fqdn", "clock_offset", "latency_ms", "down", "fail_next", "nonterminating_next",
+                          "rights", "gpo_rights", "app_pools", "features", "iis", "activesync_vdirs", "iisreset",
+                          "tmg_policy", "asa_credentials")
+    for role in ("tmg", "seg", "eas"):
+        assert tuple(make(role).to_dict()) == SAVED_KEYS
+
+
+def test_every_command_is_answered_by_the_part_holding_its_state():
+    host = make("eas")
+    parts = (host.system, host.lsa, host.iis, host.exchange, host.tmg)
+    own = {"Get-CertAuthState": lambda **lists: []}
+    table = dispatch_table(parts, own)
+    owner = {name: getattr(answer, "__self__", None) for name, answer in table.items()}
+    assert owner["Get-CertAuthClock"] is host.system and owner["Get-CertAuthWindowsFeature"] is host.system
+    assert owner["Grant-CertAuthUserRight"] is host.lsa and owner["Invoke-CertAuthIisReset"] is host.iis
+    assert owner["Set-ActiveSyncVirtualDirectory"] is host.exchange and owner["Get-CertAuthTmgPolicy"] is host.tmg
+    with pytest.raises(ValueError, match="Get-CertAuthTmgPolicy is answered twice"):
+        dispatch_table(parts + (host.tmg,), own)
+    with pytest.raises(ValueError, match=r"leave \['Get-CertAuthTmgPolicy'\] unanswered"):
+        dispatch_table(parts[:-1], own)
+
+
 # ------------------------------------------------------------------------------ faults, HostsPort
 def test_fail_next_raises_once_and_changes_nothing():
     host = make("tmg")
     host.fail_once("Grant-CertAuthUserRight", "Access is denied")
     with pytest.raises(SimCommandError, match="Access is denied"):
         host.invoke("Grant-CertAuthUserRight", {"Right": "SeTcbPrivilege", "Sid": "S-1-5-20"})
-    assert host.rights["SeTcbPrivilege"] == []
+    assert host.lsa.rights["SeTcbPrivilege"] == []
     assert first(host, "Grant-CertAuthUserRight", Right="SeTcbPrivilege", Sid="S-1-5-20")["After"] == ["S-1-5-20"]
 
 

@@ -154,14 +154,14 @@ class HostLab:
         return found
 
     def gpo_owns(self, host: str, right: str, holders: list[str], gpo_name: str) -> None:
-        self.sim(host).own_right_by_gpo(right, holders, gpo_name)
+        self.sim(host).lsa.own_right_by_gpo(right, holders, gpo_name)
 
     def pool_identity(self, host: str, identity_type: str, user_name: str | None = None, sid: str | None = None,
                       pool: str = "SecureEmailGateway") -> None:
-        self.sim(host).set_app_pool(pool, identity_type, user_name, sid)
+        self.sim(host).iis.set_app_pool(pool, identity_type, user_name, sid)
 
     def uninstall_feature(self, host: str, feature: str = "Web-Client-Auth") -> None:
-        self.sim(host).uninstall_feature(feature)
+        self.sim(host).system.uninstall_feature(feature)
 
     def error_once(self, host: str, function: str, message: str) -> None:
         """The next `function` on `host` does its work and reports a non-terminating error (Write-Error)."""

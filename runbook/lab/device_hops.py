@@ -19,7 +19,8 @@ from runbook.flow.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from runbook.inputs.params import Params, Server
 from runbook.lab.iis_sim import IisConfigError
 from runbook.lab.windows_host import SimWindowsHost
-from runbook.lab.windows_state import ACCESS, BASIC_AUTH, EAS_VDIR, KCD, WINDOWS_AUTH
+from runbook.lab.windows_state import ACCESS, BASIC_AUTH, EAS_VDIR, WINDOWS_AUTH
+from runbook.lab.windows_tmg import KCD
 
 if TYPE_CHECKING:
     from runbook.lab.lab import Lab
@@ -57,23 +58,21 @@ def vdir_location(params: Params) -> str:
 
 def _read(sim: SimWindowsHost, location: str, section: str, name: str) -> object:
     try:
-        return sim.iis.read(location, section, name)
+        return sim.iis.config.read(location, section, name)
     except IisConfigError:
         return None  # the site or application does not exist: nothing is configured there
 
 
 def _providers(sim: SimWindowsHost, location: str) -> list[str]:
     try:
-        return [p.lower() for p in sim.iis.providers(location)]
+        return [p.lower() for p in sim.iis.config.providers(location)]
     except IisConfigError:
         return []
 
 
 def effective_holders(sim: SimWindowsHost, right: str) -> list[str]:
     """What the host enforces: a domain GPO's list replaces local policy (DOMAIN.md, 5a/5b)."""
-    if right in sim.gpo_rights:
-        return [h.lower() for h in sim.gpo_rights[right]["holders"]]
-    return [h.lower() for h in sim.rights.get(right, [])]
+    return [h.lower() for h in sim.lsa.effective(right)]
 
 
 class ChainWalk:
@@ -101,7 +100,7 @@ class ChainWalk:
         return None
 
     def _policy(self) -> dict[str, Any]:
-        return self.sim(self.params.tmg).tmg_policy or {"Listeners": [], "Rules": [], "ServerRules": []}
+        return self.sim(self.params.tmg).tmg.policy or {"Listeners": [], "Rules": [], "ServerRules": []}
 
     def _web_rules(self) -> list[dict[str, Any]]:
         public = self.params.public_name.lower()
@@ -169,14 +168,14 @@ class ChainWalk:
             if not self._trusted():
                 return Break(UNTRUSTED, f"{server.host}'s trusted root store does not hold {self.issuer}",
                              server.host, role)
-            if CLIENT_AUTH_FEATURE not in sim.features:
+            if CLIENT_AUTH_FEATURE not in sim.system.features:
                 return Break(NOT_MAPPED, f"{server.host}: the IIS feature {CLIENT_AUTH_FEATURE} is not installed",
                              server.host, role)
             if _read(sim, self.location, CERT_MAPPING, "enabled") is not True:
                 return Break(NOT_MAPPED, f"{server.host} {self.location}: clientCertificateMappingAuthentication is "
                                          "not enabled", server.host, role)
             if role == "eas":
-                vdir = sim.activesync_vdirs.get(params.iis_site) or {}
+                vdir = sim.exchange.vdirs.get(params.iis_site) or {}
                 if vdir.get("ClientCertAuth") != "Required":
                     return Break(NOT_MAPPED, f"{server.computer}: Exchange ActiveSync ClientCertAuth is "
                                              f"{vdir.get('ClientCertAuth')}, not Required", server.host, role)
@@ -190,10 +189,10 @@ class ChainWalk:
         sim, found = self.sim(server), []
         windows = _read(sim, self.location, WINDOWS_AUTH, "enabled") is True
         if server in self.params.eas:
-            windows = windows and bool((sim.activesync_vdirs.get(self.params.iis_site) or {}).get(
+            windows = windows and bool((sim.exchange.vdirs.get(self.params.iis_site) or {}).get(
                 "WindowsAuthEnabled"))
         if windows:
-            found += list(sim.iis.providers(self.location)) if sim.iis.has_location(self.location) else []
+            found += list(sim.iis.config.providers(self.location)) if sim.iis.config.has_location(self.location) else []
         if _read(sim, self.location, BASIC_AUTH, "enabled") is True:
             found.append(f'Basic realm="{server.host}"')
         return tuple(found)
@@ -215,7 +214,7 @@ class ChainWalk:
                                                   "(sslFlags), which TMG cannot forward", server.host, link.target)
             accepts = _read(sim, self.location, WINDOWS_AUTH, "enabled") is True
             if link.target == "eas":
-                accepts = accepts and bool((sim.activesync_vdirs.get(self.params.iis_site) or {}).get(
+                accepts = accepts and bool((sim.exchange.vdirs.get(self.params.iis_site) or {}).get(
                     "WindowsAuthEnabled"))
             if not accepts:
                 yield Break(NO_KERBEROS, f"{server.host} {self.location}: Windows authentication is off",
@@ -231,7 +230,7 @@ class ChainWalk:
             if link.source == "tmg":
                 found.append((server, server.sam, self.params.tmg_service_sid))
                 continue
-            pool = self.sim(server).app_pools.get(SEG_POOL) or {}
+            pool = self.sim(server).iis.app_pools.get(SEG_POOL) or {}
             identity = pool.get("IdentityType", "NetworkService")
             account = server.sam if identity in COMPUTER_IDENTITIES else str(pool.get("UserName")).split("\\")[-1]
             found.append((server, account, str(pool.get("Sid", "S-1-5-20"))))
@@ -263,7 +262,7 @@ class ChainWalk:
             sim = self.sim(server)
             for right in ("SeTcbPrivilege", "SeImpersonatePrivilege"):
                 if sid.lower() not in effective_holders(sim, right):
-                    owner = sim.gpo_rights.get(right)
+                    owner = sim.lsa.gpo_rights.get(right)
                     why = f" (a domain GPO, {owner['gpo_name']}, owns the right)" if owner else ""
                     yield Break(KCD_BROKEN, f"{server.host}: {sid} does not hold {right}{why}, so protocol "
                                             "transition gives no ticket it may delegate",
@@ -301,7 +300,7 @@ class ChainWalk:
         dc = self.lab.directory.clock_offset
         for role in (link.source, link.target):
             for server in self.params.servers(role):
-                skew = self.sim(server).clock_offset - dc
+                skew = self.sim(server).system.clock_offset - dc
                 if abs(skew) > MAX_SKEW_S:
                     answering = server.host if role == link.target else self._first_target(link)
                     yield Break(KCD_BROKEN, f"{server.host}'s clock is {abs(skew) / 60:.1f} min "

@@ -26,8 +26,9 @@ from runbook.inputs.params import Params, load_params_file, parse_params
 from runbook.lab.directory import LabDirectory
 from runbook.lab.faults import fault_for
 from runbook.lab.prerequisites import setup_for
-from runbook.lab.windows_host import SimHosts, SimShell, SimWindowsHost
-from runbook.lab.windows_state import tmg_listener, tmg_rule, tmg_server_rule
+from runbook.lab.windows_host import SimWindowsHost
+from runbook.lab.windows_shells import SimHosts, SimShell
+from runbook.lab.windows_tmg import tmg_listener, tmg_rule, tmg_server_rule
 from runbook.record import store
 from runbook.record.session import Session
 
@@ -66,25 +67,25 @@ def build_state(name: str, params: Params, setup: dict[str, Any] | None = None) 
             sim = SimWindowsHost(role, server.host)
             offset = (setup.get("clock_offsets") or {}).get(server.host)
             if offset:
-                sim.set_clock_offset(float(offset))
+                sim.system.set_clock_offset(float(offset))
             for feature in (setup.get("features") or {}).get(server.host) or []:
-                sim.install_feature(feature)
+                sim.system.install_feature(feature)
             for location in (setup.get("locations") or {}).get(server.host) or []:
-                sim.add_iis_location(location)
+                sim.iis.add_location(location)
             for right, holders in ((setup.get("rights") or {}).get(server.host) or {}).items():
-                sim.set_user_right(right, holders)
+                sim.lsa.set_user_right(right, holders)
             for right, gpo in ((setup.get("gpo_rights") or {}).get(server.host) or {}).items():
-                sim.own_right_by_gpo(right, gpo["holders"], gpo["gpo_name"])
+                sim.lsa.own_right_by_gpo(right, gpo["holders"], gpo["gpo_name"])
             for location, providers in ((setup.get("providers") or {}).get(server.host) or {}).items():
-                sim.add_iis_location(location)
+                sim.iis.add_location(location)
                 sim.iis.set_providers(location, providers)
             if role == "tmg" and setup.get("tmg_policy"):
                 policy = setup["tmg_policy"]
-                sim.set_tmg_policy(policy.get("listeners", []), policy.get("rules", []))
+                sim.tmg.set_policy(policy.get("listeners", []), policy.get("rules", []))
             if role == "eas" and "eas" in params.service_accounts:
                 # The guide's prerequisite for a farm alias: RollAlternateServiceAccountPassword.ps1 was run.
-                sim.set_alternate_service_account(f"{params.domain.split('.')[0].upper()}\\"
-                                                  f"{params.service_accounts['eas']}")
+                sim.exchange.set_alternate_service_account(f"{params.domain.split('.')[0].upper()}\\"
+                                                           f"{params.service_accounts['eas']}")
             hosts[server.host] = sim.to_dict()
     return {"scenario": name, "directory": directory.to_dict(), "hosts": hosts, "faults": {}}
 
@@ -206,7 +207,7 @@ class Lab:
         sim = self.sim_hosts.find(params.tmg.host)
         if sim is None or key not in ("1", "2"):
             return
-        policy = sim.tmg_policy or {"Listeners": [], "Rules": [], "ServerRules": []}
+        policy = sim.tmg.policy or {"Listeners": [], "Rules": [], "ServerRules": []}
         listeners, rules, servers = policy["Listeners"], policy["Rules"], policy.get("ServerRules", [])
         if key == "1":
             listener = tmg_listener(params.listener, [params.listener_ip] if params.listener_ip else [],
@@ -221,7 +222,7 @@ class Lab:
             rules = [item | {"Enabled": False} if params.public_name in item["PublicNames"] else item for item in rules]
             servers = [item for item in servers if item["Name"] != params.publishing_rule] + [
                 tmg_server_rule(params.publishing_rule, LAB_NEXT_HOP_IP)]
-        sim.set_tmg_policy(listeners, rules, servers)
+        sim.tmg.set_policy(listeners, rules, servers)
         self.save()  # the end of the mark: the read-only verification that follows may run in another process
 
 

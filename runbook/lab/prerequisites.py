@@ -14,7 +14,8 @@ from typing import Any
 
 from runbook.flow import topology as topo
 from runbook.inputs.params import Params
-from runbook.lab.windows_state import EAS_VDIR, tmg_listener, tmg_rule
+from runbook.lab.windows_state import EAS_VDIR
+from runbook.lab.windows_tmg import tmg_listener, tmg_rule
 
 # TMG's account as the guide's TMG → EAS set-up leaves it: trusted for delegation with protocol transition.
 TRUSTED_FOR_DELEGATION_ANY_PROTOCOL = 0x1001000

@@ -1,7 +1,9 @@
-"""What a freshly set-up TMG, SEG or Exchange server looks like, as plain data, and the TMG policy the lab edits.
+"""A simulated TMG, SEG or Exchange server as saved data: its keys, a fresh server's values, old files' shapes.
 
-Used by `runbook.lab.windows_host.SimWindowsHost`. Defaults are those of a real Windows Server
-with the role installed:
+Used by `runbook.lab.windows_host.SimWindowsHost` and its parts. The saved host is one flat mapping
+(`SAVED_KEYS`, in a lab's YAML under `hosts:` and in each `<lab>.kept` line), each part owning some
+keys; `saved_state` is the one place an older file's shape is brought up to date. Defaults are those
+of a real Windows Server with the role installed:
 
 * user rights: SeImpersonatePrivilege held by LOCAL SERVICE, NETWORK SERVICE, Administrators
   and SERVICE; SeTcbPrivilege held by nobody;
@@ -16,11 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import threading
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
-
-from runbook.lab.windows_contract import TMG_LISTENER_KEYS, TMG_RULE_KEYS, TMG_SERVER_RULE_KEYS
 
 ROLES = ("tmg", "seg", "eas")
 EAS_VDIR = "Microsoft-Server-ActiveSync"
@@ -34,6 +33,9 @@ SSL_FLAGS_FOR = {
     "Accepted": "Ssl,SslNegotiateCert",
     "Ignore": "Ssl",
 }
+
+# Exchange's (AD-side) ActiveSync vdir as setup leaves it, in Get-ActiveSyncVirtualDirectory's property order.
+DEFAULT_VDIR = {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True, "WindowsAuthEnabled": False}
 
 BUILT_IN_IDENTITIES = {"NetworkService": "S-1-5-20", "LocalSystem": "S-1-5-18", "LocalService": "S-1-5-19"}
 IDENTITY_TYPES = ("NetworkService", "ApplicationPoolIdentity", "SpecificUser", "LocalSystem", "LocalService")
@@ -54,11 +56,6 @@ FEATURE_CATALOGUE = EXCHANGE_FEATURES + (
     "Web-Cert-Auth", "Web-IP-Security", "Web-Url-Auth", "Web-Health", "Web-Performance", "NET-Framework-Core",
     "NET-Framework-Features", "Windows-Server-Backup", "Telnet-Client",
 )
-
-LISTENER_KEYS = TMG_LISTENER_KEYS
-RULE_KEYS = TMG_RULE_KEYS
-KCD = 6  # FpcCredentialsDelegationType: Kerberos constrained delegation
-
 
 def app_pool_sid(name: str) -> str:
     """The SID Windows gives 'IIS APPPOOL\\<name>': S-1-5-82 plus the SHA-1 of the lower-cased name."""
@@ -100,7 +97,7 @@ def default_state(role: str, fqdn: str) -> dict[str, Any]:
         # Exchange setup writes the vdir's authentication explicitly (Basic on, Windows off), not by inheritance.
         values[vdir] = {ACCESS: {"sslFlags": SSL_FLAGS_FOR["Ignore"]}, BASIC_AUTH: {"enabled": True},
                         WINDOWS_AUTH: {"enabled": False}}
-        vdirs[DEFAULT_SITE] = {"ClientCertAuth": "Ignore", "BasicAuthEnabled": True, "WindowsAuthEnabled": False}
+        vdirs[DEFAULT_SITE] = dict(DEFAULT_VDIR)
     return {
         "clock_offset": 0.0,
         "rights": {"SeTcbPrivilege": [], "SeImpersonatePrivilege": list(DEFAULT_IMPERSONATE)},
@@ -115,91 +112,27 @@ def default_state(role: str, fqdn: str) -> dict[str, Any]:
     }
 
 
-def tmg_listener(name: str, ips: Iterable[str], certificate: str | None, *, require_ssl: bool = True,
-                 client_cert_auth: bool = False) -> dict[str, Any]:
-    """A web listener as Get-CertAuthTmgPolicy reports it."""
-    return {"Name": name, "IPs": list(ips), "Certificate": certificate, "RequireSsl": require_ssl,
-            "ClientCertAuth": client_cert_auth}
+# The saved host's keys, in the order written. Owners: the host (role, fqdn and the fault knobs latency_ms, down,
+# fail_next, nonterminating_next), Windows (clock_offset, features), LSA (rights, gpo_rights), IIS (app_pools, iis,
+# iisreset), Exchange (activesync_vdirs, asa_credentials), TMG (tmg_policy).
+SAVED_KEYS = ("role", "fqdn", "clock_offset", "latency_ms", "down", "fail_next", "nonterminating_next", "rights",
+              "gpo_rights", "app_pools", "features", "iis", "activesync_vdirs", "iisreset", "tmg_policy",
+              "asa_credentials")
 
 
-def tmg_rule(name: str, listener: str | None, internal_site_name: str, public_names: Iterable[str], *,
-             delegation_type: int = KCD, spn: str | None = None,
-             user_sets: Iterable[str] = ("All Authenticated Users",), enabled: bool = True,
-             exchange_active_sync: bool = True) -> dict[str, Any]:
-    """A web publishing rule as Get-CertAuthTmgPolicy reports it; the SPN defaults to http/<internal site name>."""
-    return {"Name": name, "Enabled": enabled, "Listener": listener, "InternalSiteName": internal_site_name,
-            "PublicNames": list(public_names), "DelegationType": delegation_type,
-            "Spn": spn if spn is not None else f"http/{internal_site_name}", "UserSets": list(user_sets),
-            "ExchangeActiveSync": exchange_active_sync}
-
-
-def tmg_server_rule(name: str, published_server_ip: str, *, protocol: str = "HTTPS Server",
-                    enabled: bool = True) -> dict[str, Any]:
-    """A server publishing rule as Get-CertAuthTmgPolicy reports it: TMG stores the published server's IP only."""
-    return {"Name": name, "Enabled": enabled, "PublishedServerIP": published_server_ip, "Protocol": protocol}
-
-
-def _checked(item: dict[str, Any], keys: tuple[str, ...], what: str) -> dict[str, Any]:
-    missing, unknown = set(keys) - set(item), set(item) - set(keys)
-    if missing or unknown:
-        raise ValueError(f"a TMG {what} needs exactly the keys {', '.join(keys)}"
-                         + (f"; missing {', '.join(sorted(missing))}" if missing else "")
-                         + (f"; unknown {', '.join(sorted(unknown))}" if unknown else ""))
-    return dict(item)
-
-
-class TmgPolicyMixin:
-    """Lab-side editing of a TMG host's firewall policy (the runbook itself only ever reads it)."""
-
-    role: str
-    tmg_policy: dict[str, list[dict[str, Any]]] | None
-    _lock: threading.RLock
-
-    def _policy(self) -> dict[str, list[dict[str, Any]]]:
-        if self.role != "tmg" or self.tmg_policy is None:
-            raise ValueError("only a TMG host has a TMG policy")
-        return self.tmg_policy
-
-    def set_tmg_policy(self, listeners: Iterable[dict[str, Any]], rules: Iterable[dict[str, Any]],
-                       server_rules: Iterable[dict[str, Any]] = ()) -> None:
-        with self._lock:
-            policy = self._policy()
-            policy["Listeners"] = [_checked(item, LISTENER_KEYS, "listener") for item in listeners]
-            policy["Rules"] = [_checked(item, RULE_KEYS, "rule") for item in rules]
-            policy["ServerRules"] = [_checked(item, TMG_SERVER_RULE_KEYS, "server publishing rule")
-                                     for item in server_rules]
-
-    def add_tmg_listener(self, name: str, ips: Iterable[str], certificate: str | None, **options: Any) -> None:
-        with self._lock:
-            self._policy()["Listeners"].append(tmg_listener(name, ips, certificate, **options))
-
-    def add_tmg_rule(self, name: str, listener: str | None, internal_site_name: str, public_names: Iterable[str],
-                     **options: Any) -> None:
-        with self._lock:
-            self._policy()["Rules"].append(tmg_rule(name, listener, internal_site_name, public_names, **options))
-
-    def _find(self, kind: str, name: str) -> dict[str, Any]:
-        for item in self._policy()[kind]:
-            if item["Name"] == name:
-                return item
-        raise KeyError(f"no TMG {kind[:-1].lower()} named {name!r}")
-
-    def update_tmg_listener(self, name: str, **changes: Any) -> None:
-        """Change listener fields by their contract names, e.g. ClientCertAuth=False."""
-        with self._lock:
-            _checked(self._find("Listeners", name) | changes, LISTENER_KEYS, "listener")
-            self._find("Listeners", name).update(changes)
-
-    def update_tmg_rule(self, name: str, **changes: Any) -> None:
-        """Change rule fields by their contract names, e.g. InternalSiteName='seg01.test.lan'."""
-        with self._lock:
-            _checked(self._find("Rules", name) | changes, RULE_KEYS, "rule")
-            self._find("Rules", name).update(changes)
-
-    def remove_tmg_listener(self, name: str) -> None:
-        with self._lock:
-            self._policy()["Listeners"].remove(self._find("Listeners", name))
-
-    def remove_tmg_rule(self, name: str) -> None:
-        with self._lock:
-            self._policy()["Rules"].remove(self._find("Rules", name))
+def saved_state(role: str, fqdn: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved host in the current shape: each key given replaces that part of the role's defaults, the rest
+    stays; what older versions wrote is brought up to date here (and only here). `data` is not changed; the
+    result shares its values (each part copies what it keeps)."""
+    state = default_state(role, fqdn) | {k: v for k, v in data.items() if k not in ("role", "fqdn")}
+    state["asa_credentials"] = list(state.get("asa_credentials") or [])  # absent before the ASA read existed
+    policy = state["tmg_policy"]
+    if policy is not None:  # ServerRules was absent before server publishing rules
+        state["tmg_policy"] = {**policy, "ServerRules": policy.get("ServerRules", [])}
+    # Absent before -WindowsAuthEnabled: Exchange setup leaves it off.
+    state["activesync_vdirs"] = {site: DEFAULT_VDIR | vdir for site, vdir in state["activesync_vdirs"].items()}
+    state["latency_ms"] = int(state.get("latency_ms") or 0)
+    state["down"] = bool(state.get("down", False))
+    state["fail_next"] = dict(state.get("fail_next") or {})
+    state["nonterminating_next"] = dict(state.get("nonterminating_next") or {})
+    return state
