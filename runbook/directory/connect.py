@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING
 
 from runbook.directory.errors import bind_error, kerberos_bind_error, map_exception
 from runbook.directory.kerberos import KerberosError, Ticket, current_ticket, realm_of
@@ -21,6 +21,9 @@ from runbook.errors import (
     DirectoryError,
 )
 from runbook.flow.settings import DirectorySettings
+
+if TYPE_CHECKING:  # ldap3 itself loads only when a session first talks to the directory
+    from ldap3 import Connection, Tls
 
 
 class _Hidden(str):
@@ -47,7 +50,7 @@ def all_texts(values: list[bytes] | None) -> tuple[str, ...]:
 
 def open_connections(
     settings: DirectorySettings, password: str | None, *, insecure: bool, timeout: float
-) -> tuple[Any, Any, str, list[str], str]:
+) -> tuple[Connection, Connection | None, str, list[str], str]:
     """(DC connection, Global Catalog connection or None, naming context to search, warnings, acting as)."""
     if settings.tls not in ("ldaps", "starttls", "none"):
         raise BadInput(f"directory.tls must be ldaps, starttls or none, not {settings.tls!r}")
@@ -105,7 +108,7 @@ def _ticket(settings: DirectorySettings) -> Ticket:
         raise DirectoryBindError(str(exc)) from None
 
 
-def _tls_config(settings: DirectorySettings):
+def _tls_config(settings: DirectorySettings) -> Tls | None:
     from ldap3 import Tls
     from ldap3.core.exceptions import LDAPSSLConfigurationError
 
@@ -134,7 +137,8 @@ def _tls_config(settings: DirectorySettings):
         ) from None
 
 
-def _open_and_bind(settings: DirectorySettings, port: int, password: str | None, timeout: float, acting_as: str):
+def _open_and_bind(settings: DirectorySettings, port: int, password: str | None, timeout: float,
+                   acting_as: str) -> Connection:
     from ldap3 import KERBEROS, NONE, SASL, SIMPLE, Connection, Server
 
     tls = _tls_config(settings)
@@ -180,7 +184,8 @@ def _open_and_bind(settings: DirectorySettings, port: int, password: str | None,
     return conn
 
 
-def root_dse(conn, settings: DirectorySettings, port: int, attributes: list[str], timeout: float) -> dict:
+def root_dse(conn: Connection, settings: DirectorySettings, port: int, attributes: list[str],
+             timeout: float) -> dict[str, list[bytes]]:
     from ldap3 import BASE
 
     what = f"reading the rootDSE of {settings.server}"
@@ -193,10 +198,11 @@ def root_dse(conn, settings: DirectorySettings, port: int, attributes: list[str]
     result = conn.result or {}
     if result.get("description") != "success" or not conn.response:
         raise DirectoryError(f"{what}: {result.get('description')} {result.get('message', '')}")
-    return conn.response[0].get("raw_attributes", {})
+    raw: dict[str, list[bytes]] = conn.response[0].get("raw_attributes", {})
+    return raw
 
 
-def unbind_quietly(conn) -> None:
+def unbind_quietly(conn: Connection | None) -> None:
     if conn is None:
         return
     try:

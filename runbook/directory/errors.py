@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from typing import Any
 
 from runbook.errors import (
     DirectoryBindError,
@@ -50,7 +51,7 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def bind_error(result: dict, settings: DirectorySettings, port: int, who: str, *,
+def bind_error(result: dict[str, Any], settings: DirectorySettings, port: int, who: str, *,
                 kerberos: bool = False) -> DirectoryError:
     code = result.get("description") or f"result {result.get('result')}"
     message = (result.get("message") or "").strip()

@@ -116,7 +116,8 @@ def cached_principal() -> str | None:
             import krb5
 
             context = krb5.init_context()
-            return krb5.cc_get_principal(context, krb5.cc_default(context)).name.decode("utf-8", "replace")
+            name = krb5.cc_get_principal(context, krb5.cc_default(context)).name
+            return name.decode("utf-8", "replace") if name is not None else None
         except Exception:  # no cache, unreadable cache: the caller says "no ticket"
             return None
     klist = shutil.which("klist")

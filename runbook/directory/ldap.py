@@ -21,7 +21,7 @@ import difflib
 import logging
 import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from runbook.directory.connect import all_texts, first_text, open_connections, root_dse, unbind_quietly, whole_seconds
 from runbook.directory.errors import map_exception
@@ -43,6 +43,9 @@ from runbook.errors import (
 )
 from runbook.flow.ports import DEFAULT_TIMEOUT, Account
 from runbook.flow.settings import DirectorySettings
+
+if TYPE_CHECKING:  # ldap3 itself loads with the first connection
+    from ldap3 import Connection
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +77,8 @@ _CURRENT_TIME = re.compile(r"^(\d{14})(?:\.\d+)?Z$")
 class LdapDirectory:
     """Active Directory over ldap3; see the module docstring. Create it with `LdapDirectory.connect`."""
 
-    def __init__(self, settings: DirectorySettings, conn, gc_conn, base_dn: str, warnings: list[str],
-                 acting_as: str | None = None):
+    def __init__(self, settings: DirectorySettings, conn: Connection, gc_conn: Connection | None, base_dn: str,
+                 warnings: list[str], acting_as: str | None = None):
         self.settings = settings
         # Who the DC sees: the bind user, or the Kerberos principal of the operator's ticket (journaled).
         self.acting_as = acting_as or settings.bind_user
@@ -112,7 +115,7 @@ class LdapDirectory:
     def __enter__(self) -> LdapDirectory:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ plumbing
@@ -121,8 +124,8 @@ class LdapDirectory:
         return f"{self.settings.server}:{port or self.settings.port}"
 
     @contextmanager
-    def _op(self, conn, port: int, timeout: float, what: str) -> Iterator[None]:
-        """Run one LDAP operation with a per-call timeout; map ldap3/socket exceptions."""
+    def _op(self, conn: Connection | None, port: int, timeout: float, what: str) -> Iterator[Connection]:
+        """Run one LDAP operation on `conn` (handed back open) with a per-call timeout; map ldap3/socket exceptions."""
         if conn is None or conn.closed:
             raise DirectoryUnreachable(
                 f"the connection to {self.settings.server}:{port} is closed (lost after an earlier error); "
@@ -135,35 +138,36 @@ class LdapDirectory:
             except OSError:
                 pass
         try:
-            yield
+            yield conn
         except DirectoryError:
             raise
         except Exception as exc:  # ldap3 raises many exception types; none may escape
             raise map_exception(exc, self.settings, port, timeout, what) from None
 
     def _search(self, base: str, filt: str, attributes: list[str], *, scope: str, timeout: float, what: str,
-                gc: bool = False, size_limit: int = 0) -> list[dict]:
+                gc: bool = False, size_limit: int = 0) -> list[dict[str, Any]]:
         from ldap3 import BASE, SUBTREE
 
         conn = self._gc if gc else self._conn
         port = self.settings.gc_port if gc else self.settings.port
-        with self._op(conn, port, timeout, what):
-            conn.search(
+        with self._op(conn, port, timeout, what) as live:
+            live.search(
                 base, filt, search_scope=BASE if scope == "base" else SUBTREE, attributes=attributes,
                 size_limit=size_limit, time_limit=whole_seconds(timeout),
             )
-        result = conn.result or {}
+        result = live.result or {}
         code = result.get("description", "")
         if code not in ("success", "sizeLimitExceeded"):
             raise self._result_error(result, what=what, dn=base)
-        return [entry for entry in conn.response or [] if entry.get("type") == "searchResEntry"]
+        return [entry for entry in live.response or [] if entry.get("type") == "searchResEntry"]
 
-    def _modify(self, dn: str, changes: dict, *, timeout: float, what: str) -> dict:
+    def _modify(self, dn: str, changes: dict[str, Any], *, timeout: float, what: str) -> dict[str, Any]:
         with self._op(self._conn, self.settings.port, timeout, what):
-            self._conn.modify(dn, changes)
-        return self._conn.result or {}
+            self._conn.modify(dn, changes)  # type: ignore[no-untyped-call]  # ldap3's stubs leave modify unannotated
+        result: dict[str, Any] = self._conn.result or {}
+        return result
 
-    def _result_error(self, result: dict, *, what: str, dn: str, attribute: str = "",
+    def _result_error(self, result: dict[str, Any], *, what: str, dn: str, attribute: str = "",
                       values: list[str] | None = None) -> DirectoryError:
         code = result.get("description") or f"result {result.get('result')}"
         message = (result.get("message") or "").strip()
@@ -238,7 +242,7 @@ class LdapDirectory:
         if not entries:
             return None
 
-        def sam(entry: dict) -> str:
+        def sam(entry: dict[str, Any]) -> str:
             return first_text(entry["raw_attributes"].get("sAMAccountName")) or ""
 
         # An exact name wins ('TMG01' the user over 'TMG01$' the computer); else the computer.
@@ -343,7 +347,7 @@ class LdapDirectory:
     def replace_uac(self, dn: str, expected: int, new: int, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
-        live = self._read_uac(dn, timeout)
+        live: int | None = self._read_uac(dn, timeout)
         if live != expected:
             raise DriftError(_uac_drift(dn, live, expected))
         if live == new:
