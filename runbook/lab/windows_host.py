@@ -59,6 +59,9 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_COMMANDS = frozenset(name for commands in contract.ENDPOINTS.values() for name in commands)
+
+
 def dispatch_table(parts: tuple[HostPart, ...], own: Mapping[str, Answer]) -> dict[str, Answer]:
     """Function name → the method answering it: every command of the contract answered by exactly one part."""
     table: dict[str, Answer] = dict(own)
@@ -67,7 +70,7 @@ def dispatch_table(parts: tuple[HostPart, ...], own: Mapping[str, Answer]) -> di
             if name in table:
                 raise ValueError(f"{name} is answered twice ({type(part).__name__} and another part)")
             table[name] = answer
-    expected = {name for commands in contract.ENDPOINTS.values() for name in commands}
+    expected = _COMMANDS
     if set(table) != expected:
         raise ValueError(f"the parts answer {sorted(set(table) - expected)} beyond the contract and leave "
                          f"{sorted(expected - set(table))} unanswered")
@@ -84,7 +87,9 @@ class SimWindowsHost:
         *,
         clock: Callable[[], dt.datetime] | None = None,
         sleep: Callable[[float], None] | None = None,
+        saved: Mapping[str, Any] | None = None,
     ) -> None:
+        """A fresh server of `role`, or, given `saved` (a saved host of any version), that server."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.machine = Machine(role, fqdn.lower())
@@ -104,7 +109,7 @@ class SimWindowsHost:
         self.nonterminating_next: dict[str, str] = {}  # function → message: next call does its work AND errs
         # what the host has been asked, in order: (endpoint, function, parameters); not persisted
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
-        self._load(saved_state(role, self.fqdn, {}))
+        self._load(saved_state(role, self.fqdn, saved or {}))
 
     @property
     def role(self) -> str:
@@ -147,9 +152,7 @@ class SimWindowsHost:
         sleep: Callable[[float], None] | None = None,
     ) -> SimWindowsHost:
         """A host from plain data (any version's); each key given replaces that part of the role's defaults."""
-        host = cls(data["role"], data["fqdn"], clock=clock, sleep=sleep)
-        host._load(saved_state(host.role, host.fqdn, data))
-        return host
+        return cls(data["role"], data["fqdn"], clock=clock, sleep=sleep, saved=data)
 
     # ------------------------------------------------------------------------------ fault knobs
     def fail_once(self, function: str, message: str) -> None:
