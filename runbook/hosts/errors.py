@@ -28,7 +28,8 @@ class NotStarted(Exception):
 def refused_before_running(err: BaseException) -> bool:
     """Failures of a Command request that prove the command was not started (so sending it again is safe)."""
     if isinstance(err, WSManFaultError):
-        return err.code == WSMAN_INVALID_SELECTORS  # the shell is unknown to the host
+        fault_code: int = err.code  # pypsrp leaves its exceptions' properties unannotated
+        return fault_code == WSMAN_INVALID_SELECTORS  # the shell is unknown to the host
     if isinstance(err, AuthenticationError):
         return True  # HTTP 401
     if isinstance(err, WinRMTransportError):

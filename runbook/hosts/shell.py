@@ -186,7 +186,8 @@ class WinRMShell:
             auth=target.auth,
             username=target.username,
             password=self._password.reveal(),
-            cert_validation=target.cert_validation,
+            # A CA bundle path works as well as a bool (it becomes requests' `verify`); pypsrp annotates bool only.
+            cert_validation=target.cert_validation,  # type: ignore[arg-type]
             encryption=target.encryption,
             operation_timeout=max(1, int(timeout)),
             connection_timeout=max(1, int(min(timeout, CONNECT_TIMEOUT_CAP))),

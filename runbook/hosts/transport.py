@@ -5,9 +5,10 @@ The policy is DOMAIN.md's "Remote PowerShell, safely"; `runbook.hosts.shell` ope
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
+from pypsrp.wsman import NAMESPACES, OptionSet, SelectorSet, WSMan, WSManAction
 
 from runbook.errors import BadInput
 
@@ -73,9 +74,11 @@ class BoundedWSMan(WSMan):
     here every Receive is bounded by the caller's deadline instead.
     """
 
-    def receive(self, resource_uri, resource, option_set=None, selector_set=None, timeout=None):  # type: ignore[override]
+    def receive(self, resource_uri: str, resource: ET.Element, option_set: OptionSet | None = None,
+                selector_set: SelectorSet | None = None, timeout: int | None = None) -> ET.Element:
         res = self.invoke(WSManAction.RECEIVE, resource_uri, resource, option_set, selector_set, timeout)
-        return res.find("s:Body", namespaces=NAMESPACES)
+        # A WSMan response always has a Body (pypsrp's own receive relies on the same).
+        return res.find("s:Body", namespaces=NAMESPACES)  # type: ignore[return-value]
 
 
 class Secret:
