@@ -1,11 +1,9 @@
 """What a step instance offers the engine: its automation, its read-only check, and where that check runs."""
 from __future__ import annotations
 
-from typing import Any
-
 from runbook.errors import NotAvailable, Refused
 from runbook.flow import chain
-from runbook.flow.catalogue import StepInstance
+from runbook.flow.catalogue import Automation, StepInstance, Verifier
 from runbook.inputs.params import Params
 
 DIRECTORY = "(directory)"
@@ -17,7 +15,7 @@ def chain_problems(params: Params, instances: list[StepInstance]) -> list[str]:
     return chain.problems(params, effects)
 
 
-def checker_of(instance: StepInstance) -> Any:
+def checker_of(instance: StepInstance) -> Verifier:
     if instance.not_applicable:
         raise Refused(f"{instance.key} does not apply: {instance.not_applicable}")
     found = instance.spec.automation or instance.spec.verify_only
@@ -32,7 +30,7 @@ def verified_on(instance: StepInstance) -> str:
     return server.host.lower() if instance.spec.role in ("tmg", "seg", "eas") and server else DIRECTORY
 
 
-def automation_of(instance: StepInstance) -> Any:
+def automation_of(instance: StepInstance) -> Automation:
     if instance.spec.automation is None:
         raise NotAvailable(f"{instance.key} has no automatic execution: it is done by hand "
                            f"(`runbook manual SESSION {instance.key}`), then recorded with "

@@ -39,7 +39,13 @@ class ManualItem:
         return {"text": self.text, **({"command": self.command} if self.command else {})}
 
 
-class Automation(Protocol):
+class Verifier(Protocol):
+    """A read-only check of live state against the params: all a manual step (1, 2) provides."""
+
+    def verify(self, ctx: StepContext) -> Verification: ...
+
+
+class Automation(Verifier, Protocol):
     """What a step that can run by itself provides. Every function reads live state; none trusts the session."""
 
     def plan(self, ctx: StepContext) -> Plan: ...
@@ -47,8 +53,6 @@ class Automation(Protocol):
     def apply(self, ctx: StepContext, plan: Plan) -> None:
         """Apply `plan`, calling ctx.record(change) after each change really took (so a crash keeps the record)."""
         ...
-
-    def verify(self, ctx: StepContext) -> Verification: ...
 
     def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
         """Why undoing `changes` now would be unsafe (the live value moved since), or [] when it is safe."""
@@ -76,7 +80,7 @@ class StepSpec:
     applies: Callable[[Params], str | None] = lambda params: None  # None: applies; else the reason it does not
     depends_on: Callable[[Params], list[str]] = lambda params: []
     automation: Automation | None = None
-    verify_only: Automation | None = None  # read-only checks for manual steps (1, 2)
+    verify_only: Verifier | None = None  # read-only checks for manual steps (1, 2)
     detail: Callable[[Params], list[str]] = lambda params: []  # extra explanation shown with the step
     effects: Callable[[Params, Target], list[Effect]] = lambda params, target: []  # what it makes true (chain.py)
     label_single: bool = True  # False: a lone target keeps the bare id ('3a'), only an array gets '3a@TMG02'
