@@ -17,7 +17,8 @@ AS_COMPUTER = ("NetworkService", "ApplicationPoolIdentity", "LocalSystem")
 
 
 def seg_pool(ctx: StepContext, host: str) -> dict[str, Any]:
-    return ctx.hosts.shell(host).invoke("Get-CertAuthAppPoolIdentity", {"Name": SEG_POOL}).first
+    pool: dict[str, Any] = ctx.hosts.shell(host).invoke("Get-CertAuthAppPoolIdentity", {"Name": SEG_POOL}).first
+    return pool
 
 
 def seg_runs_as_computer(ctx: StepContext) -> list[str]:

@@ -8,6 +8,8 @@ with Kerberos constrained delegation when TMG checks the certificate, a server p
 """
 from __future__ import annotations
 
+from typing import Any
+
 from runbook.flow import chain
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
@@ -24,8 +26,9 @@ HTTPS_SERVER = "HTTPS Server"
 SEG_SIDE = ["3b", "4a", "4b", "5b", "6a", "6b"]
 
 
-def _policy(ctx: StepContext) -> dict:
-    return ctx.hosts.shell(ctx.params.tmg.host).invoke("Get-CertAuthTmgPolicy", {}).first
+def _policy(ctx: StepContext) -> dict[str, Any]:
+    policy: dict[str, Any] = ctx.hosts.shell(ctx.params.tmg.host).invoke("Get-CertAuthTmgPolicy", {}).first
+    return policy
 
 
 class ListenerCheck:
@@ -51,7 +54,7 @@ class ListenerCheck:
         return result
 
 
-def _named_or_public(params: Params, rules: list[dict]) -> dict | None:
+def _named_or_public(params: Params, rules: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((r for r in rules if r["Name"] == params.publishing_rule), None) or next(
         (r for r in rules if params.public_name in r.get("PublicNames", [])), None)
 
@@ -65,7 +68,7 @@ class RuleCheck:
             return self._web(ctx.params, policy["Rules"])
         return self._server(ctx.params, policy)
 
-    def _web(self, params: Params, rules: list[dict]) -> Verification:
+    def _web(self, params: Params, rules: list[dict[str, Any]]) -> Verification:
         result = Verification()
         rule = _named_or_public(params, rules)
         result.expect(f"web publishing rule “{params.publishing_rule}” (or one for {params.public_name}) exists",
@@ -86,7 +89,7 @@ class RuleCheck:
             result.expect("no enabled rule still publishes straight to EAS", [], rules_to_eas(params, rules))
         return result
 
-    def _server(self, params: Params, policy: dict) -> Verification:
+    def _server(self, params: Params, policy: dict[str, Any]) -> Verification:
         result = Verification()
         hop = topo.ROLE_NAMES[topo.next_hop_role(params, "tmg")]
         servers = policy.get("ServerRules") or []
@@ -104,7 +107,7 @@ class RuleCheck:
         return result
 
 
-def rules_to_eas(params: Params, rules: list[dict]) -> list[str]:
+def rules_to_eas(params: Params, rules: list[dict[str, Any]]) -> list[str]:
     """Enabled rules whose internal site is an EAS server or the EAS alias (by FQDN or short name)."""
     names = [s.host for s in params.eas] + ([params.internal_names["eas"]] if "eas" in params.internal_names else [])
     eas_sites = {n.lower() for n in names} | {topo.short_name(n).lower() for n in names}
