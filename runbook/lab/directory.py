@@ -133,10 +133,11 @@ class LabDirectory:
 
     def _values(self, account: LabAccount, attribute: str) -> list[str]:
         try:
-            return getattr(account, ATTRIBUTES[attribute.lower()])
+            values: list[str] = getattr(account, ATTRIBUTES[attribute.lower()])
         except KeyError:
             raise DirectoryError(f"{WHERE} keeps only msDS-AllowedToDelegateTo and servicePrincipalName as "
                                  f"multi-valued attributes, not {attribute}") from None
+        return values
 
     def _check_access(self, account: LabAccount, attribute: str, what: str) -> None:
         if attribute.lower() in {a.lower() for a in self.deny_write}:

@@ -40,7 +40,8 @@ def scenario(name: str) -> dict[str, Any]:
     if name not in SCENARIOS:
         raise BadInput(f"--scenario: {name!r} is not a scenario (choose from {', '.join(SCENARIOS)})")
     text = resources.files("runbook.lab").joinpath("scenarios", f"{name}.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
 
 
 def lab_file(session_path: Path) -> Path:
@@ -274,6 +275,7 @@ def demo_state(name: str, catalogue: list[StepSpec], *, fail: str | None = None,
 
     With `params_file` the rehearsal is of that change instead: `name` only labels it, and the lab holds what
     its params name (runbook.lab.prerequisites)."""
+    data: dict[str, Any]
     if params_file:
         data = {"params": dict(load_params_file(params_file).data),
                 "description": f"A rehearsal of the change in {params_file}, on a lab built from its params."}
