@@ -24,7 +24,7 @@ class HostState:
 
     def __init__(self, reply: dict[str, Any], rights: list[str], features: list[str], pools: list[str],
                  settings: list[Setting], providers: list[str]):
-        def by(asked: Iterable[Any], answers: list[Any]) -> dict[Any, Any]:
+        def by(asked: Iterable[Any], answers: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
             return {_key(item): answer for item, answer in zip(asked, answers, strict=True)}
 
         self._rights = by(rights, reply["Rights"])
@@ -76,8 +76,9 @@ def read_state(hosts: HostsPort, host: str, *, rights: Iterable[str] = (), featu
 
 
 def exchange_vdir(hosts: HostsPort, host: str, identity: str) -> dict[str, Any]:
-    return hosts.shell(host).invoke("Get-ActiveSyncVirtualDirectory", {"Identity": identity},
-                                        endpoint=EXCHANGE).first
+    vdir: dict[str, Any] = hosts.shell(host).invoke("Get-ActiveSyncVirtualDirectory", {"Identity": identity},
+                                                    endpoint=EXCHANGE).first
+    return vdir
 
 
 def at_once(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, Callable[[], B]]:
