@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -77,36 +76,6 @@ def cmd_new(args: argparse.Namespace) -> int:
     book = Runbook.create(path, args.params, catalogue(), ports_factory(_options(args)))
     print(f"created {path} ({book.params.topology}, {len(book.instances)} steps)")
     print(render.status_text(book))
-    return EXIT_OK
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    with opened(args, drive=False) as book:
-        warning = None if book.session.lab else _ticket_warning(book)
-        if args.json:
-            print(json.dumps({**render.status_data(book), "warnings": [warning] if warning else []}, indent=2))
-        else:
-            print(render.status_text(book))
-            if warning:
-                print(f"warning: {warning}")
-    return EXIT_OK
-
-
-def _ticket_warning(book: Runbook) -> str | None:
-    from runbook.checks.auth import ticket_warning
-
-    return ticket_warning(book.params)
-
-
-def cmd_steps(args: argparse.Namespace) -> int:
-    with opened(args, drive=False) as book:
-        print(render.steps_text(book))
-    return EXIT_OK
-
-
-def cmd_manual(args: argparse.Namespace) -> int:
-    with opened(args, drive=False) as book:
-        print("\n\n".join(render.manual_text(book, i.key) for i in book.resolve(args.step)))
     return EXIT_OK
 
 

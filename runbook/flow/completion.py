@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from runbook.flow.engine import Runbook
 from runbook.flow.states import IN_PLACE, State
+from runbook.flow.view import SessionView
 from runbook.record.journal_tail import check_runs
 from runbook.record.session import StepRecord
 
@@ -32,7 +32,7 @@ class Completion:
         return f"NOT COMPLETE ({len(self.reasons)} open)"
 
 
-def completion(book: Runbook, entries: Iterable[dict[str, Any]] | None = None) -> Completion:
+def completion(book: SessionView, entries: Iterable[dict[str, Any]] | None = None) -> Completion:
     """`entries`: the journal's check runs (or the whole journal) when the caller holds them; else read here."""
     reasons: list[str] = []
     notes: list[str] = []

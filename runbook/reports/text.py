@@ -7,8 +7,8 @@ from runbook.device.record import proof_text
 from runbook.flow import chain
 from runbook.flow.changes import Verification
 from runbook.flow.completion import completion, verification_word
-from runbook.flow.engine import Runbook
 from runbook.flow.states import IN_PLACE, SETTLED, State
+from runbook.flow.view import SessionView
 from runbook.pair import handover
 from runbook.record import store
 from runbook.record.journal_tail import check_runs
@@ -20,7 +20,7 @@ GLYPHS = {
 }
 
 
-def status_rows(book: Runbook) -> list[dict[str, Any]]:
+def status_rows(book: SessionView) -> list[dict[str, Any]]:
     rows = []
     for instance in book.instances:
         record = book.record(instance.key)
@@ -35,7 +35,7 @@ def status_rows(book: Runbook) -> list[dict[str, Any]]:
     return rows
 
 
-def status_data(book: Runbook) -> dict[str, Any]:
+def status_data(book: SessionView) -> dict[str, Any]:
     rows = status_rows(book)
     holder = read_holder(store.lock_path(book.path))
     last = book.journal.last()
@@ -58,7 +58,7 @@ def status_data(book: Runbook) -> dict[str, Any]:
     }
 
 
-def status_text(book: Runbook) -> str:
+def status_text(book: SessionView) -> str:
     data = status_data(book)
     lines = [f"{data['session']} — {data['topology']}{' (rehearsal lab)' if data['rehearsal'] else ''}",
              f"  {data['chain']}",
@@ -88,7 +88,7 @@ def status_text(book: Runbook) -> str:
     return "\n".join(lines)
 
 
-def steps_text(book: Runbook) -> str:
+def steps_text(book: SessionView) -> str:
     lines = [f"chain: {chain.chain_line(book.params)}",
              f"{book.params.topology}, cert_validation {book.params.cert_validation}: "
              f"{chain.validator_summary(book.params)}", ""]
@@ -106,7 +106,7 @@ def steps_text(book: Runbook) -> str:
     return "\n".join(lines)
 
 
-def manual_text(book: Runbook, key: str) -> str:
+def manual_text(book: SessionView, key: str) -> str:
     instance = book.instance(key)
     record = book.record(key)
     if instance.not_applicable:

@@ -1,0 +1,74 @@
+"""A session as it reads without driving it: params, step instances, step records and the journal.
+
+`status`, `steps` and `manual` open one of these; runbook.flow.engine.Runbook is the view that also holds the lock
+and changes the record. This module imports none of the driving machinery (taking the lock, the recorder, ports,
+two-person acknowledgement), so a read-only command loads only what it reads.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbook.errors import BadInput
+from runbook.flow.catalogue import StepInstance, StepSpec, expand, select
+from runbook.flow.states import SETTLED, State
+from runbook.inputs.params import parse_params
+from runbook.record import store
+from runbook.record.journal import Journal
+from runbook.record.lock import is_live, read_holder
+
+if TYPE_CHECKING:
+    from runbook.record.lock import SessionLock
+    from runbook.record.session import Session, StepRecord
+
+
+class SessionView:
+    lock: SessionLock | None = None  # only a driving Runbook holds it
+
+    def __init__(self, path: Path, session: Session, catalogue: list[StepSpec], journal: Journal | None = None):
+        self.path = path
+        self.session = session
+        self.catalogue = catalogue
+        self.params = parse_params(session.params)
+        self.instances = expand(catalogue, self.params)
+        self.journal = journal if journal is not None else Journal(store.journal_path(path))
+        self.notices: list[str] = [f"{path}: {session.recovered}"] if session.recovered else []
+
+    @classmethod
+    def load(cls, path: Path, catalogue: list[StepSpec]) -> SessionView:
+        return cls(path, store.load(path), catalogue)
+
+    def record(self, key: str) -> StepRecord:
+        return self.session.record(key)
+
+    def instance(self, key: str) -> StepInstance:
+        found = select(self.instances, key)
+        if len(found) != 1:
+            raise BadInput(f"STEP: {key!r} is not one step instance here (choose from: "
+                           f"{', '.join(i.key for i in self.instances)})")
+        return found[0]
+
+    def resolve(self, step: str) -> list[StepInstance]:
+        found = select(self.instances, step)
+        if not found:
+            raise BadInput(f"STEP: {step!r} is not a step of this change (choose from: "
+                           f"{', '.join(i.key for i in self.instances)})")
+        return found
+
+    def display_state(self, key: str) -> State:
+        """A `running` step whose driver is gone reads as interrupted, even before anyone re-opens the session."""
+        state = self.record(key).state
+        if state == State.RUNNING and self.lock is None:
+            holder = read_holder(store.lock_path(self.path))
+            if holder is None or not is_live(holder):
+                return State.INTERRUPTED
+        return state
+
+    def waiting_for(self, instance: StepInstance) -> list[str]:
+        return [f"{dep} ({self.record(dep).state.value})" for dep in instance.depends_on
+                if self.record(dep).state not in SETTLED]
+
+    def next_pending(self) -> StepInstance | None:
+        """The first unsettled step that can go now; else the first unsettled one (it says what it waits for)."""
+        unsettled = [i for i in self.instances if self.record(i.key).state not in SETTLED]
+        return next((i for i in unsettled if not self.waiting_for(i)), unsettled[0] if unsettled else None)
