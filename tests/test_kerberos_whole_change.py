@@ -122,7 +122,7 @@ def test_a_whole_change_with_kinit_and_no_password(samba_dc: SambaDC, krb: Kerbe
     runbook.ok("new", "s", "--params", str(lab.write_params(tmp_path / "s.params.yaml")))
     chain = runbook.ok("steps", "s")
     assert "tmg-eas, cert_validation tmg: the client certificate is checked on the TMG listener" in chain, chain
-    states = runbook.flow.states("s")
+    states = runbook.states("s")
     assert {k: v for k, v in states.items() if v != "not-applicable"} == {
         "1": "pending", "2": "pending", "3a": "pending", "4a@EAS01": "pending", "5a": "pending",
         "6a@EAS01": "pending"}, states
@@ -142,11 +142,11 @@ def test_a_whole_change_with_kinit_and_no_password(samba_dc: SambaDC, krb: Kerbe
     for key in ("3a", "4a@EAS01", "5a", "6a@EAS01"):
         out = runbook.ok("run", "s", key, "--yes", "--allow-restart")
         assert out.endswith(f"{key}: done and verified\n"), out
-    states = runbook.flow.states("s")
+    states = runbook.states("s")
     assert {k: v for k, v in states.items() if v != "not-applicable"} == {
         "1": "manual-done", "2": "manual-done", "3a": "done", "4a@EAS01": "done", "5a": "done",
         "6a@EAS01": "done"}, states
-    marks = [entry for entry in runbook.record.journal("s") if entry["action"] == "mark_done"]
+    marks = [entry for entry in runbook.journal("s") if entry["action"] == "mark_done"]
     assert [(e["step"], e["details"]["verified"]) for e in marks] == [("1", "ok"), ("2", "ok")], marks
     verify = runbook("verify", "s")
     assert verify.returncode == 0 and "MISMATCH" not in verify.stdout, verify
@@ -169,7 +169,7 @@ def test_a_whole_change_with_kinit_and_no_password(samba_dc: SambaDC, krb: Kerbe
         assert f"{service}@TEST.LAN" in tickets, tickets
 
     # The journal names the Kerberos principal for every change, on the DC and on the hosts.
-    changes = [entry for entry in runbook.record.journal("s") if entry["action"] == "change"]
+    changes = [entry for entry in runbook.journal("s") if entry["action"] == "change"]
     assert {entry["step"] for entry in changes} >= {"3a", "4a@EAS01", "5a", "6a@EAS01"}, changes
     assert all(entry["as"] == principal for entry in changes), changes
 
