@@ -1,6 +1,8 @@
 """Steps 3a and 3b: trust the TMG (3a) and each SEG (3b) for constrained delegation to the next hop's http SPNs."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runbook.flow import chain
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
@@ -21,13 +23,12 @@ def wanted_uac(current: int) -> int:
     return (current | UAC_TRUSTED_TO_AUTH_FOR_DELEGATION) & ~UAC_TRUSTED_FOR_DELEGATION
 
 
-def _role(ctx_or_spec_id: str) -> str:
-    return "tmg" if ctx_or_spec_id == "3a" else "seg"
-
-
 class Delegation(dc.DirectoryUndo):
+    def __init__(self, role: str) -> None:
+        self.role = role  # whose delegation this step sets: "tmg" (3a) or "seg" (3b)
+
     def plan(self, ctx: StepContext) -> Plan:
-        role = _role(ctx.instance.id)
+        role = self.role
         plan = Plan()
         if role == "seg":
             plan.notes += identity.seg_runs_as_computer(ctx)
@@ -53,7 +54,7 @@ class Delegation(dc.DirectoryUndo):
         return plan
 
     def verify(self, ctx: StepContext) -> Verification:
-        role = _role(ctx.instance.id)
+        role = self.role
         sam = ctx.target.server.sam if ctx.target.server else str(ctx.target.account)
         account = dc.account_or_fail(ctx, sam)
         present = dc.lower_set(account.allowed_to_delegate_to)
@@ -108,7 +109,7 @@ def _why_3a(params: Params) -> list[str]:
     return [f"TMG → {hop}: {', '.join(topo.delegation_targets(params, 'tmg'))}"]
 
 
-def _effects(role: str):
+def _effects(role: str) -> Callable[[Params, Target], list[chain.Effect]]:
     def effects(params: Params, target: Target) -> list[chain.Effect]:
         assert target.server is not None
         return [chain.Effect(chain.DELEGATES, role, target.server.host,
@@ -130,7 +131,7 @@ TMG_DELEGATION = StepSpec(
         "to present it to the next hop's http service, and only there.",
     track="a", role="ad", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual, targets=each_server("tmg"), applies=tmg_authenticates, depends_on=_depends_3a,
-    automation=Delegation(), detail=_why_3a, effects=_effects("tmg"), label_single=False,
+    automation=Delegation("tmg"), detail=_why_3a, effects=_effects("tmg"), label_single=False,
 )
 
 SEG_DELEGATION = StepSpec(
@@ -138,7 +139,7 @@ SEG_DELEGATION = StepSpec(
     title="AD: trust SEG for constrained delegation to EAS",
     why="The SEG authenticates to Exchange on the user's behalf with the same kind of delegation.",
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=Delegation(),
+    manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=Delegation("seg"),
     detail=lambda params: [f"SEG → EAS: {', '.join(topo.delegation_targets(params, 'seg'))}"] if params.has_seg else [],
     effects=_effects("seg"),
 )

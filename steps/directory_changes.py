@@ -1,10 +1,9 @@
-"""Apply, check and revert the two kinds of directory change the AD steps make.
-
-`ldap-values`: values added to a multi-valued attribute (never a replace: other
-services may already be delegated). `ldap-uac`: a read-modify-write of
-userAccountControl, recorded with the value seen before.
+"""Apply, check and revert the two kinds of directory change the AD steps make, each registered here once
+(runbook.flow.change_kinds): `ldap-values` and `ldap-uac`.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from runbook.errors import (
     DirectoryAccessDenied,
@@ -14,6 +13,7 @@ from runbook.errors import (
     ValueNotPresent,
     write_access_hint,
 )
+from runbook.flow.change_kinds import ChangeKind, kind_of, opposite, read_live, register
 from runbook.flow.changes import Change, Plan
 from runbook.flow.context import StepContext
 from runbook.flow.ports import Account, DirectoryPort
@@ -81,96 +81,106 @@ def uac_note(before: int, after: int) -> str:
 
 
 def add_values_change(account: Account, attribute: str, current: tuple[str, ...], missing: list[str]) -> Change:
-    return Change(kind="ldap-values", target=account.sam_account_name, attribute=attribute, op="add",
+    return Change(kind=LDAP_VALUES.name, target=account.sam_account_name, attribute=attribute, op="add",
                   values=missing, before=list(current), after=list(current) + missing,
                   locator={"dn": account.dn})
 
 
 def remove_values_change(account: Account, attribute: str, current: tuple[str, ...], gone: list[str]) -> Change:
     lowered = {value.lower() for value in gone}
-    return Change(kind="ldap-values", target=account.sam_account_name, attribute=attribute, op="remove",
+    return Change(kind=LDAP_VALUES.name, target=account.sam_account_name, attribute=attribute, op="remove",
                   values=gone, before=list(current), after=[v for v in current if v.lower() not in lowered],
                   locator={"dn": account.dn})
 
 
 def uac_change(account: Account, wanted: int) -> Change:
-    return Change(kind="ldap-uac", target=account.sam_account_name, attribute="userAccountControl", op="set",
+    return Change(kind=LDAP_UAC.name, target=account.sam_account_name, attribute="userAccountControl", op="set",
                   before=account.user_account_control, after=wanted, locator={"dn": account.dn},
                   note=uac_note(account.user_account_control, wanted))
 
 
 def apply(ctx: StepContext, change: Change) -> None:
-    dn = change.locator["dn"]
-    if change.kind == "ldap-values" and change.op == "add":
-        if any("*" in value for value in change.values):
-            raise StepFailed(f"refusing to write a wildcard SPN to AD ({change.values}): wildcards belong only in "
-                             "the TMG rule")
+    kind = kind_of(change.kind)
+    if change.op == "add" and any("*" in str(value) for value in change.values):
+        raise StepFailed(f"refusing to write a wildcard SPN to AD ({change.values}): wildcards belong only in "
+                         "the TMG rule")
     ctx.intend(change)  # journaled before the write: a crash in between is settled from the live value
-    if change.kind == "ldap-values" and change.op == "add":
-        ctx.directory.add_values(dn, change.attribute, change.values)
-    elif change.kind == "ldap-values" and change.op == "remove":
-        ctx.directory.remove_values(dn, change.attribute, change.values)
-    elif change.kind == "ldap-uac":
-        ctx.directory.replace_uac(dn, int(change.before), int(change.after))
-    else:
-        raise StepFailed(f"unknown directory change kind {change.kind}/{change.op}")
+    kind.apply(ctx, change)
     ctx.record(change)
 
 
-def _live_values(ctx: StepContext, change: Change) -> tuple[Account, set[str]]:
+def _live_values(ctx: StepContext, change: Change) -> set[str]:
     account = account_or_fail(ctx, change.target)
     values = account.allowed_to_delegate_to if change.attribute == "msDS-AllowedToDelegateTo" \
         else account.service_principal_names
-    return account, lower_set(values)
+    return lower_set(values)
 
 
-def took(ctx: StepContext, change: Change) -> bool:
+# -- the kinds -------------------------------------------------------------------------------------------------------
+def _write_values(ctx: StepContext, change: Change) -> None:
+    if change.op == "add":
+        ctx.directory.add_values(change.locator["dn"], change.attribute, change.values)
+    elif change.op == "remove":
+        ctx.directory.remove_values(change.locator["dn"], change.attribute, change.values)
+    else:
+        raise StepFailed(f"{change.describe()}: values are added or removed, never {change.op}")
+
+
+def _values_took(ctx: StepContext, change: Change) -> bool:
+    live = _live_values(ctx, change)
+    wanted = [value.lower() in live for value in change.values]
+    return all(wanted) if change.op == "add" else not any(wanted)
+
+
+def _values_drift(change: Change, live: Any) -> str | None:
+    if change.op == "add" and (gone := [value for value in change.values if value.lower() not in live]):
+        return (f"{change.target} {change.attribute}: {', '.join(gone)} was removed outside this session since it "
+                "was added")
+    if change.op == "remove" and (back := [value for value in change.values if value.lower() in live]):
+        return (f"{change.target} {change.attribute}: {', '.join(back)} was added back outside this session since "
+                "it was removed")
+    return None
+
+
+# Values added to a multi-valued attribute (never a replace: other services may already be delegated).
+LDAP_VALUES = register(ChangeKind(
+    name="ldap-values", apply=_write_values, read=_live_values, took=_values_took, revert=opposite,
+    drift=_values_drift))
+
+
+def _write_uac(ctx: StepContext, change: Change) -> None:
+    ctx.directory.replace_uac(change.locator["dn"], int(change.before), int(change.after))
+
+
+def _read_uac(ctx: StepContext, change: Change) -> int:
+    return account_or_fail(ctx, change.target).user_account_control
+
+
+def _uac_drift(change: Change, live: Any) -> str | None:
+    if live == change.after:
+        return None
+    return (f"{change.target} userAccountControl is {hex(live)} now, this session set {hex(int(change.after))}: "
+            "someone changed it since")
+
+
+# A read-modify-write of userAccountControl, recorded with the value seen before.
+LDAP_UAC = register(ChangeKind(
+    name="ldap-uac", apply=_write_uac, read=_read_uac, took=lambda ctx, change: _read_uac(ctx, change) == change.after,
+    revert=opposite, drift=_uac_drift))
+
+
+def took(ctx: StepContext, change: Change) -> bool | None:
     """Whether `change` is in force now (read after a crash between its write and its record)."""
-    if change.kind == "ldap-values":
-        _, live = _live_values(ctx, change)
-        wanted = [value.lower() in live for value in change.values]
-        return all(wanted) if change.op == "add" else not any(wanted)
-    if change.kind == "ldap-uac":
-        return account_or_fail(ctx, change.target).user_account_control == change.after
-    return False
+    return kind_of(change.kind).took(ctx, change)
 
 
 def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
-    problems = []
-    for change in changes:
-        if change.kind == "ldap-values":
-            _, live = _live_values(ctx, change)
-            gone = [value for value in change.values if value.lower() not in live]
-            if change.op == "add" and gone:
-                problems.append(f"{change.target} {change.attribute}: {', '.join(gone)} was removed outside this "
-                                "session since it was added")
-            back = [value for value in change.values if value.lower() in live]
-            if change.op == "remove" and back:
-                problems.append(f"{change.target} {change.attribute}: {', '.join(back)} was added back outside "
-                                "this session since it was removed")
-        elif change.kind == "ldap-uac":
-            account = account_or_fail(ctx, change.target)
-            if account.user_account_control != change.after:
-                problems.append(f"{change.target} userAccountControl is {hex(account.user_account_control)} now, "
-                                f"this session set {hex(int(change.after))}: someone changed it since")
-    return problems
+    found = [kind_of(change.kind).drift(change, read_live(ctx, change)) for change in changes]
+    return [problem for problem in found if problem]
 
 
 def revert(ctx: StepContext, change: Change) -> None:
-    if change.kind == "ldap-values" and change.op == "add":
-        reverse = Change(kind=change.kind, target=change.target, attribute=change.attribute, op="remove",
-                         values=change.values, before=change.after, after=change.before, locator=change.locator,
-                         note="undo")
-    elif change.kind == "ldap-values" and change.op == "remove":
-        reverse = Change(kind=change.kind, target=change.target, attribute=change.attribute, op="add",
-                         values=change.values, before=change.after, after=change.before, locator=change.locator,
-                         note="undo")
-    elif change.kind == "ldap-uac":
-        reverse = Change(kind=change.kind, target=change.target, attribute=change.attribute, op="set",
-                         before=change.after, after=change.before, locator=change.locator,
-                         note="undo")  # the engine files a change noted "undo" as a revert of the original
-    else:
-        raise StepFailed(f"cannot undo {change.kind}/{change.op}")
+    reverse = kind_of(change.kind).revert(change)
     try:
         apply(ctx, reverse)
     except DriftError as exc:
@@ -185,7 +195,7 @@ def revert(ctx: StepContext, change: Change) -> None:
 
 def _gone_problem(ctx: StepContext, change: Change) -> str:
     try:
-        _, live = _live_values(ctx, change)
+        live = _live_values(ctx, change)
     except DirectoryError:
         live = set()
     gone = [value for value in change.values if value.lower() not in live] or list(change.values)
@@ -211,7 +221,7 @@ class DirectoryUndo:
     def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
         return undo_problems(ctx, changes)
 
-    def took(self, ctx: StepContext, change: Change) -> bool:
+    def took(self, ctx: StepContext, change: Change) -> bool | None:
         return took(ctx, change)
 
     def undo(self, ctx: StepContext, changes: list[Change]) -> None:

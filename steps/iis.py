@@ -6,7 +6,7 @@ The one hop that checks the client certificate gets the guide's IIS certificate 
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from runbook.flow import chain
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
@@ -18,19 +18,16 @@ from steps.applicability import needs_seg, validates
 from steps.targets import each_server
 
 
-def _role(step_id: str) -> str:
-    return "eas" if step_id == "6a" else "seg"
-
-
 class ByChain:
     """The automation of 6a/6b: certificate checking on the validating hop, Kerberos acceptance elsewhere."""
 
-    def __init__(self) -> None:
-        self._certificate = iis_certificate.CertificateAuth()
-        self._kerberos = iis_kerberos.KerberosAcceptance()
+    def __init__(self, role: str, *, exchange: bool) -> None:
+        self.role = role  # the hop: "eas" (6a) or "seg" (6b)
+        self._certificate = iis_certificate.CertificateAuth(exchange=exchange)
+        self._kerberos = iis_kerberos.KerberosAcceptance(exchange=exchange)
 
-    def _pick(self, ctx: StepContext) -> Any:
-        return self._certificate if validates(ctx.params, _role(ctx.instance.id)) else self._kerberos
+    def _pick(self, ctx: StepContext) -> iis_certificate.CertificateAuth | iis_kerberos.KerberosAcceptance:
+        return self._certificate if validates(ctx.params, self.role) else self._kerberos
 
     def plan(self, ctx: StepContext) -> Plan:
         return self._pick(ctx).plan(ctx)
@@ -56,7 +53,7 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
     return iis_certificate.manual(params, target) if validates(params, role) else iis_kerberos.manual(params, target)
 
 
-def _effects(role: str):
+def _effects(role: str) -> Callable[[Params, Target], list[chain.Effect]]:
     def effects(params: Params, target: Target) -> list[chain.Effect]:
         assert target.server is not None
         kind = chain.REQUIRES_CERT if validates(params, role) else chain.ACCEPTS_KERBEROS
@@ -64,7 +61,7 @@ def _effects(role: str):
     return effects
 
 
-def _title(role: str):
+def _title(role: str) -> Callable[[Params], str]:
     name = role.upper()
 
     def title(params: Params) -> str:
@@ -74,7 +71,7 @@ def _title(role: str):
     return title
 
 
-def _why(role: str):
+def _why(role: str) -> Callable[[Params], str]:
     def why(params: Params) -> str:
         if validates(params, role):
             return ("This is the one hop that checks the device's certificate: IIS asks for it, maps it to the AD "
@@ -97,7 +94,7 @@ EAS_IIS = StepSpec(
     id="6a",
     title=_title("eas"), why=_why("eas"),
     track="a", role="eas", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=each_server("eas"), automation=ByChain(),
+    manual=_manual, targets=each_server("eas"), automation=ByChain("eas", exchange=True),
     detail=lambda params: [_detail(params, "eas")], effects=_effects("eas"),
 )
 
@@ -105,6 +102,6 @@ SEG_IIS = StepSpec(
     id="6b",
     title=_title("seg"), why=_why("seg"),
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
-    manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=ByChain(),
+    manual=_manual, targets=each_server("seg"), applies=needs_seg, automation=ByChain("seg", exchange=False),
     detail=lambda params: [_detail(params, "seg")] if params.has_seg else [], effects=_effects("seg"),
 )

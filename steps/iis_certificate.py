@@ -6,6 +6,7 @@ explicit consent.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from runbook.errors import StepFailed
 from runbook.flow import chain
@@ -45,17 +46,20 @@ def _where(location: str) -> str:
     return location or "server level"
 
 
-def _vdir_changes(host: str, identity: str, vdir: dict) -> list[Change]:
+def _vdir_changes(host: str, identity: str, vdir: dict[str, Any]) -> list[Change]:
     changes = []
     for attribute, wanted in (("ClientCertAuth", "Required"), ("BasicAuthEnabled", False)):
         if not hc.same(vdir[attribute], wanted):
-            changes.append(Change(kind="exchange-vdir", target=host, attribute=attribute, op="set",
+            changes.append(Change(kind=hc.EXCHANGE_VDIR.name, target=host, attribute=attribute, op="set",
                                   before=vdir[attribute], after=wanted, locator={"host": host, "identity": identity}))
     return changes
 
 
 class CertificateAuth(hc.HostUndo):
-    def _read(self, ctx: StepContext) -> tuple[reads.HostState, Callable[[], dict] | None]:
+    def __init__(self, *, exchange: bool) -> None:
+        self.exchange = exchange  # Exchange runs here (EAS): its ActiveSync vdir requires the certificate too
+
+    def _read(self, ctx: StepContext) -> tuple[reads.HostState, Callable[[], dict[str, Any]] | None]:
         """The feature and the five IIS values in one call; on EAS, Exchange's vdir at the same time (read after
         the feature, as the steps go: its failure counts after the host's own)."""
         server = ctx.target.server
@@ -64,7 +68,7 @@ class CertificateAuth(hc.HostUndo):
         def host_state() -> reads.HostState:
             return reads.read_state(ctx.hosts, server.host, features=[FEATURE],
                                     settings=[setting[:3] for setting in wanted_settings(ctx.params)])
-        if ctx.instance.id != "6a":
+        if not self.exchange:
             return host_state(), None
         return reads.at_once(host_state, lambda: reads.exchange_vdir(
             ctx.hosts, server.host, vdir_identity(ctx.params, server.computer)))
@@ -84,19 +88,19 @@ class CertificateAuth(hc.HostUndo):
             if not hc.same(live, value):
                 # An inherited value is restored on undo by inheriting again, not by writing it here.
                 plan.changes.append(Change(
-                    kind="web-config", target=server.host, attribute=f"{section.rsplit('/', 1)[-1]}.{name} "
+                    kind=hc.WEB_CONFIG.name, target=server.host, attribute=f"{section.rsplit('/', 1)[-1]}.{name} "
                     f"@ {_where(location)}", op="set", before=live, after=value,
                     locator={"host": server.host, "location": location, "filter": section, "name": name,
                              **({} if reply["Local"] else {"inherited": True})}))
         if plan.changes:
-            plan.changes.append(Change(kind="iisreset", target=server.host, attribute="iisreset", op="action",
-                                       locator={"host": server.host}, note="restarts IIS"))
+            plan.changes.append(Change(kind=hc.IISRESET.name, target=server.host, attribute="iisreset", op="action",
+                                       locator={"host": server.host}, note=f"restarts {hc.IISRESET.restarts}"))
             plan.point_of_no_return = f"iisreset on {server.host} restarts IIS and interrupts every site on it"
         return plan
 
     def apply(self, ctx: StepContext, plan: Plan) -> None:
         for change in plan.changes:
-            if change.kind == "web-config" and hc.same(hc.read(ctx, change), change.after):
+            if change.kind == hc.WEB_CONFIG.name and hc.same(hc.read(ctx, change), change.after):
                 # Written by the Exchange cmdlet, or now inherited from the server level set just before.
                 ctx.say(f"{change.describe_already()}, not written")
                 continue

@@ -5,6 +5,8 @@ asks for a client certificate: a device's certificate never reaches this hop (DO
 """
 from __future__ import annotations
 
+from typing import Any
+
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, Target
 from runbook.flow.changes import Change, Plan, Verification
@@ -27,18 +29,19 @@ def _server(ctx: StepContext) -> Server:
     return ctx.target.server
 
 
-def _is_eas(ctx: StepContext) -> bool:
-    return ctx.instance.id == "6a"
-
-
 def _pool_credentials(params: Params) -> bool:
     """useAppPoolCredentials: the SEG farm's alias SPN lives on the shared account the pool runs as."""
     return topo.alias_account(params, "seg") is not None
 
 
 class KerberosAcceptance(hc.HostUndo):
+    def __init__(self, *, exchange: bool) -> None:
+        # Exchange runs here (EAS): Windows Authentication is switched through its ActiveSync vdir, which writes
+        # the IIS values itself; elsewhere (SEG) the IIS values are set directly.
+        self.exchange = exchange
+
     def _read(self, ctx: StepContext, names: list[str], *, ssl_flags: bool = False,
-              ) -> tuple[reads.HostState, dict | None]:
+              ) -> tuple[reads.HostState, dict[str, Any] | None]:
         """The vdir's Windows Authentication values and providers in one call; on EAS, Exchange's vdir at the
         same time (read first, as the steps go: its failure counts before the host's own)."""
         server, where = _server(ctx), location(ctx.params)
@@ -48,7 +51,7 @@ class KerberosAcceptance(hc.HostUndo):
 
         def host_state() -> reads.HostState:
             return reads.read_state(ctx.hosts, server.host, settings=settings, providers=[where])
-        if not _is_eas(ctx):
+        if not self.exchange:
             return host_state(), None
         vdir, state = reads.at_once(
             lambda: reads.exchange_vdir(ctx.hosts, server.host, vdir_identity(ctx.params, server.computer)), host_state)
@@ -57,8 +60,8 @@ class KerberosAcceptance(hc.HostUndo):
     def plan(self, ctx: StepContext) -> Plan:
         server = _server(ctx)
         plan = Plan()
-        wanted_settings: list[tuple[str, object]] = []
-        if not _is_eas(ctx):
+        wanted_settings: list[tuple[str, bool]] = []
+        if not self.exchange:
             wanted_settings.append(("enabled", True))
             if _pool_credentials(ctx.params):
                 wanted_settings.append(("useAppPoolCredentials", True))
@@ -67,7 +70,7 @@ class KerberosAcceptance(hc.HostUndo):
             identity = vdir_identity(ctx.params, server.computer)
             for attribute, wanted in (("WindowsAuthEnabled", True), ("ClientCertAuth", "Ignore")):
                 if not hc.same(vdir.get(attribute), wanted):
-                    plan.changes.append(Change(kind="exchange-vdir", target=server.host, attribute=attribute,
+                    plan.changes.append(Change(kind=hc.EXCHANGE_VDIR.name, target=server.host, attribute=attribute,
                                                op="set", before=vdir.get(attribute), after=wanted,
                                                locator={"host": server.host, "identity": identity}))
             if vdir.get("BasicAuthEnabled"):
@@ -77,13 +80,13 @@ class KerberosAcceptance(hc.HostUndo):
             reply = state.setting(location(ctx.params), WINDOWS_AUTH, name)
             if not hc.same(reply["Value"], wanted):
                 plan.changes.append(Change(
-                    kind="web-config", target=server.host, attribute=f"windowsAuthentication.{name} @ "
+                    kind=hc.WEB_CONFIG.name, target=server.host, attribute=f"windowsAuthentication.{name} @ "
                     f"{location(ctx.params)}", op="set", before=reply["Value"], after=wanted,
                     locator={"host": server.host, "location": location(ctx.params), "filter": WINDOWS_AUTH,
                              "name": name, **({} if reply["Local"] else {"inherited": True})}))
         providers = state.providers(location(ctx.params))
         if NEGOTIATE.lower() not in {p.lower() for p in providers}:
-            plan.changes.append(Change(kind="auth-provider", target=server.host,
+            plan.changes.append(Change(kind=hc.AUTH_PROVIDER.name, target=server.host,
                                        attribute=f"Windows Authentication providers @ {location(ctx.params)}",
                                        op="add", values=[NEGOTIATE], before=providers, after=providers + [NEGOTIATE],
                                        locator={"host": server.host, "location": location(ctx.params)}))
@@ -98,7 +101,7 @@ class KerberosAcceptance(hc.HostUndo):
     def verify(self, ctx: StepContext) -> Verification:
         server, where = _server(ctx), location(ctx.params)
         result = Verification()
-        pooled = not _is_eas(ctx) and _pool_credentials(ctx.params)
+        pooled = not self.exchange and _pool_credentials(ctx.params)
         state, vdir = self._read(ctx, ["enabled"] + (["useAppPoolCredentials"] if pooled else []), ssl_flags=True)
         if vdir is not None:
             result.expect("Exchange ActiveSync WindowsAuthEnabled", True, vdir.get("WindowsAuthEnabled"),

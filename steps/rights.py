@@ -6,6 +6,8 @@ grant does not stick, and the step says so instead of pretending.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runbook.errors import StepFailed
 from runbook.flow import chain
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
@@ -25,10 +27,10 @@ RIGHTS = {
 SEG_POOL = who.SEG_POOL
 
 
-def _read(ctx: StepContext) -> tuple[reads.HostState, tuple[str, str, list[str]]]:
+def _read(ctx: StepContext, role: str) -> tuple[reads.HostState, tuple[str, str, list[str]]]:
     """Both rights and, on the SEG, its pool's identity, in one call; and (SID, display name, notes) of the
     identity that needs the rights on this host."""
-    if ctx.instance.id == "5a":
+    if role == "tmg":
         params = ctx.params
         state = reads.read_state(ctx.hosts, _host(ctx), rights=list(RIGHTS))
         return state, (params.tmg_service_sid, params.tmg_service_identity, [
@@ -54,8 +56,11 @@ def _host(ctx: StepContext) -> str:
 
 
 class UserRights(hc.HostUndo):
+    def __init__(self, role: str) -> None:
+        self.role = role  # whose identity gets the rights: TMG's web proxy ("tmg", 5a) or the SEG's pool ("seg")
+
     def plan(self, ctx: StepContext) -> Plan:
-        state, (sid, name, notes) = _read(ctx)
+        state, (sid, name, notes) = _read(ctx, self.role)
         plan = Plan(notes=list(notes))
         owned_without = []
         for right, label in RIGHTS.items():
@@ -71,7 +76,7 @@ class UserRights(hc.HostUndo):
                 continue
             if missing:
                 plan.changes.append(Change(
-                    kind="user-right", target=_host(ctx), attribute=right, op="add", values=[sid],
+                    kind=hc.USER_RIGHT.name, target=_host(ctx), attribute=right, op="add", values=[sid],
                     before=holders, after=holders + [sid], note=f"{label}: + {name}",
                     locator={"host": _host(ctx), "right": right, "sid": sid}))
         if owned_without:
@@ -86,7 +91,7 @@ class UserRights(hc.HostUndo):
             hc.apply(ctx, change)
 
     def verify(self, ctx: StepContext) -> Verification:
-        state, (sid, name, notes) = _read(ctx)
+        state, (sid, name, notes) = _read(ctx, self.role)
         result = Verification(notes=list(notes))
         for right, label in RIGHTS.items():
             reply = state.right(right)
@@ -131,7 +136,7 @@ def _manual(params: Params, target: Target) -> list[ManualItem]:
     return items
 
 
-def _effects(role: str):
+def _effects(role: str) -> Callable[[Params, Target], list[chain.Effect]]:
     def effects(params: Params, target: Target) -> list[chain.Effect]:
         assert target.server is not None
         return [chain.Effect(chain.ACTS_AS_OS, role, target.server.host)]
@@ -145,7 +150,7 @@ TMG_RIGHTS = StepSpec(
         "(protocol transition) and to impersonate the user it got a ticket for.",
     track="a", role="tmg", modes=("execute", "verify", "manual"), per_server=True, label_single=False,
     manual=_manual, targets=each_server("tmg"), applies=tmg_authenticates,
-    automation=UserRights(), effects=_effects("tmg"),
+    automation=UserRights("tmg"), effects=_effects("tmg"),
 )
 
 SEG_RIGHTS = StepSpec(
@@ -154,5 +159,5 @@ SEG_RIGHTS = StepSpec(
     why="The SEG's SecureEmailGateway app pool delegates to Exchange the same way and needs the same two rights.",
     track="b", role="seg", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual, targets=each_server("seg"),
-    applies=needs_seg, automation=UserRights(), effects=_effects("seg"),
+    applies=needs_seg, automation=UserRights("seg"), effects=_effects("seg"),
 )

@@ -6,6 +6,8 @@ own refusal does not say who holds it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runbook.errors import RunbookError, StepFailed
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
@@ -18,10 +20,6 @@ from steps.applicability import kerberos_reaches_eas, kerberos_reaches_seg
 from steps.targets import each_server
 
 ATTRIBUTE = "servicePrincipalName"
-
-
-def _role(ctx: StepContext) -> str:
-    return "eas" if ctx.instance.id == "4a" else "seg"
 
 
 def wanted_spns(params: Params, role: str, target: Target) -> list[str]:
@@ -46,8 +44,11 @@ def _sam(target: Target) -> str:
 
 
 class ServicePrincipalNames(dc.DirectoryUndo):
+    def __init__(self, role: str) -> None:
+        self.role = role  # whose SPNs: "eas" (4a) or "seg" (4b)
+
     def plan(self, ctx: StepContext) -> Plan:
-        role = _role(ctx)
+        role = self.role
         plan = Plan(notes=identity.seg_runs_as_computer(ctx) if role == "seg" else [])
         account = dc.account_or_fail(ctx, _sam(ctx.target))
         present = dc.lower_set(account.service_principal_names)
@@ -72,7 +73,7 @@ class ServicePrincipalNames(dc.DirectoryUndo):
         return plan
 
     def verify(self, ctx: StepContext) -> Verification:
-        role = _role(ctx)
+        role = self.role
         sam = _sam(ctx.target)
         account = dc.account_or_fail(ctx, sam)
         present = dc.lower_set(account.service_principal_names)
@@ -108,7 +109,7 @@ def _check_alternate_service_account(ctx: StepContext, result: Verification) -> 
                       ctx.target.account, ", ".join(held) or "(none)", ok=ok)
 
 
-def spn_targets(role: str):
+def spn_targets(role: str) -> Callable[[Params], list[Target]]:
     """Each server of the role, plus the farm's shared service account when it holds the alias SPN."""
     def targets(params: Params) -> list[Target]:
         result = each_server(role)(params)
@@ -119,7 +120,7 @@ def spn_targets(role: str):
     return targets
 
 
-def _manual(role: str):
+def _manual(role: str) -> Callable[[Params, Target], list[ManualItem]]:
     def manual(params: Params, target: Target) -> list[ManualItem]:
         spns = wanted_spns(params, role, target)
         account = target.server.computer if target.server else str(target.account)
@@ -157,7 +158,7 @@ EAS_SPN = StepSpec(
         "one account, the one that runs the ActiveSync site.",
     track="a", role="ad", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual("eas"), targets=spn_targets("eas"), applies=kerberos_reaches_eas,
-    automation=ServicePrincipalNames(),
+    automation=ServicePrincipalNames("eas"),
 )
 
 SEG_SPN = StepSpec(
@@ -166,5 +167,5 @@ SEG_SPN = StepSpec(
     why="TMG asks for a ticket to the SEG's http SPN; it must exist on exactly one account.",
     track="b", role="ad", modes=("execute", "verify", "manual"), per_server=True,
     manual=_manual("seg"), targets=spn_targets("seg"), applies=kerberos_reaches_seg,
-    automation=ServicePrincipalNames(),
+    automation=ServicePrincipalNames("seg"),
 )

@@ -9,9 +9,9 @@ from typing import Any
 class Change:
     """One attribute-level change on one object. Recorded with before/after so it can be undone.
 
-    `kind` names the handler that can read, apply and revert it (see steps/kinds.py);
-    `locator` holds what that handler needs to find the object again (a DN, a host,
-    an IIS location...). Nothing secret ever goes in here.
+    `kind` names its registered ChangeKind (runbook.flow.change_kinds), which can read, apply and revert it;
+    `locator` holds what that kind needs to find the object again (a DN, a host, an IIS location...).
+    `revert` marks the revert of an earlier change (written by undo). Nothing secret ever goes in here.
     """
 
     kind: str
@@ -23,6 +23,7 @@ class Change:
     after: Any = None
     locator: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    revert: bool = False
 
     def describe(self) -> str:
         if self.op == "add":
@@ -51,13 +52,18 @@ class Change:
 
     def show_value(self, value: Any) -> str:
         """One recorded value as an operator reads it (userAccountControl in hex, as ADSI Edit shows it)."""
-        return hex(value) if self.attribute == "userAccountControl" and isinstance(value, int) else _show(value)
+        return hex(value) if self.attribute == "userAccountControl" and isinstance(value, int) else show_plain(value)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value not in (None, "", [], {})}
+        return {key: value for key, value in asdict(self).items()
+                if value not in (None, "", [], {}) and not (key == "revert" and value is False)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
+        """A recorded change. The one place older records are read the current way: before `revert` existed, a
+        revert was a change noted "undo"."""
+        if data.get("note") == "undo" and "revert" not in data:
+            data = {**data, "note": "", "revert": True}
         return cls(**data)
 
 
@@ -74,7 +80,8 @@ def _flip_signs(note: str) -> str:
     return " ".join(flipped[word[0]] + word[1:] if word[:1] in flipped else word for word in note.split(" "))
 
 
-def _show(value: Any) -> str:
+def show_plain(value: Any) -> str:
+    """A recorded value in words: nothing reads "(not set)", a list "[a, b]"."""
     if value is None:
         return "(not set)"
     if isinstance(value, (list, tuple)):
@@ -110,10 +117,25 @@ class Finding:
 
     def describe(self) -> str:
         mark = "ok" if self.ok else "MISMATCH"
-        return f"[{mark}] {self.what}: wanted {_show(self.wanted)}, seen {_show(self.seen)}"
+        return f"[{mark}] {self.what}: wanted {show_plain(self.wanted)}, seen {show_plain(self.seen)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As a journal entry keeps it: values JSON can hold (a set or an object read from a host as text)."""
+        return {"what": self.what, "wanted": _plain(self.wanted), "seen": _plain(self.seen), "ok": self.ok}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(str(data.get("what", "")), data.get("wanted"), data.get("seen"), bool(data.get("ok")))
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return str(value)
 
 
 @dataclass
@@ -127,6 +149,13 @@ class Verification:
 
     def mismatches(self) -> list[Finding]:
         return [finding for finding in self.findings if not finding.ok]
+
+    def mismatch_details(self) -> dict[str, Any]:
+        """What a journal entry keeps of the findings that disagree: the lines shown (`mismatches`) and each
+        finding whole (`mismatched`), so a reader takes the values from the fields instead of parsing the lines."""
+        found = self.mismatches()
+        return {"mismatches": [finding.describe() for finding in found],
+                "mismatched": [finding.to_dict() for finding in found]}
 
     def expect(self, what: str, wanted: Any, seen: Any, ok: bool | None = None) -> None:
         self.findings.append(Finding(what, wanted, seen, wanted == seen if ok is None else ok))

@@ -54,7 +54,7 @@ def resolve(book: Runbook, key: str, ctx: StepContext) -> list[str]:
 
 
 def _settle(book: Runbook, key: str, intent: dict[str, Any], change: Change, took: bool | None) -> str:
-    revert = change.note == "undo"
+    revert = change.revert
     if took is None:  # a restart: whether it ran cannot be read; recorded, so that undo restarts again after it
         book.recorder.commit(step=key, action="change", outcome="may have run (a restart leaves nothing to read): "
                              "recorded, so undo restarts again", details=change.to_dict(),

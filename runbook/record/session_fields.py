@@ -60,6 +60,8 @@ def change(value: Any, where: str) -> dict[str, Any]:
         raise refuse(f"{where}.values", "a list", data["values"])
     mapping(data.get("locator", {}), f"{where}.locator")
     text(data.get("note", ""), f"{where}.note", optional=False)
+    if not isinstance(data.get("revert", False), bool):
+        raise refuse(f"{where}.revert", "true or false", data["revert"])
     return data
 
 

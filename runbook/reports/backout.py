@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook.errors import BadInput
-from runbook.flow.changes import Change, _show, revert_order
+from runbook.flow.change_kinds import kind_of, restart_of
+from runbook.flow.changes import Change, Finding, revert_order, show_plain
 from runbook.flow.engine import Runbook
 from runbook.flow.states import State
 from runbook.record import store
 
-MISMATCH = re.compile(r"^\[MISMATCH\] (?P<what>.*): wanted (?P<wanted>.*), seen (?P<seen>.*)$")
+# A verify journaled before its findings were kept whole has only their lines.
+OLD_MISMATCH_LINE = re.compile(r"^\[MISMATCH\] (?P<what>.*): wanted (?P<wanted>.*), seen (?P<seen>.*)$")
 
 
 @dataclass
@@ -47,9 +49,9 @@ def build(book: Runbook) -> tuple[list[Item], list[str]]:
         base: dict[str, Any] = dict(key=key, title=instance.title, state=state.value, by=record.by,
                                     when=record.updated)
         changes = [Change.from_dict(change) for change in record.changes]
-        if any(change.op != "action" for change in changes):  # an iisreset left behind alone changes nothing
+        if any(change.op != "action" for change in changes):  # a restart left behind alone changes nothing
             applied = [e["seq"] for e in mine if e.get("action") == "change" and e.get("details") in record.changes]
-            restart = any(change.kind == "iisreset" for change in changes)
+            restart = restart_of(changes) is not None
             item = Item(**base, order=max(applied or [e["seq"] for e in mine] or [0]),
                         command=f"runbook undo {session} {key} --yes" + (" --allow-restart" if restart else ""),
                         reverts=_reverts(changes))
@@ -87,20 +89,21 @@ def _entries(book: Runbook) -> list[dict[str, Any]]:
 
 
 def _reverts(changes: list[Change]) -> list[str]:
-    """In the order `runbook undo` performs them: newest first, a recorded iisreset once at the end."""
+    """In the order `runbook undo` performs them: newest first, a recorded restart once at the end."""
     return [_revert(change) for change in revert_order(changes)]
 
 
 def _revert(change: Change) -> str:
     line = change.revert_describe()
-    if change.op == "action":
-        return f"then {line} — POINT OF NO RETURN: interrupts every site on it"
+    restarts = kind_of(change.kind).restarts
+    if restarts:
+        return f"then {line} — POINT OF NO RETURN: restarts {restarts}, interrupting every site on it"
     if change.op == "set":
         return f"{line}  (by hand: set it back to {change.show_value(change.before)})"
     if change.op in ("add", "remove"):
         verb = "remove" if change.op == "add" else "add back"
         line += f"  (by hand: {verb} {', '.join(map(str, change.values))}; before: " + \
-            ("not set" if change.before is None else _show(change.before)) + ")"
+            ("not set" if change.before is None else show_plain(change.before)) + ")"
     return line
 
 
@@ -110,10 +113,16 @@ def before_values(mine: list[dict[str, Any]], mark: int) -> list[str]:
     if not verifies:
         return []
     latest = verifies[-1]
-    values = []
-    for text in (latest.get("details") or {}).get("mismatches", []):
-        found = MISMATCH.match(text)
-        values.append(f"{found['what']}: was {found['seen']} (verify at {latest['time']})" if found else text)
+    details = latest.get("details") or {}
+    when = f"(verify at {latest['time']})"
+    if isinstance(details.get("mismatched"), list):
+        found = [Finding.from_dict(item) for item in details["mismatched"] if isinstance(item, dict)]
+        values = [f"{finding.what}: was {show_plain(finding.seen)} {when}" for finding in found]
+    else:
+        values = []
+        for text in details.get("mismatches", []):
+            line = OLD_MISMATCH_LINE.match(text)
+            values.append(f"{line['what']}: was {line['seen']} {when}" if line else text)
     return values or [f"a verify at {latest['time']} found it already as wanted"]
 
 
