@@ -1,6 +1,8 @@
 """Which step actions apply now, and why not: one pure function behind the footer, the palette and the keys."""
 from __future__ import annotations
 
+from typing import Callable
+
 from runbook.flow.engine import Runbook
 from runbook.flow.states import Event, State
 from screens import view
@@ -70,3 +72,21 @@ def why_not(action: str, book: Runbook | None, key: str | None, *, driving: bool
     if event is not None and not view.can(book, key, event):
         return f"{key} is {state.value}"
     return None
+
+
+def offered(action: str, why_not: Callable[[str], str | None], *, busy: str | None, following: str | None,
+            from_start: bool) -> bool | None:
+    """`check_action`'s answer, from `why_not`'s: shown (True), dimmed (None: its key says why) or hidden."""
+    if action == "stop":
+        return bool(busy)
+    if busy and action in ENGINE_ACTIONS:
+        return False  # hidden while busy, so 80 columns still show x Stop and ^q Quit
+    if (action in DRIVING_ACTIONS or action == "tick") and following is not None:
+        return False  # a follower's footer offers what a follower can do; the key still says why not
+    if action == "drive":
+        return why_not(action) is None
+    if action == "back":
+        return from_start
+    if action not in ACTION_TITLES:
+        return True
+    return True if why_not(action) is None else None

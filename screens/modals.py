@@ -251,3 +251,11 @@ def resume_modal(key: str, found: str | None = None) -> ConfirmModal:
         "as done or failed.",
         "Run and undo stay refused until it is verified (or reopened with o).",
     ], yes="Verify now", no="Later", title="Resume")
+
+
+def failed_modal(action: str, key: str | None, message: str, *, step_failed: bool) -> ErrorModal:
+    """An operation that failed, in the engine's words; when it left its step failed, what can be done next."""
+    subject = f"{action} {key}" if key else action
+    advice = ("The step is now failed and the journal has the details. v shows what took; u undoes what was "
+              "recorded; r tries again; d records it done by hand.") if step_failed else ""
+    return ErrorModal(f"{subject} failed", message, advice=advice)

@@ -1,17 +1,12 @@
-"""The runbook screen's keys: the binding table, and which of its actions apply now (and why not)."""
+"""The runbook screen's keys and its command palette: the same actions, by key and by title."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from textual import events
 from textual.app import SystemCommand
 from textual.binding import Binding
 
-from screens import actions
 from screens.actions import ACTION_TITLES
-from screens.runbook_work import driver_left
-from screens.widgets.step_list import StepList
 
 if TYPE_CHECKING:
     from runbook.flow.engine import Runbook
@@ -44,62 +39,14 @@ RUNBOOK_BINDINGS = [
 ]
 
 
-class ActionGate:
-    """`check_action`, key presses and the command palette of the runbook screen, all asking `why_not`."""
-
-    path: Path
-    book: Runbook | None
-    following: str | None
-    busy: str | None
-    from_start: bool
-    selected: str | None
-    driving: bool
-
-    def why_not(self, action: str) -> str | None:
-        """None when `action` can run now, else the reason (shown when it is asked for anyway)."""
-        if action == "drive":
-            return None if self.following is not None and driver_left(self.path) else "only when the driver left"
-        return actions.why_not(action, self.book, self.selected, driving=self.driving, busy=self.busy)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stop":
-            return bool(self.busy)
-        if self.busy and action in actions.ENGINE_ACTIONS:
-            return False  # hidden while busy, so 80 columns still show x Stop and ^q Quit
-        if (action in actions.DRIVING_ACTIONS or action == "tick") and self.following is not None:
-            return False  # a follower's footer offers what a follower can do; the key still says why not
-        if action == "drive":
-            return True if self.why_not(action) is None else False
-        if action == "back":
-            return self.from_start
-        if action not in ACTION_TITLES:
-            return True
-        return True if self.why_not(action) is None else None
-
-    def on_key(self, event: events.Key) -> None:
-        """A key whose action does not apply now says why, instead of doing nothing."""
-        for binding in self._bindings.key_to_bindings.get(event.key, []):
-            if binding.action in ACTION_TITLES and (reason := self.why_not(binding.action)):
-                event.stop()
-                event.prevent_default()
-                self.notify(reason, title=ACTION_TITLES[binding.action][0], severity="warning", markup=False,
-                            timeout=4)
-                return
-
-    def attempt(self, action: str) -> None:
-        """From the command palette: run the action, or say why it cannot run now."""
-        reason = self.why_not(action)
-        if reason:
-            self.notify(reason, title=ACTION_TITLES[action][0], severity="warning", markup=False)
-            return
-        getattr(self, f"action_{action}")()
-
-    def palette_commands(self) -> Iterable[SystemCommand]:
-        key = self.selected or "-"
-        for action, (title, help_text) in ACTION_TITLES.items():
-            yield SystemCommand(f"{title} ({key})" if "selected" in title else title, help_text,
-                                lambda action=action: self.attempt(action))
-        if self.book is not None:
-            for instance in self.book.instances:
-                yield SystemCommand(f"Go to step {instance.key}", instance.title,
-                                    lambda key=instance.key: self.query_one(StepList).select_key(key), False)
+def palette_commands(book: Runbook | None, selected: str | None, attempt: Callable[[str], None],
+                     go_to: Callable[[str], None]) -> Iterable[SystemCommand]:
+    """The command palette: every action by its title (`attempt` runs it or says why not), then each step."""
+    key = selected or "-"
+    for action, (title, help_text) in ACTION_TITLES.items():
+        yield SystemCommand(f"{title} ({key})" if "selected" in title else title, help_text,
+                            lambda action=action: attempt(action))
+    if book is not None:
+        for instance in book.instances:
+            yield SystemCommand(f"Go to step {instance.key}", instance.title,
+                                lambda key=instance.key: go_to(key), False)

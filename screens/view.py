@@ -19,6 +19,7 @@ from runbook.flow.changes import Change
 from runbook.flow.completion import Completion, completion
 from runbook.flow.engine import Runbook
 from runbook.flow.states import IN_PLACE, SETTLED, Event, State, allowed_events
+from runbook.pair.handover import HANDOVER, describe_pending
 
 Clock = Callable[[], dt.datetime]
 
@@ -129,6 +130,13 @@ def top_line(book: Runbook, name: str, *, driving: bool, done: Completion | None
         (" · NOT COMPLETE", "bold $warning") if settled == total else ("", "")
     return Content.assemble((name, "bold"), f" · {book.params.topology}{rehearsal} · {settled}/{total} settled · ",
                             ("driving", "bold $success") if driving else ("READ-ONLY", "bold $warning"), verdict)
+
+
+def handover_note(last: dict[str, Any] | None) -> Content | None:
+    """A handover nobody has acted on since (the journal's newest entry): the next driver reads it first."""
+    if last is None or last.get("action") != HANDOVER:
+        return None
+    return Content("\n".join(describe_pending(last)))  # operator text: plain, never markup
 
 
 def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: str | None, following: str | None,

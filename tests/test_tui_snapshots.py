@@ -30,7 +30,8 @@ def runbook_ready(key: str | None = None, *, planned: bool = False):
             screen.query_one(StepList).select_key(key)
         await settle(pilot)
         if planned:
-            await until(pilot, lambda: (plan := screen.plans.get(screen.selected)) is not None and not plan.computing)
+            await until(pilot, lambda: (plan := screen.session.plans.get(screen.selected)) is not None
+                        and not plan.computing)
         await settle(pilot)
     return run_before
 

@@ -243,6 +243,10 @@ class StepDetail(Vertical):
         self.query_one(Checklist).set_tick(index, ticked)
         self._checklist_shown = None
 
+    def forget_checklist(self) -> None:
+        """The ticks on screen may not be the session's (a tick the engine refused): the next `show` redraws."""
+        self._checklist_shown = None
+
 @dataclass
 class LogWindow:
     """Which part of which journal the log shows: [start, end) in bytes, for one step."""
