@@ -262,7 +262,9 @@ def journal_lines(entries: Iterable[dict[str, Any]], key: str | None) -> list[st
         lines.append(text)
         details = entry.get("details") or {}
         for name in ("plan", "revert", "mismatches", "log"):
-            lines.extend(f"    {line}" for line in details.get(name) or [])
+            listed = details.get(name)
+            if isinstance(listed, list):  # a change entry's `revert` is its flag, not lines
+                lines.extend(f"    {line}" for line in listed)
         if entry.get("action") == "change" and details.get("kind"):
             try:
                 lines.append("    " + Change.from_dict(details).describe())
