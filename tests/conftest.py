@@ -1,11 +1,14 @@
 """Shared fixtures. Real-server fixtures (Samba DC, loopback WinRM) live in their own plugin modules."""
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
 import pytest
 import yaml
+
+from runbook.inputs.params import Params, parse_params
 
 pytest_plugins = ["tests.samba_fixtures", "tests.winrm_fixtures"]
 
@@ -22,6 +25,15 @@ BASE_PARAMS = {
     "listener": "EAS Listener",
     "iis_site": "Default Web Site",
 }
+
+
+def params_for(topology: str = "tmg-seg-eas", validation: str = "tmg") -> Params:
+    """BASE_PARAMS for one topology and certificate validation, parsed (tmg-eas has no SEG)."""
+    data = copy.deepcopy(BASE_PARAMS)
+    data.update(topology=topology, cert_validation=validation)
+    if topology == "tmg-eas":
+        data.pop("seg")
+    return parse_params(data)
 
 
 @pytest.fixture

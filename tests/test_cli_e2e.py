@@ -6,26 +6,16 @@ else — the CLI, engine, steps, session files and journal — is the real code.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.pair_helpers import runbook, start
+
 SECRET = "S3cret-Pa55-do-not-store"
-
-
-def runbook(sessions: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "RUNBOOK_SESSIONS_DIR": str(sessions), "RUNBOOK_OPERATOR": "alice@jump1",
-                   "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "runbook", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=environment, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def status(sessions: Path, name: str) -> dict[str, str]:
@@ -138,9 +128,7 @@ def test_fail_on_a_farm_step_strikes_the_instance_that_changes_something(session
 
 def test_killed_mid_step_comes_back_interrupted_and_must_be_verified(sessions_dir: Path) -> None:
     runbook(sessions_dir, "demo", "--scenario", "tmg-seg-eas", "--latency", "1500", "--init", "k")
-    environment = {**os.environ, "RUNBOOK_SESSIONS_DIR": str(sessions_dir), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "runbook", "run", "k", "3a", "--yes"], cwd=ROOT,
-                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start(sessions_dir, "run", "k", "3a", "--yes")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and status(sessions_dir, "k")["3a"] != "interrupted":
         time.sleep(0.1)  # a follower sees `running` as in doubt only once the driver is gone; wait for running

@@ -1,29 +1,19 @@
 """The device proof's diagnosis, a pure function: every failure mode over every chain (topology × cert_validation)."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from runbook.device.chain import kcd_links, validating_hop
 from runbook.device.diagnosis import diagnose
 from runbook.device.probe import ProbeResult, activesync_url
-from runbook.inputs.params import Params, parse_params
-from tests.conftest import BASE_PARAMS
+from runbook.inputs.params import Params
+from tests.conftest import params_for
 
 CHAINS = [("tmg-eas", "tmg"), ("tmg-eas", "eas"), ("tmg-seg-eas", "tmg"), ("tmg-seg-eas", "seg"),
           ("add-seg", "tmg"), ("add-seg", "seg")]
 VALIDATING_STEP = {"tmg": "1", "eas": "6a", "seg": "6b"}
 URL = activesync_url("mail.example.com")
 ACTIVESYNC = (("MS-ASProtocolVersions", "14.1,16.0,16.1"), ("MS-ASProtocolCommands", "Sync,FolderSync"))
-
-
-def params_for(topology: str, validation: str) -> Params:
-    data = copy.deepcopy(BASE_PARAMS)
-    data.update(topology=topology, cert_validation=validation)
-    if topology == "tmg-eas":
-        data.pop("seg")
-    return parse_params(data)
 
 
 def answer(status: int, reason: str, *, headers: tuple[tuple[str, str], ...] = (), body: str = "",

@@ -11,8 +11,6 @@ import copy
 import json
 import os
 import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +20,12 @@ import yaml
 from runbook.device.diagnosis import diagnose
 from runbook.device.probe import HttpsDeviceProbe
 from runbook.errors import BadInput
-from runbook.inputs.params import Params, parse_params
-from tests.conftest import BASE_PARAMS
+from runbook.inputs.params import Params
+from tests.conftest import BASE_PARAMS, params_for
 from tests.device_pki import Authority, Issued, make_ca
 from tests.nginx_server import Block, Nginx, activesync_answer, free_port, nginx_binary
+from tests.pair_helpers import runbook
 
-ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_ENV = "RUNBOOK_REQUIRE_SAMBA"  # CI's "the real servers must run" switch
 PUBLIC = "mail.example.com"
 
@@ -85,14 +83,6 @@ def nginx(pki: Pki, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def device(pki: Pki) -> HttpsDeviceProbe:
     return HttpsDeviceProbe(str(pki.user.cert), str(pki.user.key), str(pki.ca.file), timeout=1.0)
-
-
-def params_for(topology: str = "tmg-seg-eas", validation: str = "tmg") -> Params:
-    data = copy.deepcopy(BASE_PARAMS)
-    data.update(topology=topology, cert_validation=validation)
-    if topology == "tmg-eas":
-        data.pop("seg")
-    return parse_params(data)
 
 
 def prove(device: HttpsDeviceProbe, nginx: Nginx, block: str, params: Params | None = None):
@@ -185,13 +175,6 @@ def test_bad_files_name_the_option(pki: Pki, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the command, as an operator runs it
-
-
-def runbook(sessions: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RUNBOOK_SESSIONS_DIR": str(sessions), "RUNBOOK_OPERATOR": "alice@jump1",
-           "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "runbook", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=60, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.pair_helpers import runbook
+from tests.pair_helpers import runbook, start
 
 KILLED = 137
 
@@ -221,19 +221,14 @@ def test_a_real_kill_9_mid_step_leaves_the_lab_holding_what_the_journal_says(tmp
     rehearsal lab keeps each journaled change as it lands (`<lab>.kept`), so after the kill the journal and the
     lab agree, verify settles the step and undo restores the lab exactly."""
     import signal
-    import subprocess
-    import sys
     import time
 
     from runbook.record.journal import Journal
-    from tests.pair_helpers import ROOT, environment
 
     made = runbook(tmp_path, "demo", "--scenario", "tmg-eas", "--latency", "400", "--init", "k")
     assert made.returncode == 0, made.stderr
     pristine = lab_state(tmp_path)
-    driver = subprocess.Popen([sys.executable, "-m", "runbook", "run", "k", "3a", "--yes"], cwd=ROOT,
-                              env=environment(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+    driver = start(tmp_path, "run", "k", "3a", "--yes")
     journal = Journal(tmp_path / "k.journal.jsonl")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(e["action"] == "change" for e in journal.entries()):
