@@ -23,7 +23,7 @@ from runbook.flow.engine import Runbook
 from runbook.flow.states import SETTLED, State
 from runbook.inputs.params import Params
 from runbook.pair import handover, two_person
-from runbook.record import store
+from runbook.record import journal_read, store
 from runbook.record.journal import TAIL_BYTES, Journal
 from runbook.record.lock import Holder, is_live, read_holder
 from runbook.record.session import Session
@@ -138,19 +138,10 @@ class Watcher:
         """Read the journal's tail (for the backlog, open requests and a pending handover); follow from its end."""
         try:
             with self.journal.path.open("rb") as handle:
-                st = os.fstat(handle.fileno())
-                start = max(0, st.st_size - TAIL_BYTES)
-                handle.seek(start)
-                data = handle.read(st.st_size - start)
+                self._journal_ino = os.fstat(handle.fileno()).st_ino
+                self._offset, entries = journal_read.tail(handle, TAIL_BYTES)
         except FileNotFoundError:
             return []
-        self._journal_ino = st.st_ino
-        end = data.rfind(b"\n") + 1
-        self._offset = start + end
-        lines = data[:end].splitlines()
-        if start > 0 and lines:
-            lines = lines[1:]  # the first line may be cut by the tail window
-        entries = _parse(lines)
         self.requests = two_person.open_requests(entries)
         return entries
 
@@ -205,8 +196,7 @@ class Watcher:
                     events.append(StepChanged(key, titles.get(key, ""), self.states.get(key, "?"), state))
             self.states = states
         if self.requests:
-            current = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            self.requests = two_person.open_requests(self.requests.values(), now=current)
+            self.requests = two_person.open_requests(self.requests.values())
         return events
 
     def _read_journal(self, events: list[Event]) -> list[dict[str, Any]]:
@@ -223,11 +213,12 @@ class Watcher:
             self._journal_ino = st.st_ino
             if st.st_size == self._offset:
                 return []
-            handle.seek(self._offset)
-            data = handle.read(st.st_size - self._offset)
-        end = data.rfind(b"\n") + 1
-        self._offset += end
-        return _parse(data[:end].splitlines())
+            entries = []
+            for line in journal_read.read(handle, start=self._offset, whole=True):
+                self._offset = line.end
+                if line.entry is not None:
+                    entries.append(line.entry)
+        return entries
 
     def _read_driver(self) -> tuple[Holder | None, bool]:
         holder = read_holder(self.lock_path)
@@ -250,19 +241,6 @@ class Watcher:
         return states
 
 
-def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
-    import json
-
-    entries = []
-    for line in lines:
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                continue
-    return entries
-
-
 def follow(path: Path, catalogue: list[StepSpec], *, interval: float = POLL_SECONDS,
            stop: threading.Event | None = None, timeout: float | None = None) -> Iterator[Event]:
     """Every event from the snapshot on, until `stop` is set or `timeout` seconds passed (a TUI worker's loop)."""
@@ -282,8 +260,8 @@ def entry_text(entry: dict[str, Any]) -> str:
     text = str(entry.get("outcome", ""))
     if action == "change" and details:
         try:
-            verb = "reverted: " if details.get("note") == "undo" else "applied: "
-            text = verb + Change.from_dict(details).describe()
+            change = Change.from_dict(details)
+            text = ("reverted: " if change.revert else "applied: ") + change.describe()
         except TypeError:
             pass
     elif action == "takeover":

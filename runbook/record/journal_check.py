@@ -6,10 +6,11 @@ as acknowledged (with the entry), problems after it still fail the check.
 """
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
-from runbook.record.journal import ACKNOWLEDGE, GENESIS, NOFOLLOW, JournalProblem, digest_ok, parse_line
+from runbook.record.journal import ACKNOWLEDGE, GENESIS, JournalProblem, digest_ok
+from runbook.record.journal_read import Line, open_journal, read
 
 if TYPE_CHECKING:
     from runbook.record.journal import Journal
@@ -47,56 +48,84 @@ def tail_problem(last: dict[str, Any] | None, whole: bool, anchor: dict[str, Any
 def check(journal: Journal) -> list[JournalProblem]:
     """Every place where the chain is broken (an edited, removed, inserted, reordered or cut-off entry), the
     anchor's disagreement, and problems that an acknowledgement covers, marked as such."""
-    problems: list[JournalProblem] = []
-    previous_hash, expected_seq = GENESIS, 1
-    hashes: dict[int, tuple[int, str]] = {}  # seq -> (line, hash) of the anchor's entry and the next
-    last_line, last_seq = 0, 0
-    acknowledged: list[tuple[int, dict[str, Any]]] = []
-    anchor = journal.anchor()
-    anchored = anchor.get("seq") if anchor else None
-    wanted = {anchored, anchored + 1} if isinstance(anchored, int) else set()
-    try:
-        fd = os.open(journal.path, os.O_RDONLY | NOFOLLOW)
-    except FileNotFoundError:
-        if anchor and anchor.get("seq"):
-            problems.append(JournalProblem(1, f"the journal is missing, but its head anchor says {anchor['seq']} "
-                                              "entries were written"))
-        return problems
-    except OSError as exc:
-        return [JournalProblem(1, f"cannot be opened as itself ({exc.strerror}; a symbolic link?)")]
-    with os.fdopen(fd, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            last_line = number
-            if not raw.strip():
-                continue
-            entry = parse_line(raw)
-            if entry is None:
-                problems.append(JournalProblem(number, "not a journal entry (not a JSON object: edited by hand, "
-                                                       "or cut off mid-line)"))
-                continue
-            seq = entry.get("seq")
-            if seq != expected_seq:
-                problems.append(JournalProblem(number, f"entry seq {seq} where {expected_seq} was expected "
-                                                       "(an entry was removed, inserted or moved)"))
-            if entry.get("prev") != previous_hash:
-                problems.append(JournalProblem(number, f"entry seq {seq} does not chain to the entry before it"))
-            if not digest_ok(entry):
-                problems.append(JournalProblem(number, f"entry seq {seq} was modified after it was written "
-                                                       "(its hash does not match its content)"))
-            elif entry.get("action") == ACKNOWLEDGE:
-                acknowledged.append((number, entry))
-            previous_hash = str(entry.get("hash", ""))
-            if isinstance(seq, int):
-                if seq in wanted:  # only the anchor's entry and the one after it: memory stays flat
-                    hashes.setdefault(seq, (number, previous_hash))
-                last_seq = seq
-            expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
-    if anchor is None and last_seq:
-        problems.append(JournalProblem(last_line + 1, "the head anchor beside the journal is missing (deleted?): a "
-                                                      "cut tail could not be seen"))
-    elif anchor is not None:
-        problems.extend(_anchor_problems(anchor, hashes, last_line, last_seq))
-    return _mark_acknowledged(problems, acknowledged)
+    chain = ChainCheck(journal.anchor())
+    for _ in chain.lines(journal.path):
+        pass
+    return chain.problems()
+
+
+class ChainCheck:
+    """The chain walked one line at a time as `lines()` reads the journal: `check()` walks it for nothing else, the
+    change record reads its entries from the same walk (one pass over the file). Memory stays flat: only the
+    anchor's entry and the one after it, and acknowledgements, are kept."""
+
+    def __init__(self, anchor: dict[str, Any] | None):
+        self.anchor = anchor
+        self._found: list[JournalProblem] = []
+        self._previous_hash, self._expected_seq = GENESIS, 1
+        self._hashes: dict[int, tuple[int, str]] = {}  # seq -> (line, hash) of the anchor's entry and the next
+        self._last_line, self._last_seq = 0, 0
+        self._acknowledged: list[tuple[int, dict[str, Any]]] = []
+        self._opened = False
+        anchored = anchor.get("seq") if anchor else None
+        self._wanted = {anchored, anchored + 1} if isinstance(anchored, int) else set()
+
+    def lines(self, path: Path) -> Iterator[Line]:
+        """Every line of the journal at `path`, each checked as it passes; a journal that is missing or cannot be
+        opened as itself has no lines, and that is a problem when its anchor says entries were written."""
+        try:
+            handle = open_journal(path)
+        except OSError as exc:
+            self._found.append(JournalProblem(1, f"cannot be opened as itself ({exc.strerror}; a symbolic link?)"))
+            return
+        if handle is None:
+            if self.anchor and self.anchor.get("seq"):
+                self._found.append(JournalProblem(1, f"the journal is missing, but its head anchor says "
+                                                     f"{self.anchor['seq']} entries were written"))
+            return
+        self._opened = True
+        with handle:
+            for line in read(handle):
+                self._take(line)
+                yield line
+
+    def _take(self, line: Line) -> None:
+        number = self._last_line = line.number or 0  # read from the start: every line has its number
+        if line.problem is not None:
+            self._found.append(JournalProblem(number, line.problem.message))
+            return
+        entry = line.entry
+        if entry is None:  # a blank line
+            return
+        seq = entry.get("seq")
+        if seq != self._expected_seq:
+            self._found.append(JournalProblem(number, f"entry seq {seq} where {self._expected_seq} was expected "
+                                                      "(an entry was removed, inserted or moved)"))
+        if entry.get("prev") != self._previous_hash:
+            self._found.append(JournalProblem(number, f"entry seq {seq} does not chain to the entry before it"))
+        if not digest_ok(entry):
+            self._found.append(JournalProblem(number, f"entry seq {seq} was modified after it was written "
+                                                      "(its hash does not match its content)"))
+        elif entry.get("action") == ACKNOWLEDGE:
+            self._acknowledged.append((number, entry))
+        self._previous_hash = str(entry.get("hash", ""))
+        if isinstance(seq, int):
+            if seq in self._wanted:
+                self._hashes.setdefault(seq, (number, self._previous_hash))
+            self._last_seq = seq
+        self._expected_seq = (seq if isinstance(seq, int) else self._expected_seq) + 1
+
+    def problems(self) -> list[JournalProblem]:
+        """What the lines walked so far show, with the anchor's disagreement."""
+        problems = list(self._found)
+        if not self._opened:
+            return problems
+        if self.anchor is None and self._last_seq:
+            problems.append(JournalProblem(self._last_line + 1, "the head anchor beside the journal is missing "
+                                                                "(deleted?): a cut tail could not be seen"))
+        elif self.anchor is not None:
+            problems.extend(_anchor_problems(self.anchor, self._hashes, self._last_line, self._last_seq))
+        return _mark_acknowledged(problems, self._acknowledged)
 
 
 def _mark_acknowledged(problems: list[JournalProblem],

@@ -2,8 +2,9 @@
 
 A 50,000-entry journal is ~15 MB of JSON. The TUI shows a few lines of one step's log, and the headline needs only
 the check runs and the newest entry; parsing every line for that costs seconds and hundreds of MiB. So lines are
-matched as bytes first (the JSON text of the value sought must appear in the line) and only candidates are parsed,
-then tested on their fields: a byte match is never trusted alone. Offsets are byte positions in the journal file:
+matched as bytes first (the JSON text of the value sought must appear in the line) and only candidates are parsed
+(runbook.record.journal_read.parse, like every reader), then tested on their fields: a byte match is never trusted
+alone. Offsets are byte positions in the journal file:
 a reader remembers how far it has read and reads only what was appended since.
 """
 from __future__ import annotations
@@ -11,21 +12,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import IO, Callable, Iterator, NamedTuple
+
+from runbook.record.journal_read import Entry, entry_or_none
 
 CHUNK = 1 << 20
 CHECK = "check"
-
-Entry = dict[str, Any]
-
-
-def _parse(line: bytes) -> Entry | None:
-    try:
-        entry = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return None  # a damaged line: `runbook journal --check` names it
-    return entry if isinstance(entry, dict) else None
-
 
 def needle(value: str) -> bytes:
     """The bytes a journal line holds when one of its fields is `value` (Journal.append writes UTF-8, unescaped)."""
@@ -48,7 +40,7 @@ def size(path: Path) -> int:
         return 0
 
 
-def _last_newline(handle: Any, end: int) -> int:
+def _last_newline(handle: IO[bytes], end: int) -> int:
     position = end
     while position > 0:
         start = max(0, position - CHUNK)
@@ -82,7 +74,7 @@ def matching(path: Path, wanted: bytes, test: Callable[[Entry], bool], *, start:
                 cut = block.rfind(b"\n") + 1
                 block, carry = block[:cut], block[cut:]
             for line in _lines_holding(block, wanted):
-                entry = _parse(line)
+                entry = entry_or_none(line)
                 if entry is not None and test(entry):
                     yield entry
 
@@ -131,7 +123,7 @@ def step_page(path: Path, step: str, limit: int, *, end: int | None = None) -> P
     wanted = needle(step)
     found: list[Entry] = []
     for offset, line in _lines_backwards(path, end, wanted):
-        entry = _parse(line)
+        entry = entry_or_none(line)
         if entry is not None and entry.get("step") == step:
             found.append(entry)
             if len(found) == limit:
@@ -148,7 +140,7 @@ def newest(path: Path, wanted: bytes, test: Callable[[Entry], bool], *, end: int
     """The newest entry before byte `end` whose line holds `wanted` and that passes `test`, read backwards: e.g.
     the highest driver epoch is the newest entry's that names one (`needle("epoch")`), not a walk of the file."""
     for _, line in _lines_backwards(path, end, wanted):
-        if (entry := _parse(line)) is not None and test(entry):
+        if (entry := entry_or_none(line)) is not None and test(entry):
             return entry
     return None
 
@@ -178,7 +170,7 @@ def _lines_backwards(path: Path, end: int | None, wanted: bytes) -> Iterator[tup
             position = start + head
 
 
-def _whole_line_before(handle: Any, position: int) -> tuple[int, bytes]:
+def _whole_line_before(handle: IO[bytes], position: int) -> tuple[int, bytes]:
     """(where it starts, the line) of the line that ends at `position`, however long."""
     start = position
     while start > 0:

@@ -1,14 +1,17 @@
 """The change record as one self-contained HTML page: inline CSS, no scripts, no outside resources, prints well.
 
-Every value goes through `_h` (html.escape, quotes included); the only markup is written here.
+The one template of that format over runbook.reports.model. Every value is escaped by the template machinery
+(runbook.reports.template: html.escape, quotes included), so the only markup is the templates' own text.
 """
 from __future__ import annotations
 
+from functools import partial
 from html import escape
 from typing import Any, Iterator
 
-from runbook.flow.completion import verification_word
-from runbook.reports.change_record import chunked, text_of
+from runbook.flow.completion import Completion
+from runbook.reports.model import ChangeRecord, StepSection, Verified
+from runbook.reports.template import Format, Markup, Template, chunked, text_of
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b; margin: 2em auto;
@@ -31,131 +34,150 @@ p.headline { font-size: 1.25em; font-weight: 700; margin: .3em 0; }
 """
 
 
-def _h(value: Any) -> str:
+def _text(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _state(value: str) -> str:
-    return f'<span class="state state-{_h(value)}">{_h(value)}</span>'
+HTML = Format(_text)
+_ = partial(Template, HTML)
+
+PAGE = _("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Change record: {record.name}</title>
+<style>{css}</style>
+</head>
+<body>
+<h1>Change record: {record.name}</h1>
+{completion}
+<section id="summary">
+<table class="facts"><tr><th>Session</th><td><code>{record.path}</code></td></tr>\
+<tr><th>Topology</th><td><code>{record.topology}</code>: {record.chain}</td></tr>\
+<tr><th>Environment</th><td>{record.environment}</td></tr>\
+<tr><th>Created</th><td>{record.created} by {record.created_by}</td></tr>\
+<tr><th>Operators</th><td>{operators}</td></tr>\
+<tr><th>Progress</th><td>{record.progress} ({record.counts})</td></tr>\
+<tr><th>Two-person confirm</th><td>{two_person}</td></tr>\
+<tr><th>Device proof</th><td>{record.device_proof}</td></tr>\
+<tr><th>Journal</th><td>{journal.entries} entries, {first} to {last}; chain {check}</td></tr>\
+<tr><th>Journal head</th><td><code>{journal.head}</code></td></tr></table>
+</section>
+<section id="topology"><h2>Topology</h2>
+<pre>{diagram}</pre></section>
+<section id="parameters"><h2>Parameters</h2><table><tr><th>Parameter</th><th>Value</th></tr>""")
+PARAM = _("<tr><td><code>{name}</code></td><td><code>{value}</code></td></tr>")
+STEPS = _("""</table></section>
+<section id="steps"><h2>Steps</h2><table><tr><th>Step</th><th>Title</th><th>State</th><th>By</th>\
+<th>When</th><th>Verified</th></tr>""")
+STEP_ROW = _("<tr><td><code>{step.key}</code></td><td>{step.title}</td><td>{state}</td><td>{by}</td>"
+             "<td>{when}</td><td>{mark}</td></tr>")
+STATE = _('<span class="state state-{state}">{state}</span>')
+HEADLINE = _('<p id="completion" class="headline {tone}">{done.headline}</p>')
+LIST = _("<ul>{items}</ul>")
+ITEM = _("<li>{item}</li>")
+MUTED_NOTE = _('<span class="muted">note: {note}</span>')
+OK, BAD = Markup('<span class="ok">ok</span>'), Markup('<span class="bad">MISMATCH</span>')
+NOT_VERIFIED = _('<span class="muted">not verified: {verified.unverified}</span>')
+INTACT = Markup('<span class="ok">intact</span>')
+BROKEN = _('<span class="bad">BROKEN ({count} problems)</span>')
+
+STEP_HEAD = _("""<section class="step" id="step-{step.key}">
+<h3>{step.key} — {step.title}</h3>
+<ul>
+<li>State: {state}{who}</li>""")
+WHO = _(" by {step.by} at {step.when}")
+NOT_APPLICABLE = _("<li>Does not apply: {step.not_applicable}</li>\n</ul></section>")
+WHY = _("<li>Why: {step.why}</li>")
+ERROR = _('<li class="bad">Error: {step.error}</li>')
+CHANGE = _("<li>{change.time} {change.operator}: <code>{change.text}</code> — {change.status}</li>")
+LINE = _("<li>{line}</li>")
+LEFT_ALONE = _("<li>Left alone: {line}</li>")
+ACK = _("<li>Point of no return acknowledged by {ack.by} at {ack.time} (plan <code>{ack.plan}</code>)</li>")
+VERIFIED = _("<li>Verification at {verified.at} by {verified.by}: {result}<ul>")
+CHECKLIST = _("<li>{box} {item.number}. {item.text}{ticked}</li>")
+TICKED = _(' <span class="muted">— ticked by {item.by} at {item.at}</span>')
+STEP_NOTE = _("<li>Note ({note.action}, {note.time}, {note.operator}): {note.note}</li>")
+
+EVENT = _("<li>{event.time} {event.operator}: {event.text}</li>")
+JOURNAL = _("""</ul></section>
+<section id="journal"><h2>Journal</h2><ul>
+<li>Head hash: <code>{journal.head}</code></li>
+<li>Entries: {journal.entries}</li>
+<li>Chain check (<code>runbook journal SESSION --check</code>): {check}</li>""")
+PROBLEM = _('<li class="bad">{problem}</li>')
+ROW = _("<tr><td>{row.seq}</td><td>{row.time}</td><td>{row.operator}</td><td><code>{row.step}</code></td>"
+        "<td>{row.action}</td><td>{row.outcome}</td><td>{row.note}</td></tr>")
 
 
-def _completion(done: dict[str, Any]) -> str:
-    """The headline a change board reads first: complete or not, and every reason why not."""
-    out = [f'<p id="completion" class="headline {"ok" if done["complete"] else "bad"}">{_h(done["headline"])}</p>']
-    items = [_h(reason) for reason in done["reasons"]] + [f'<span class="muted">note: {_h(n)}</span>'
-                                                         for n in done["notes"]]
-    if items:
-        out.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
-    return "".join(out)
-
-
-def _verification(verified: dict[str, Any] | None, *, detail: bool = False) -> str:
-    word = verification_word(verified)
-    if word == "ok":
-        return '<span class="ok">ok</span>'
-    if word == "MISMATCH":
-        return '<span class="bad">MISMATCH</span>'
-    if verified and verified.get("unverified") and detail:
-        return f'<span class="muted">not verified: {_h(verified["unverified"])}</span>'
-    return _h(word)
-
-
-def _facts(rows: list[tuple[str, str]]) -> str:
-    return '<table class="facts">' + "".join(f"<tr><th>{_h(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
-
-
-def html_chunks(data: dict[str, Any]) -> Iterator[str]:
-    journal = data["journal"]
-    check = ('<span class="ok">intact</span>' if journal["intact"] else
-             f'<span class="bad">BROKEN ({len(journal["problems"])} problems)</span>')
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>Change record: {_h(data['name'])}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
-        f"<h1>Change record: {_h(data['name'])}</h1>",
-        _completion(data["completion"]),
-        '<section id="summary">',
-        _facts([("Session", f"<code>{_h(data['path'])}</code>"),
-                ("Topology", f"<code>{_h(data['topology'])}</code>: {_h(data['chain'])}"),
-                ("Environment", _h(data["environment"])),
-                ("Created", f"{_h(data['created'])} by {_h(data['created_by'])}"),
-                ("Operators", _h(", ".join(data["operators"]))),
-                ("Progress", f"{_h(data['progress'])} ({_h(data['counts'])})"),
-                ("Two-person confirm", "on" if data["two_person"] else "off"),
-                ("Device proof", _h(data["device_proof"])),
-                ("Journal", f"{journal['entries']} entries, {_h(journal['first'] or '-')} to "
-                            f"{_h(journal['last'] or '-')}; chain {check}"),
-                ("Journal head", f"<code>{_h(journal['head'])}</code>")]),
-        "</section>",
-        '<section id="topology"><h2>Topology</h2>', f"<pre>{_h(chr(10).join(data['diagram']))}</pre></section>",
-        '<section id="parameters"><h2>Parameters</h2><table><tr><th>Parameter</th><th>Value</th></tr>',
-        *[f"<tr><td><code>{_h(k)}</code></td><td><code>{_h(v)}</code></td></tr>" for k, v in data["params"]],
-        "</table></section>",
-        '<section id="steps"><h2>Steps</h2><table><tr><th>Step</th><th>Title</th><th>State</th><th>By</th>'
-        "<th>When</th><th>Verified</th></tr>",
-    ]
-    for step in data["steps"]:
-        verified = step["verified"]
-        mark = _verification(verified)
-        parts.append(f"<tr><td><code>{_h(step['key'])}</code></td><td>{_h(step['title'])}</td>"
-                     f"<td>{_state(step['state'])}</td><td>{_h(step['by'] or '-')}</td>"
-                     f"<td>{_h(step['when'] or '-')}</td><td>{mark}</td></tr>")
-    parts.append("</table>")
-    yield text_of(parts)
-    for step in data["steps"]:
-        yield from chunked(_step(step))
-    parts = ["</section>"]
-    parts.append('<section id="events"><h2>Handovers, takeovers and acknowledgements</h2><ul>')
-    parts += [f"<li>{_h(e['time'])} {_h(e['operator'])}: {_h(e['text'])}</li>" for e in data["events"]] or \
-        ["<li>none</li>"]
-    parts.append("</ul></section>")
-    parts += ['<section id="journal"><h2>Journal</h2><ul>',
-              f"<li>Head hash: <code>{_h(journal['head'])}</code></li>", f"<li>Entries: {journal['entries']}</li>",
-              f"<li>Chain check (<code>runbook journal SESSION --check</code>): {check}</li>",
-              *[f'<li class="bad">{_h(problem)}</li>' for problem in journal["problems"]], "</ul>",
-              "<table><tr><th>#</th><th>Time</th><th>Operator</th><th>Step</th><th>Action</th><th>Outcome</th>"
-              "<th>Note</th></tr>"]
-    yield text_of(parts)
-    yield from chunked(f"<tr><td>{_h(r['seq'])}</td><td>{_h(r['time'])}</td><td>{_h(r['operator'])}</td>"
-                       f"<td><code>{_h(r['step'])}</code></td><td>{_h(r['action'])}</td>"
-                       f"<td>{_h(r['outcome'])}</td><td>{_h(r['note'])}</td></tr>" for r in journal["lines"])
+def chunks(record: ChangeRecord) -> Iterator[str]:
+    journal = record.journal
+    check = INTACT if journal.intact else BROKEN(count=len(journal.problems))
+    head: list[str] = [
+        PAGE(record=record, css=Markup(CSS), completion=completion(record.completion), journal=journal,
+             operators=", ".join(record.operators), two_person="on" if record.two_person else "off",
+             first=journal.first or "-", last=journal.last or "-", check=check, diagram="\n".join(record.diagram)),
+        *(PARAM(name=name, value=value) for name, value in record.params), STEPS(),
+        *(STEP_ROW(step=step, state=STATE(state=step.state), by=step.by or "-", when=step.when or "-",
+                   mark=verification(step.verified)) for step in record.steps), "</table>"]
+    yield text_of(head)
+    for step in record.steps:
+        yield from chunked(section(step))
+    tail: list[str] = ["</section>", '<section id="events"><h2>Handovers, takeovers and acknowledgements</h2><ul>']
+    tail += list(EVENT.each("event", record.events)) or ["<li>none</li>"]
+    tail += [JOURNAL(journal=journal, check=check), *PROBLEM.each("problem", journal.problems), "</ul>",
+             "<table><tr><th>#</th><th>Time</th><th>Operator</th><th>Step</th><th>Action</th><th>Outcome</th>"
+             "<th>Note</th></tr>"]
+    yield text_of(tail)
+    yield from chunked(ROW.each("row", journal.rows))
     yield text_of(["</table></section>", "</body>", "</html>"])
 
 
-def _step(step: dict[str, Any]) -> Iterator[str]:
-    who = f" by {_h(step['by'])} at {_h(step['when'])}" if step["by"] else ""
-    yield from [f'<section class="step" id="step-{_h(step["key"])}">',
-                f"<h3>{_h(step['key'])} — {_h(step['title'])}</h3>", "<ul>",
-                f"<li>State: {_state(step['state'])}{who}</li>"]
-    if step["not_applicable"]:
-        yield from [f"<li>Does not apply: {_h(step['not_applicable'])}</li>", "</ul></section>"]
+def completion(done: Completion) -> Markup:
+    """The headline a change board reads first: complete or not, and every reason why not."""
+    headline = HEADLINE(done=done, tone="ok" if done.complete else "bad")
+    items = [*ITEM.each("item", done.reasons), *(ITEM(item=MUTED_NOTE(note=note)) for note in done.notes)]
+    return Markup(headline + LIST(items=Markup("".join(items)))) if items else headline
+
+
+def verification(verified: Verified | None, *, detail: bool = False) -> Markup | str:
+    word = verified.word if verified else "-"
+    if word == "ok":
+        return OK
+    if word == "MISMATCH":
+        return BAD
+    if verified and verified.unverified and detail:
+        return NOT_VERIFIED(verified=verified)
+    return word
+
+
+def section(step: StepSection) -> Iterator[str]:
+    yield STEP_HEAD(step=step, state=STATE(state=step.state), who=WHO(step=step) if step.by else "")
+    if step.not_applicable:
+        yield NOT_APPLICABLE(step=step)
         return
-    yield f"<li>Why: {_h(step['why'])}</li>"
-    if step["error"]:
-        yield f'<li class="bad">Error: {_h(step["error"])}</li>'
-    if step["history"]:
+    yield WHY(step=step)
+    if step.error:
+        yield ERROR(step=step)
+    if step.history:
         yield "<li>What changed (before → after):<ul>"
-        yield from (f"<li>{_h(h['time'])} {_h(h['operator'])}: <code>{_h(h['text'])}</code> — {_h(h['status'])}"
-                    "</li>" for h in step["history"])
+        yield from CHANGE.each("change", step.history)
         yield "</ul></li>"
-    if step["before"]:
+    if step.before:
         yield "<li>Before it was done by hand:<ul>"
-        yield from (f"<li>{_h(line)}</li>" for line in step["before"])
+        yield from LINE.each("line", step.before)
         yield "</ul></li>"
-    yield from (f"<li>Left alone: {_h(line)}</li>" for line in step["log"])
-    yield from (f"<li>Point of no return acknowledged by {_h(a['by'])} at {_h(a['time'])} "
-                f"(plan <code>{_h(a['plan'])}</code>)</li>" for a in step["acks"])
-    verified = step["verified"]
+    yield from LEFT_ALONE.each("line", step.log)
+    yield from ACK.each("ack", step.acks)
+    verified = step.verified
     if verified:
-        result = _verification(verified, detail=True)
-        yield f"<li>Verification at {_h(verified.get('at'))} by {_h(verified.get('by'))}: {result}<ul>"
-        yield from (f"<li>{_h(finding)}</li>" for finding in verified.get("findings", []))
+        yield VERIFIED(verified=verified, result=verification(verified, detail=True))
+        yield from LINE.each("line", verified.findings)
         yield "</ul></li>"
-    if step["manual"]:
+    if step.manual:
         yield "<li>Manual checklist:<ul>"
-        yield from (f"<li>{'☑' if m['by'] else '☐'} {m['n']}. {_h(m['text'])}"
-                    + (f' <span class="muted">— ticked by {_h(m["by"])} at {_h(m["at"])}</span>' if m["by"] else "")
-                    + "</li>" for m in step["manual"])
+        for item in step.manual:
+            yield CHECKLIST(item=item, box="☑" if item.by else "☐", ticked=TICKED(item=item) if item.by else "")
         yield "</ul></li>"
-    yield from (f"<li>Note ({_h(n['action'])}, {_h(n['time'])}, {_h(n['operator'])}): {_h(n['note'])}</li>"
-                for n in step["notes"])
+    yield from STEP_NOTE.each("note", step.notes)
     yield from ["</ul>", "</section>"]

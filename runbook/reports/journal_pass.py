@@ -7,32 +7,17 @@ when they are written. Memory stays flat, time stays linear.
 """
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from runbook.pair import handover, two_person
+from runbook.record.journal_check import ChainCheck
+from runbook.record.journal_read import Entry
 
-Entry = dict[str, Any]
-
-
-def _entries(path: Path) -> Iterator[Entry]:
-    """Every entry, oldest first; a damaged line is skipped (the chain check names it)."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return
-    with handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if isinstance(entry, dict) and "seq" in entry:
-                yield entry
+T = TypeVar("T")
 
 
 class Spool:
@@ -77,23 +62,21 @@ class Spool:
             self._file.close()
 
 
-class Items:
-    """A list in the record (a step's notes, its changes, the journal's rows) that is read when it is written.
+class Items(Generic[T]):
+    """A list in the record (a step's notes, its changes, the journal's rows) that is read when it is written:
+    `make` turns the spooled records into the items.
 
-    Whether it is empty is known without reading it, so a renderer can write its heading or leave it out.
+    Whether it is empty is known without reading it, so a template can write its heading or leave it out.
     """
 
-    def __init__(self, source: Iterable[Entry], make: Callable[[Iterable[Entry]], Iterator[Any]], present: bool):
+    def __init__(self, source: Iterable[Any], make: Callable[[Iterable[Any]], Iterator[T]], present: bool):
         self._source, self._make, self._present = source, make, present
 
     def __bool__(self) -> bool:
         return self._present
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[T]:
         return self._make(self._source) if self._present else iter(())
-
-
-NO_ITEMS = Items((), iter, False)
 
 
 class StepShare:
@@ -127,13 +110,16 @@ class StepShare:
 
 
 class JournalPass:
-    """The summary of a journal for the record, gathered in one pass (see the module docstring).
+    """The summary of a journal for the record, gathered in one pass (see the module docstring), which also walks
+    the hash chain: `problems` is what `runbook journal --check` would say of the same bytes.
 
     `row` turns an entry into what the journal table shows of it.
     """
 
-    def __init__(self, path: Path, steps: Iterable[str], row: Callable[[Entry], Any]):
+    def __init__(self, path: Path, anchor: dict[str, Any] | None, steps: Iterable[str],
+                 row: Callable[[Entry], Any]):
         self.path = path
+        self._chain = ChainCheck(anchor)
         self.last_seq = 0
         self.first: str | None = None
         self.last: str | None = None
@@ -144,9 +130,13 @@ class JournalPass:
         self.rows = Spool()
         self._row = row
         self.handovers = handover.history(self._walk())
+        self.problems = self._chain.problems()
 
     def _walk(self) -> Iterator[Entry]:
-        for entry in _entries(self.path):
+        for line in self._chain.lines(self.path):
+            entry = line.entry
+            if entry is None or "seq" not in entry:  # a damaged line is skipped: the chain check names it
+                continue
             if not self.last_seq:
                 self.first = entry.get("time")
             self.last_seq, self.last = entry["seq"], entry.get("time")
