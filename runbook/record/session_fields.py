@@ -163,6 +163,7 @@ def settings(value: Any, where: str) -> dict[str, Any]:
             raise SessionFileError(f"{where}: {ascii(key)} is not a setting name")
         kinds = SETTING_KINDS.get(key, SCALARS)
         if not isinstance(setting, kinds) or (bool not in kinds and isinstance(setting, bool)):
-            expected = {(bool,): "true or false", (int, float): "a number"}.get(kinds, "a plain value")
+            kind_words: dict[tuple[type, ...], str] = {(bool,): "true or false", (int, float): "a number"}
+            expected = kind_words.get(kinds, "a plain value")
             raise refuse(f"{where}.{key}", expected, setting)
     return data
