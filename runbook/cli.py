@@ -138,8 +138,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     _record_commands(record_command, driving)
     p = command("open", "open a session in the TUI")
+    p.set_defaults(handlers="runbook.commands.tui")
     driving(p)
     p = command("demo", "rehearse on the built-in lab (no servers needed)", session=False)
+    p.set_defaults(handlers="runbook.commands.tui")
     p.add_argument("--scenario", default=None, choices=["tmg-eas", "tmg-seg-eas", "add-seg", "broken"],
                    help="the lab to rehearse on (default tmg-seg-eas): a fresh TMG → EAS or TMG → SEG → EAS change, "
                         "a SEG added to a working TMG → EAS setup, or broken (planted faults for the checks)")
@@ -195,11 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(only=words[0] if words else None).parse_args(words)
     if args.command is None:
-        from runbook.commands import core as commands
-        return commands.start_screen(args)
+        from runbook.commands import tui
+        return tui.start_screen(args)
     try:
         if getattr(args, "takeover", None) is not None and getattr(args, "session", None):
-            from runbook.commands.record import before_driving
+            from runbook.commands.driving import before_driving
             before_driving(args)
         # Only the module that holds the command is imported: `status` never loads watch, report or backout.
         handlers = importlib.import_module(getattr(args, "handlers", "runbook.commands.core"))

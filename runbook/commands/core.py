@@ -5,7 +5,7 @@ import argparse
 import sys
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from runbook.backends import Options, ports_factory
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, NotAvailable, Refused, RunbookError
@@ -243,61 +243,3 @@ def _acknowledge(args: argparse.Namespace, path: Path, journal: Journal) -> int:
     print("\n".join(lines))
     print(f"acknowledged at seq {entry['seq']} by {entry['operator']}: {args.note}")
     return EXIT_OK
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    if args.params and args.scenario:
-        raise BadInput("--params: a rehearsal is of a scenario or of your params file, not both; drop --scenario")
-    if args.params and args.resume:
-        raise BadInput("--params: --resume continues the last rehearsal as it was built; drop --params")
-    scenario = args.scenario or "tmg-seg-eas"
-
-    def prepare() -> Path:
-        from runbook.lab import lab
-
-        return lab.prepare_demo(scenario, catalogue(), init=args.init, resume=args.resume, latency_ms=args.latency,
-                                fail=args.fail, seed=args.seed, cert_validation=args.cert_validation,
-                                params_file=args.params)
-
-    if args.cert_validation and not args.resume and not args.params:  # refused before any screen: exit 2
-        from runbook.inputs.params import CHAIN_CHOICES
-        from runbook.lab import lab
-
-        topology = lab.scenario(scenario)["params"]["topology"]
-        if args.cert_validation not in CHAIN_CHOICES[topology]:
-            raise BadInput(f"--cert-validation: {args.cert_validation!r} does not fit the {scenario} scenario "
-                           f"(topology {topology}: one of {' | '.join(CHAIN_CHOICES[topology])})")
-    if (args.fail or args.params) and not (args.init or args.resume):  # bad input: exit 2 before any screen
-        from runbook.lab import lab
-
-        label = lab.params_label(args.params) if args.params else scenario
-        lab.demo_state(label, catalogue(), fail=args.fail, cert_validation=args.cert_validation,
-                       params_file=args.params)
-    if args.init or args.resume:  # nothing to build, or an answer needed before the screen takes over
-        path = prepare()
-        if args.resume:
-            return _tui(path, takeover=False)
-        built = f"a lab built from {args.params}" if args.params else f"scenario {scenario}"
-        print(f"created rehearsal session {path} ({built}); try: runbook status {path}")
-        return EXIT_OK
-    return _tui(None, takeover=False, prepare=prepare)  # the lab is built behind the first frame
-
-
-def cmd_open(args: argparse.Namespace) -> int:
-    return _tui(store.session_path(args.session), takeover=args.takeover)
-
-
-def start_screen(args: argparse.Namespace) -> int:
-    return _tui(None, takeover=False)
-
-
-def _tui(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None) -> int:
-    from runbook.record.lock import release_on_hangup
-
-    release_on_hangup()  # here, on the main thread: the TUI opens sessions from workers
-    try:
-        from screens.app import run_app
-    except ImportError as exc:
-        raise NotAvailable(f"the TUI is not available ({exc}); every command also works from the CLI: "
-                           "runbook --help") from exc
-    return run_app(path, takeover=takeover, prepare=prepare)

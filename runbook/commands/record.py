@@ -1,8 +1,8 @@
 """CLI subcommands for pair work and the change record: watch, handover, ack, settings, report, backout.
 
-Each returns an exit code; errors propagate as RunbookError (runbook.cli maps them). `before_driving`
-runs ahead of every driving command: it shows a pending handover note, and the holder of a lock about
-to be taken over (asking on a terminal; without one, `--takeover` is the explicit confirmation).
+Each returns an exit code; errors propagate as RunbookError (runbook.cli maps them). What runs ahead of
+every driving command (a pending handover note, the holder of a lock about to be taken over) is
+runbook.commands.driving.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from runbook.record.session import operator
 from runbook.reports.text import GLYPHS, status_text
 
 HOLD_SECONDS = 0.3  # a step change waits this long for the journal entry that explains it, then shows by itself
-READ_IF_HELD = ("verify", "check", "open")  # go on read-only (the TUI follows) when another operator drives
 DRIVER_HOLD_SECONDS = 1.0  # a driver is announced once it held the lock this long (not every short CLI command)
 
 
@@ -231,41 +230,6 @@ def cmd_handover(args: argparse.Namespace) -> int:
     _say(f"handed over {args.session}: the lock is released; the next driver and every `runbook watch` see "
          "your note")
     return EXIT_OK
-
-
-def before_driving(args: argparse.Namespace) -> None:
-    """Ahead of a driving command: show a pending handover, and the lock holder before any takeover."""
-    path = store.session_path(args.session)
-    if not path.exists():
-        return
-    if args.command == "settings" and args.two_person is None and args.ack_wait is None:
-        return  # only shows them
-    note = handover.pending_for(path)
-    if note is not None:
-        _warn(*handover.describe_pending(note))
-    view = handover.lock_view(path)
-    if view is None:
-        return
-    if view.verdict == "gone":
-        _warn(*view.lines(), "taking over (journaled)")
-        return
-    if view.verdict == "live":
-        if args.takeover and not view.same_host:
-            _warn(*view.lines(), "--takeover: taking over although its heartbeat is fresh (journaled)")
-        return  # otherwise the lock refuses with its own message
-    if args.takeover:
-        _warn(*view.lines(), "--takeover: taking over (journaled)")
-        return
-    if not sys.stdin.isatty():
-        _warn(*view.lines(), "no terminal to confirm on: pass --takeover to take the session over (journaled)")
-        return
-    _warn(*view.lines())
-    if input(f"Take the session over from {view.holder.operator}? [y/N] ").strip().lower() not in ("y", "yes"):
-        if args.command in READ_IF_HELD:
-            _warn("not taken over; going on read-only")
-            return
-        raise Refused("not taken over; the lock is left as it is")
-    args.takeover = True
 
 
 # -- the change record ------------------------------------------------------------------------------------------------
