@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from runbook import clock
 from runbook.errors import (
     BadInput,
     DriftError,
@@ -22,17 +23,19 @@ from runbook.errors import (
 )
 from runbook.flow.automation import automation_of, chain_problems, checker_of
 from runbook.flow.cancel import CancelToken
-from runbook.flow.catalogue import StepInstance, StepSpec, expand, select
+from runbook.flow.catalogue import StepInstance, StepSpec
+from runbook.flow.change_kinds import kind_of, restart_of
 from runbook.flow.changes import Change, Plan, Verification, revert_order
 from runbook.flow.context import Ports, StepContext
-from runbook.flow.states import IN_PLACE, SETTLED, Event, State, next_state
-from runbook.inputs.params import Params, load_params_file, parse_params
+from runbook.flow.states import IN_PLACE, Event, State, next_state
+from runbook.flow.view import SessionView
+from runbook.inputs.params import Params, load_params_file
 from runbook.pair import two_person
 from runbook.record import crashpoints, recovery, store
 from runbook.record.journal import Journal
-from runbook.record.lock import SessionLock, is_live, next_epoch, read_holder
+from runbook.record.lock import SessionLock, next_epoch
 from runbook.record.recorder import Recorder
-from runbook.record.session import Session, StepRecord, now_iso, operator
+from runbook.record.session import Session, operator
 
 PortsFactory = Callable[[Path, Session, Params], Ports]
 Confirm = Callable[[str, list[str]], bool]  # (question, lines shown) -> go ahead?
@@ -46,21 +49,18 @@ class Outcome:
     lines: list[str]
 
 
-class Runbook:
+class Runbook(SessionView):
+    """The view that drives: it holds the session's lock and every operation that changes the record."""
+
     def __init__(self, path: Path, session: Session, catalogue: list[StepSpec], ports_factory: PortsFactory,
                  lock: SessionLock | None = None):
-        self.path = path
-        self.session = session
-        self.catalogue = catalogue
-        self.params = parse_params(session.params)
-        self.instances = expand(catalogue, self.params)
         self.lock = lock
-        self.journal = Journal(store.journal_path(path), fence=self._fence, epoch=self._epoch)
+        super().__init__(path, session, catalogue,
+                         Journal(store.journal_path(path), fence=self._fence, epoch=self._epoch))
         self.recorder = Recorder(path, session, self.journal, may_write=self._may_write)
         self._ports_factory = ports_factory
         self._ports: Ports | None = None
         self.cancel = CancelToken()  # the TUI's stop: checked before each remote call of the running operation
-        self.notices: list[str] = [f"{path}: {session.recovered}"] if session.recovered else []
 
     # -- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -158,41 +158,6 @@ class Runbook:
             crashpoints.on_crash(self._ports.flush)  # tests only: what a server would hold survives a crash
         return self._ports
 
-    def record(self, key: str) -> StepRecord:
-        return self.session.record(key)
-
-    def instance(self, key: str) -> StepInstance:
-        found = select(self.instances, key)
-        if len(found) != 1:
-            raise BadInput(f"STEP: {key!r} is not one step instance here (choose from: "
-                           f"{', '.join(i.key for i in self.instances)})")
-        return found[0]
-
-    def resolve(self, step: str) -> list[StepInstance]:
-        found = select(self.instances, step)
-        if not found:
-            raise BadInput(f"STEP: {step!r} is not a step of this change (choose from: "
-                           f"{', '.join(i.key for i in self.instances)})")
-        return found
-
-    def display_state(self, key: str) -> State:
-        """A `running` step whose driver is gone reads as interrupted, even before anyone re-opens the session."""
-        state = self.record(key).state
-        if state == State.RUNNING and self.lock is None:
-            holder = read_holder(store.lock_path(self.path))
-            if holder is None or not is_live(holder):
-                return State.INTERRUPTED
-        return state
-
-    def waiting_for(self, instance: StepInstance) -> list[str]:
-        return [f"{dep} ({self.record(dep).state.value})" for dep in instance.depends_on
-                if self.record(dep).state not in SETTLED]
-
-    def next_pending(self) -> StepInstance | None:
-        """The first unsettled step that can go now; else the first unsettled one (it says what it waits for)."""
-        unsettled = [i for i in self.instances if self.record(i.key).state not in SETTLED]
-        return next((i for i in unsettled if not self.waiting_for(i)), unsettled[0] if unsettled else None)
-
     # -- persistence ----------------------------------------------------------------------------------------
     def require_driver(self) -> None:
         if self.lock is None or not self.lock.still_mine():
@@ -203,7 +168,7 @@ class Runbook:
         record = self.record(key)
         new = next_state(key, record.state, event)
         old = record.state
-        rec: dict[str, Any] = {"state": new.value, "updated": now_iso(), "by": operator(), "error": error}
+        rec: dict[str, Any] = {"state": new.value, "updated": clock.now_iso(), "by": operator(), "error": error}
         if note is not None:
             rec["note"] = note
         if new != State.RUNNING:
@@ -301,13 +266,15 @@ class Runbook:
         if problems:
             raise DriftError(f"{key}: refusing to undo, the live state moved since this session changed it:\n  "
                              + "\n  ".join(problems))
-        if any(change.kind == "iisreset" for change in changes) and not allow_restart:
-            raise Refused(f"{key}: undo ends with iisreset on {instance.target.label}, which interrupts every site; "
+        restart = restart_of(changes)
+        if restart is not None and not allow_restart:
+            raise Refused(f"{key}: undo ends with {restart.attribute} on {instance.target.label}, which restarts "
+                          f"{kind_of(restart.kind).restarts} and interrupts every site; "
                           "this needs explicit consent (CLI: --allow-restart)")
         lines = [change.revert_describe() for change in revert_order(changes)]
         if not confirm(f"Undo {key}?", lines):
             raise Refused(f"{key}: cancelled by the operator, nothing changed")
-        if any(change.kind == "iisreset" for change in changes):
+        if restart is not None:
             two_person.require_ack(self, key, "undo", lines)
         self.transition(key, Event.START_UNDO, details={"revert": lines}, action="undo")
         return self._finish(key, instance, ctx, lambda: automation.undo(ctx, changes), "undone")
@@ -392,10 +359,10 @@ class Runbook:
     def store_verifications(self, results: dict[str, Verification]) -> None:
         """One session save for all of them (a farm's verify-all), then one journal entry each."""
         for key, result in results.items():
-            verified = {"at": now_iso(), "by": operator(), "ok": result.ok,
+            verified = {"at": clock.now_iso(), "by": operator(), "ok": result.ok,
                         "findings": [f.describe() for f in result.findings]}
             self.recorder.commit(step=key, action="verify", outcome="ok" if result.ok else "mismatch",
-                                 details={"mismatches": [f.describe() for f in result.mismatches()]},
+                                 details=result.mismatch_details(),
                                  rec={"verified": verified})
 
     def mark(self, key: str, how: str, note: str | None, *, override: Override | None = None) -> str:
@@ -410,7 +377,7 @@ class Runbook:
         items = self.instance(key).manual(self.params)
         if not 0 <= index < len(items):
             raise BadInput(f"item: {index + 1} is not between 1 and {len(items)}")
-        tick = [index, {"by": operator(), "at": now_iso()} if ticked else None]
+        tick = [index, {"by": operator(), "at": clock.now_iso()} if ticked else None]
         self.recorder.commit(step=key, action="tick" if ticked else "untick", outcome=f"item {index + 1}",
                              note=items[index].text[:120], rec={"tick": tick})
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runbook import clock
 from runbook.errors import BadInput, Refused, RunbookError
 from runbook.flow.automation import checker_of
 from runbook.flow.changes import Verification
 from runbook.flow.states import IN_PLACE, Event, State, next_state
-from runbook.record.session import now_iso, operator
+from runbook.record.session import operator
 
 if TYPE_CHECKING:
     from runbook.flow.engine import Override, Runbook
@@ -48,7 +49,7 @@ def mark(book: Runbook, key: str, how: str, note: str | None, override: Override
     if result is None:
         new = book.transition(key, event, note=note, details={"verified": "no", "why": unverified})
         book.recorder.commit(step=key, action="verify", outcome="not verified", note=unverified,
-                             rec={"verified": {"at": now_iso(), "by": operator(), "ok": None,
+                             rec={"verified": {"at": clock.now_iso(), "by": operator(), "ok": None,
                                                "unverified": unverified, "findings": []}})
         return f"{key}: {new.value}, not verified: {unverified}"
     if result.ok:
@@ -60,12 +61,12 @@ def mark(book: Runbook, key: str, how: str, note: str | None, override: Override
     if not (reason or "").strip():
         book.store_verification(key, result)
         book.journal.append(step=key, action="mark_refused", outcome="not marked done: verification disagrees",
-                            details={"mismatches": mismatches})
+                            details=result.mismatch_details())
         raise Refused(f"{key}: not marked done, the verification disagrees:\n  " + "\n  ".join(mismatches)
                       + f"\nfix it (runbook manual SESSION {key}) and mark it again, or record it done "
                       "regardless with --force --note REASON")
     assert reason is not None
     shown = reason if not note or note == reason else f"{note} (done anyway: {reason})"
-    new = book.transition(key, event, note=shown, details={"forced": reason, "mismatches": mismatches})
+    new = book.transition(key, event, note=shown, details={"forced": reason, **result.mismatch_details()})
     book.store_verification(key, result)
     return f"{key}: {new.value} despite the verification mismatch (your reason is journaled)"
