@@ -22,10 +22,10 @@ def _text(value: Any) -> str:
 def _code(value: Any) -> Markup:
     """A code span: its fence is longer than any run of backticks in the value, so the value cannot close it."""
     text = str(value).replace("|", "\\|").replace("\n", " ")
-    longest = max((len(run) for run in re.findall("`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if longest else ""
-    return Markup(f"{fence}{pad}{text}{pad}{fence}")
+    if "`" not in text:
+        return Markup(f"`{text}`")
+    fence = "`" * (max(len(run) for run in re.findall("`+", text)) + 1)
+    return Markup(f"{fence} {text} {fence}")  # spaced: a value's own backtick at either end stays inside
 
 
 def _fenced(lines: list[str]) -> Markup:
