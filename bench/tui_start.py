@@ -59,23 +59,32 @@ if sys.argv[1] == "hello":
 else:
     import screens.app as tui
 
-    from screens.runbook_screen import RunbookScreen
-
-    run, mounted, opened = tui.RunbookApp.run, tui.RunbookApp.on_mount, RunbookScreen.on_session_opened
+    run, mounted, switch = tui.RunbookApp.run, tui.RunbookApp.on_mount, tui.RunbookApp.switch_screen
 
     def headless_run(self, *args, **kwargs):
         return run(self, headless=True, size=(120, 40))
 
     def on_mount(self):  # the app's first frame (for demo: while the lab is built behind it), as for hello
+        self.call_after_refresh(report, "first")  # first in line: the frame, not what the app does after it
         mounted(self)
-        self.call_after_refresh(report, "first")
 
-    def on_session_opened(self, message):  # the frame that shows the steps (and the selected step's log)
-        opened(self, message)
-        self.call_after_refresh(lambda: (report("ready"), report_memory(), self.app.exit()))
+    def watch_for_steps(screen):  # the runbook screen's module is loaded after the first frame: hook it as it comes
+        kind = type(screen)
+        if kind.__name__ != "RunbookScreen" or "bench_hooked" in kind.__dict__:
+            return
+        opened = kind.on_session_opened
 
-    tui.RunbookApp.run, tui.RunbookApp.on_mount, RunbookScreen.on_session_opened = (
-        headless_run, on_mount, on_session_opened)
+        def on_session_opened(self, message):  # the frame that shows the steps (and the selected step's log)
+            opened(self, message)
+            self.call_after_refresh(lambda: (report("ready"), report_memory(), self.app.exit()))
+
+        kind.on_session_opened, kind.bench_hooked = on_session_opened, True
+
+    def switch_screen(self, screen):
+        watch_for_steps(screen)
+        return switch(self, screen)
+
+    tui.RunbookApp.run, tui.RunbookApp.on_mount, tui.RunbookApp.switch_screen = headless_run, on_mount, switch_screen
     from runbook.cli import main
     if sys.argv[1] == "demo":
         main(["demo", "--scenario", "tmg-seg-eas"])
@@ -113,7 +122,7 @@ def frames(kind: str, sessions: Path, session: Path | None = None) -> dict[str, 
 def fill_journal(session: Path, step: str, entries: int) -> None:
     """Append `entries` hash-chained notes on `step`, written as Journal.append writes them, minus the fsyncs."""
     from runbook.record import store
-    from runbook.record.journal import Journal, _digest
+    from runbook.record.journal import Journal, entry_digest
 
     journal = Journal(store.journal_path(session))
     last = journal.last() or {"seq": 0, "hash": "0" * 64}
@@ -123,7 +132,7 @@ def fill_journal(session: Path, step: str, entries: int) -> None:
             seq += 1
             entry = {"seq": seq, "time": "2026-01-01T09:00:05Z", "operator": "bench@jump1", "step": step,
                      "action": "note", "outcome": "noted", "note": f"bench filler entry {number}", "prev": previous}
-            entry["hash"] = previous = _digest(entry)
+            entry["hash"] = previous = entry_digest(entry)
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
     journal.anchor_path.write_text(json.dumps({"seq": seq, "hash": previous}) + "\n", encoding="utf-8")
 

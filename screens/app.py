@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -14,6 +14,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Static
 
+from runbook import clock as record_clock
 from runbook.errors import BadInput, RunbookError
 from runbook.record.lock import HEARTBEAT_SECONDS
 from screens.asking import Asker
@@ -23,27 +24,27 @@ if TYPE_CHECKING:
     from runbook.flow.engine import PortsFactory, Runbook
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _catalogue() -> list[Any]:
-    from steps import CATALOGUE
-
-    return CATALOGUE
-
-
 @dataclass
 class AppConfig:
     path: Path | None = None  # None: the start screen
     takeover: bool = False
-    catalogue: list[Any] = field(default_factory=_catalogue)
-    clock: Callable[[], dt.datetime] = _utc_now  # "3 min ago" on the start screen; tests fix it
+    steps: list[Any] | None = None  # the procedure; None: steps.CATALOGUE, imported when first asked for
+    clock: Callable[[], dt.datetime] = record_clock.now  # "3 min ago" on the start screen, as the records count
     theme: str = "textual-dark"
     poll_seconds: float = 0.4  # follow mode notices another operator's change within this
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     insecure: bool = False
     prepare: Callable[[], Path] | None = None  # builds the session (a rehearsal lab) after the first frame
+
+    @property
+    def catalogue(self) -> list[Any]:
+        # Not a default factory: importing the steps (and the engine under them) before the first frame would
+        # delay it.
+        if self.steps is None:
+            from steps import CATALOGUE
+
+            self.steps = CATALOGUE
+        return self.steps
 
 
 class PreparingScreen(Screen[None]):
@@ -51,6 +52,17 @@ class PreparingScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("Preparing the rehearsal lab (simulated domain and Windows hosts)…", markup=False)
+
+
+class OpeningScreen(Screen[None]):
+    """The first frame of `runbook open`: the runbook screen's code (engine, steps, every dialog) loads behind it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"opening {self.path.stem}…", markup=False)
 
 
 class RunbookApp(App[int]):
@@ -77,21 +89,26 @@ class RunbookApp(App[int]):
         return ports_factory(Options(insecure=self.config.insecure, interactive=False, prompt=self.asker.password))
 
     def on_mount(self) -> None:
-        from runbook.pair import two_person
-
-        # A point of no return waiting for a second operator's ack speaks here, never on the terminal's stderr.
-        two_person.set_reporter(self._report_from_worker)
+        self.call_after_refresh(self._after_first_frame)
         if self.config.prepare is not None:
             self.push_screen(PreparingScreen())
             self._prepare()
         elif self.config.path is not None:
-            from screens.runbook_screen import RunbookScreen
-
-            self.push_screen(RunbookScreen(self.config.path, takeover=self.config.takeover))
+            self.push_screen(OpeningScreen(self.config.path))
         else:
             from screens.start_screen import StartScreen
 
             self.push_screen(StartScreen())
+
+    def _after_first_frame(self) -> None:
+        from runbook.pair import two_person
+
+        # A point of no return waiting for a second operator's ack speaks here, never on the terminal's stderr.
+        two_person.set_reporter(self._report_from_worker)
+        if self.config.prepare is None and self.config.path is not None:
+            from screens.runbook_screen import RunbookScreen  # the session itself opens in that screen's worker
+
+            self.switch_screen(RunbookScreen(self.config.path, takeover=self.config.takeover))
 
     def _report_from_worker(self, message: str) -> None:
         self.call_from_thread(self.notify, message, title="Two-person confirm", timeout=15, markup=False)

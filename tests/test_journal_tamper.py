@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runbook.cli import main
-from runbook.record.journal import Journal, _digest
+from runbook.record.journal import Journal, entry_digest
 
 ENTRIES = 8
 
@@ -33,7 +33,7 @@ def write(journal: Journal, content: list[str]) -> None:
 def rehash(line: str, **changes: object) -> str:
     entry = json.loads(line)
     entry.update(changes)
-    entry["hash"] = _digest(entry)
+    entry["hash"] = entry_digest(entry)
     return json.dumps(entry, ensure_ascii=False) + "\n"
 
 

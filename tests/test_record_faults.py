@@ -16,8 +16,8 @@ import pytest
 
 from runbook.errors import StorageError
 from runbook.record import store
-from runbook.record.journal import Journal, _digest
-from tests.pair_helpers import ROOT, environment, runbook
+from runbook.record.journal import Journal, entry_digest
+from tests.pair_helpers import ROOT, environment, runbook, start
 
 EXAMPLES = ROOT / "examples"
 
@@ -187,7 +187,7 @@ def rewrite_last(path: Path) -> None:
     lines = path.read_text().splitlines(keepends=True)
     entry = json.loads(lines[-1])
     entry["note"] = "nothing to see"
-    entry["hash"] = _digest(entry)
+    entry["hash"] = entry_digest(entry)
     path.write_text("".join(lines[:-1]) + json.dumps(entry) + "\n")
 
 
@@ -295,9 +295,7 @@ def test_the_record_is_private_whatever_the_umask(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
 def test_closing_the_terminal_releases_the_lock(tmp_path: Path, sig: signal.Signals) -> None:
     demo(tmp_path, "--latency", "1500")
-    driver = subprocess.Popen([sys.executable, "-m", "runbook", "run", "k", "3a", "--yes"], cwd=ROOT,
-                              env=environment(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+    driver = start(tmp_path, "run", "k", "3a", "--yes")
     lock = tmp_path / "k.lock"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not lock.exists():

@@ -5,19 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from runbook.record import store
-from screens.runbook_screen import RunbookScreen
 from screens.widgets.checklist import Checklist
 from screens.widgets.step_list import StepList
-from tests.tui_support import app_for, demo, settle, tui_env, tui_test, until
+from tests.tui_support import app_for, demo, opened, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SMALL = (80, 24)
-
-
-async def opened(pilot) -> RunbookScreen:
-    await until(pilot, lambda: isinstance(pilot.app.screen, RunbookScreen) and pilot.app.screen.book is not None)
-    await settle(pilot)
-    return pilot.app.screen
 
 
 @tui_test

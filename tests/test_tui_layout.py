@@ -7,19 +7,12 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from screens.runbook_screen import RunbookScreen
 from screens.widgets.step_list import StepList
-from tests.tui_support import app_for, demo, screen_text, settle, tui_env, tui_test, until
+from tests.tui_support import app_for, demo, opened, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SMALL = (80, 24)
 LARGE = (120, 40)
-
-
-async def opened(pilot) -> RunbookScreen:
-    await until(pilot, lambda: isinstance(pilot.app.screen, RunbookScreen) and pilot.app.screen.book is not None)
-    await settle(pilot)
-    return pilot.app.screen
 
 
 @tui_test

@@ -7,28 +7,14 @@ from pathlib import Path
 from runbook.flow.states import State
 from runbook.pair.handover import HANDOVER, hand_over
 from runbook.record import store
-from runbook.record.journal import Journal
 from screens.modals import ConfirmModal, TextModal
-from screens.runbook_screen import RunbookScreen
 from screens.widgets.step_list import StepList
 from tests.pair_helpers import stale_lock
-from tests.tui_support import app_for, demo, drive, screen_text, settle, tui_env, tui_test, until
+from tests.tui_support import app_for, demo, drive, journal, opened, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SIZE = (100, 32)
 SMALL = (80, 24)
-
-
-def journal(path: Path) -> list[dict]:
-    return list(Journal(store.journal_path(path)).entries())
-
-
-async def opened(pilot) -> RunbookScreen:
-    await until(pilot, lambda: isinstance(pilot.app.screen, RunbookScreen) and pilot.app.screen.book is not None)
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, RunbookScreen)
-    return screen
 
 
 def notified(app, text: str) -> bool:

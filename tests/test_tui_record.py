@@ -12,9 +12,8 @@ from runbook.record.journal import Journal
 from screens.checks_screen import ChecksScreen
 from screens.record_screens import BackoutScreen, JournalScreen
 from screens.report_export import ReportModal
-from screens.runbook_screen import RunbookScreen
 from screens.widgets.step_list import StepList
-from tests.tui_support import advance, app_for, demo, screen_text, settle, tui_env, tui_test, until
+from tests.tui_support import advance, app_for, demo, opened, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SIZE = (100, 32)
@@ -25,12 +24,6 @@ PLANTED = [  # the broken scenario's five faults, as the checks word them
     "http/mail-int.test.lan is registered on OLDSVC",
     "eas01.test.lan Default Web Site/Microsoft-Server-ActiveSync: Windows Authentication is off",
 ]
-
-
-async def opened(pilot) -> RunbookScreen:
-    await until(pilot, lambda: isinstance(pilot.app.screen, RunbookScreen) and pilot.app.screen.book is not None)
-    await settle(pilot)
-    return pilot.app.screen
 
 
 def findings_text(screen: ChecksScreen) -> str:

@@ -13,7 +13,6 @@ from runbook.errors import StepFailed
 from runbook.flow.states import State
 from runbook.lab.lab import Lab, lab_file
 from runbook.record import store
-from runbook.record.journal import Journal
 from runbook.record.lock import read_holder
 from screens.modals import (
     ConfirmModal,
@@ -28,14 +27,10 @@ from screens.runbook_screen import ACTION_TITLES, RunbookScreen
 from screens.widgets.checklist import Checklist
 from screens.widgets.step_detail import StepDetail
 from screens.widgets.step_list import StepList
-from tests.tui_support import advance, app_for, demo, drive, screen_text, settle, tui_env, tui_test, until
+from tests.tui_support import advance, app_for, demo, drive, journal, screen_text, settle, tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 SIZE = (100, 32)
-
-
-def journal(path: Path) -> list[dict]:
-    return list(Journal(store.journal_path(path)).entries())
 
 
 def state(path: Path, key: str) -> State:

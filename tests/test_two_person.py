@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from runbook import clock
 from runbook.cli import main
 from runbook.errors import Refused
 from runbook.pair import two_person
 from runbook.record import store
 from runbook.record.journal import Journal
-from runbook.record.session import now_iso
 from tests.pair_helpers import ALICE, BOB, Follower, Terminal, journal, runbook, start
 
 
@@ -92,7 +92,7 @@ def test_the_drivers_own_acknowledgement_does_not_count(sessions_dir: Path, lab:
         if "waiting up to" in message:
             request = Journal(store.journal_path(lab)).last()
             assert request is not None and request["action"] == "ack-request"
-            ack = {"operator": ALICE, "host": "jump1", "pid": 1, "step": "6a@EAS01", "time": now_iso(),
+            ack = {"operator": ALICE, "host": "jump1", "pid": 1, "step": "6a@EAS01", "time": clock.now_iso(),
                    "request": request["seq"], "plan_hash": request["details"]["plan_hash"]}
             two_person.ack_path(lab, "6a@EAS01").write_text(json.dumps(ack))
 
@@ -145,7 +145,7 @@ def test_one_person_under_another_name_is_not_a_second_person(sessions_dir: Path
                     two_person.acknowledge(lab, request)
             finally:
                 os.environ["RUNBOOK_OPERATOR"] = driver_name
-            ack = {"operator": "eve", "host": "jump1", "pid": 1, "step": "6a@EAS01", "time": now_iso(),
+            ack = {"operator": "eve", "host": "jump1", "pid": 1, "step": "6a@EAS01", "time": clock.now_iso(),
                    "request": request["seq"], "plan_hash": request["details"]["plan_hash"], "uid": os.getuid(),
                    "login": two_person.login_session()}
             two_person.ack_path(lab, "6a@EAS01").write_text(json.dumps(ack))

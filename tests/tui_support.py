@@ -5,40 +5,41 @@ import asyncio
 import datetime as dt
 import functools
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from runbook import clock
 from runbook.backends import Options, ports_factory
 from runbook.flow.engine import Runbook
 from runbook.lab import lab
+from runbook.record import store
+from runbook.record.journal import Journal
 from screens.app import RunbookApp, make_app
+from screens.runbook_screen import RunbookScreen
 from steps import CATALOGUE
 
-FIXED_ISO = "2026-01-05T21:30:00Z"
 FIXED_NOW = dt.datetime(2026, 1, 5, 21, 30, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def tui_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Sessions in tmp_path/sessions (shown as the relative `sessions`), a fixed operator and a fixed clock."""
+def tui_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Sessions in tmp_path/sessions (shown as the relative `sessions`), a fixed operator and a fixed clock.
+
+    The clock fixes what records say (steps, journal, "3 min ago"); a lock's heartbeat keeps real time, as liveness
+    must (runbook.clock).
+    """
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RUNBOOK_SESSIONS_DIR", "sessions")
     monkeypatch.setenv("RUNBOOK_OPERATOR", "alice@jump1")
     for name in ("NO_COLOR", "TEXTUAL_THEME", "RUNBOOK_LDAP_PASSWORD", "RUNBOOK_WINRM_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
-    import runbook.flow.engine
-    import runbook.record.journal
-    import runbook.record.session
-
-    # not the lock: liveness needs real time
-    for module in (runbook.flow.engine, runbook.record.journal, runbook.record.session):
-        monkeypatch.setattr(module, "now_iso", lambda: FIXED_ISO)
     folder = tmp_path / "sessions"
     folder.mkdir()
-    return folder
+    with clock.use(FIXED_NOW):
+        yield folder
 
 
 def tui_test(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
@@ -74,7 +75,7 @@ def advance(path: Path, *steps: str) -> None:
 
 
 def app_for(path: Path | None = None, **settings: Any) -> RunbookApp:
-    app = make_app(path, clock=lambda: FIXED_NOW, **settings)
+    app = make_app(path, **settings)
     app.animation_level = "none"
     return app
 
@@ -98,6 +99,20 @@ async def until(pilot: Pilot, condition: Callable[[], Any], timeout: float = 10.
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {condition}")
         await pilot.pause(0.02)
+
+
+async def opened(pilot: Pilot) -> RunbookScreen:
+    """Wait for the runbook screen to be on top with its session open."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, RunbookScreen) and pilot.app.screen.book is not None)
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, RunbookScreen)
+    return screen
+
+
+def journal(path: Path) -> list[dict[str, Any]]:
+    """Every entry of the session's journal, oldest first."""
+    return list(Journal(store.journal_path(path)).entries())
 
 
 def screen_text(app: RunbookApp) -> str:

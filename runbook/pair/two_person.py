@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from runbook import clock
 from runbook.errors import BadInput, Refused
-from runbook.record import store
+from runbook.record import journal_read, store
 from runbook.record.lock import HEARTBEAT_SECONDS
-from runbook.record.session import now_iso, operator
+from runbook.record.session import operator
 
 if TYPE_CHECKING:
     from runbook.flow.engine import Runbook
@@ -193,7 +194,7 @@ def _how_different(ack: Ack) -> str:
 def _iso(epoch: float) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return clock.iso(dt.datetime.fromtimestamp(epoch, dt.timezone.utc))
 
 
 # -- the follower's side --------------------------------------------------------------------------------------------
@@ -203,24 +204,14 @@ def open_requests(entries: Iterable[dict[str, Any]], *, now: str | None = None) 
     for entry in entries:
         if entry.get("step"):
             latest[entry["step"]] = entry
-    current = now or now_iso()
+    current = now or clock.wall_iso()
     return {step: entry for step, entry in latest.items()
             if entry.get("action") == REQUEST and (entry.get("details") or {}).get("until", "") >= current}
 
 
 def requests_for(session_path: Path) -> dict[str, dict[str, Any]]:
     """The open requests of a session, from its journal (read whole lines only: the driver may be appending)."""
-    try:
-        raw = store.journal_path(session_path).read_bytes()
-    except FileNotFoundError:
-        return {}
-    entries = []
-    for line in raw[:raw.rfind(b"\n") + 1].splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue
-    return open_requests(entries)
+    return open_requests(entry for _, entry in journal_read.entries(store.journal_path(session_path), whole=True))
 
 
 def find_request(requests: dict[str, dict[str, Any]], step: str | None) -> dict[str, Any]:
@@ -260,7 +251,7 @@ def acknowledge(session_path: Path, request: dict[str, Any], plan_prefix: str | 
     if (details.get("uid") == os.getuid() and details.get("login") == login_session()):
         raise Refused(f"you are the driver's own OS account in the driver's own login session ({login_session()}), "
                       "whatever RUNBOOK_OPERATOR says: a second person acknowledges from their own login")
-    ack = Ack(operator=me, host=socket.gethostname(), pid=os.getpid(), step=request["step"], time=now_iso(),
+    ack = Ack(operator=me, host=socket.gethostname(), pid=os.getpid(), step=request["step"], time=clock.now_iso(),
               request=int(request["seq"]), plan_hash=digest, uid=os.getuid(), login=login_session())
     path = ack_path(session_path, request["step"])
     store.write_atomic(path, json.dumps(asdict(ack), indent=1) + "\n", mode=0o600)

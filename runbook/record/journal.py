@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -20,27 +19,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from runbook import clock
 from runbook.errors import JournalRefused, StorageError
-from runbook.record import crashpoints
-from runbook.record.session import now_iso, operator
+from runbook.record import crashpoints, journal_read
+from runbook.record.journal_read import NOFOLLOW
+from runbook.record.session import operator
 
 GENESIS = "0" * 64
 TAIL_BYTES = 65536
 FILE_MODE = 0o600
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 ACKNOWLEDGE = "acknowledge"
 
 # A fence says whether this process may still append, and if not raises JournalRefused (the lock was taken over).
 Fence = Callable[[], None]
 
 
-def _digest(entry: dict[str, Any]) -> str:
+def entry_digest(entry: dict[str, Any]) -> str:
+    import hashlib  # only appends and checks hash: a reader of the record need not load it
+
     body = {key: value for key, value in entry.items() if key != "hash"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def digest_ok(entry: dict[str, Any]) -> bool:
-    return _digest(entry) == entry.get("hash")
+    return entry_digest(entry) == entry.get("hash")
 
 
 @dataclass
@@ -70,15 +72,6 @@ def open_private(path: Path, flags: int) -> int:
     return fd
 
 
-def parse_line(raw: bytes | str) -> dict[str, Any] | None:
-    """One journal line as an entry, or None when it is not a JSON object (garbage, an array, a cut line)."""
-    try:
-        entry = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return entry if isinstance(entry, dict) else None
-
-
 class Journal:
     def __init__(self, path: Path, fence: Fence | None = None, epoch: Callable[[], int | None] | None = None):
         self.path = path
@@ -102,12 +95,9 @@ class Journal:
                 return
             raise
         with os.fdopen(fd, "rb") as handle:
-            handle.seek(start)
-            offset = start
-            for line in handle:
-                offset += len(line)
-                if line.strip() and (entry := parse_line(line)) is not None:
-                    yield offset, entry
+            for line in journal_read.read(handle, start=start):
+                if line.entry is not None:
+                    yield line.end, line.entry
 
     def size(self) -> int:
         try:
@@ -131,10 +121,7 @@ class Journal:
         except OSError:
             return []
         with os.fdopen(fd, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - TAIL_BYTES))
-            lines = handle.read().splitlines()[1 if size > TAIL_BYTES else 0:]
-        return [entry for line in lines if (entry := parse_line(line)) is not None]
+            return journal_read.tail(handle, TAIL_BYTES)[1]
 
     def anchor(self) -> dict[str, Any] | None:
         """The head anchor ({seq, hash}), or None when there is none."""
@@ -145,7 +132,7 @@ class Journal:
         except OSError:
             return {"seq": None, "hash": None}
         with os.fdopen(fd, "rb") as handle:
-            data = parse_line(handle.read(4096))
+            data = journal_read.entry_or_none(handle.read(4096))
         return data if data is not None else {"seq": None, "hash": None}
 
     def head(self) -> str:
@@ -161,7 +148,7 @@ class Journal:
 
         The entry is on disk (fsynced, anchor moved) when this returns, or nothing of it is.
         """
-        entry: dict[str, Any] = {"seq": 0, "time": now_iso(), "operator": who or operator(), "step": step,
+        entry: dict[str, Any] = {"seq": 0, "time": clock.now_iso(), "operator": who or operator(), "step": step,
                                  "action": action, "outcome": outcome}
         if acting_as:
             entry["as"] = acting_as
@@ -184,7 +171,7 @@ class Journal:
                 self._refuse_broken_tail(previous, whole, size)
             entry["seq"] = (previous["seq"] + 1) if previous else 1
             entry["prev"] = previous["hash"] if previous else GENESIS
-            entry["hash"] = _digest(entry)
+            entry["hash"] = entry_digest(entry)
             line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
             if size and os.pread(fd, 1, size - 1) != b"\n":  # after a cut line (acknowledged): start afresh
                 line = b"\n" + line
@@ -282,7 +269,7 @@ def _last_in(handle: Any) -> tuple[dict[str, Any] | None, bool]:
             continue
         break
     for index, line in enumerate(reversed(lines)):
-        entry = parse_line(line)
+        entry = journal_read.entry_or_none(line)
         if entry is not None and "seq" in entry:
             return entry, index == 0
     return None, not lines

@@ -11,9 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import secrets
-import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from runbook import clock
 from runbook.errors import LockHeld, StorageError
-from runbook.record.session import now_iso, operator
+from runbook.record.session import host_name, operator
 
 HEARTBEAT_SECONDS = 10.0
 STALE_SECONDS = 120.0
@@ -60,7 +58,7 @@ class Holder:
             beat = dt.datetime.fromisoformat(self.heartbeat.replace("Z", "+00:00"))
         except ValueError:
             return float("inf")
-        return (dt.datetime.now(dt.timezone.utc) - beat).total_seconds()
+        return (clock.SYSTEM.now() - beat).total_seconds()
 
 
 def pid_alive(pid: int) -> bool:
@@ -106,7 +104,7 @@ def staleness(holder: Holder) -> str | None:
     its own host: elsewhere the heartbeat is all there is to go on."""
     if holder.operator == UNREADABLE:
         return "stale: the lock file is unreadable (no live runbook writes one like it)"
-    if holder.host == socket.gethostname() and not pid_alive(holder.pid):
+    if holder.host == host_name() and not pid_alive(holder.pid):
         return f"stale: pid {holder.pid} on {holder.host} is gone"
     age = holder.heartbeat_age()
     return f"stale: no heartbeat for {age_words(age)}" if age >= STALE_SECONDS else None
@@ -146,9 +144,9 @@ class SessionLock:
         return self.holder.epoch if self.holder else None
 
     def _new_holder(self) -> Holder:
-        stamp = now_iso()
-        return Holder(operator=operator(), host=socket.gethostname(), pid=os.getpid(), since=stamp, heartbeat=stamp,
-                      token=secrets.token_hex(8), purpose=self.purpose, epoch=self._next_epoch())
+        stamp = clock.wall_iso()  # real time under any record clock: other processes judge liveness by it
+        return Holder(operator=operator(), host=host_name(), pid=os.getpid(), since=stamp, heartbeat=stamp,
+                      token=os.urandom(8).hex(), purpose=self.purpose, epoch=self._next_epoch())
 
     def _create(self, holder: Holder) -> bool:
         """Link a complete lock file into place: it exists whole or not at all."""
@@ -165,7 +163,7 @@ class SessionLock:
         return True
 
     def _write_tmp(self, holder: Holder) -> Path:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
             try:
@@ -189,7 +187,7 @@ class SessionLock:
         current = read_holder(self.path)
         if current is None:  # released between our two looks
             return self.acquire(takeover=takeover, reason=reason)
-        same_host = current.host == socket.gethostname()
+        same_host = current.host == host_name()
         dead = (same_host and not pid_alive(current.pid)) or current.operator == UNREADABLE
         if not dead:
             if not takeover and not is_live(current):
@@ -279,7 +277,7 @@ class SessionLock:
         with self._claimed() as got:
             if not got or not self.still_mine():  # no claim now: the next beat tries again
                 return
-            self.holder.heartbeat = now_iso()
+            self.holder.heartbeat = clock.wall_iso()
             self._write(self.holder)
 
     def start_heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
@@ -334,6 +332,7 @@ def release_on_hangup() -> None:
     global _installed
     if _installed or threading.current_thread() is not threading.main_thread():
         return
+    import signal  # only a driving process installs the handlers
 
     def handler(signum: int, frame: object) -> None:
         for lock in list(HELD):

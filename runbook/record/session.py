@@ -1,13 +1,11 @@
 """A session: one change on one environment, as a plain data model that round-trips through YAML."""
 from __future__ import annotations
 
-import datetime as dt
-import getpass
 import os
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from runbook import clock
 from runbook.errors import SessionFileError
 from runbook.flow.states import State
 from runbook.record import session_fields as fields
@@ -15,19 +13,24 @@ from runbook.record import session_fields as fields
 SCHEMA_VERSION = 2  # 2: a snapshot of the journal (carries `journal`: the position it reflects)
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def operator() -> str:
     """Who is acting: user@host (RUNBOOK_OPERATOR overrides, e.g. a named admin behind a shared jump account)."""
     if os.environ.get("RUNBOOK_OPERATOR"):
         return os.environ["RUNBOOK_OPERATOR"]
+    import getpass  # here, not at import: read-only commands such as `status` never ask who is acting
+
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry in some containers
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{host_name()}"
+
+
+def host_name() -> str:
+    """This machine's name, as operators, lock holders and acknowledgements record it."""
+    import socket
+
+    return socket.gethostname()
 
 
 @dataclass
@@ -79,7 +82,7 @@ class StepRecord:
 class Session:
     name: str
     params: dict[str, Any]
-    created: str = field(default_factory=now_iso)
+    created: str = field(default_factory=clock.now_iso)
     created_by: str = field(default_factory=operator)
     steps: dict[str, StepRecord] = field(default_factory=dict)
     lab: dict[str, Any] | None = None  # present for rehearsal sessions: {scenario, state_file, seed, ...}

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from runbook import clock
 from runbook.errors import BadInput, SessionFileError, StorageError
 from runbook.inputs import safe_text
 from runbook.record import crashpoints
-from runbook.record.session import Session, now_iso
+from runbook.record.session import Session
 
 try:  # the C loader keeps `runbook status` fast on big sessions
     from yaml import CSafeDumper as _Dumper
@@ -21,11 +21,16 @@ except ImportError:  # pragma: no cover - pyyaml without libyaml
     from yaml import SafeLoader as Loader  # type: ignore[assignment]
 
 
-class Dumper(_Dumper):  # type: ignore[misc,valid-type]
+class Dumper(_Dumper):
     """Writes a value that appears twice out twice: the files we write never hold an alias (loading refuses them)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def load_yaml(text: str) -> Any:
+    """Plain YAML with the loader sessions are read with (the lab's state file shares its speed)."""
+    return yaml.load(text, Loader=Loader)
 
 
 def sessions_dir() -> Path:
@@ -58,6 +63,8 @@ def write_atomic(path: Path, text: str, mode: int | None = None, sync: bool = Tr
 
     `mode` is set before the rename, so no reader ever sees the file with other permissions.
     """
+    import tempfile  # only writers pay for it (tempfile pulls in random and shutil): `status` never writes
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -108,10 +115,11 @@ def save(session: Session, path: Path) -> None:
     overwritten: `<name>.yaml.damaged-<time>` keeps it for whoever wants to see what happened."""
     private_dir(path.parent)
     if session.recovered and path.exists() and not path.is_symlink():
-        aside = path.with_name(f"{path.name}.damaged-{now_iso().replace(':', '')}")
+        stamp = clock.now_iso().replace(":", "")
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
         number = 1
         while aside.exists():
-            aside, number = aside.with_name(f"{path.name}.damaged-{now_iso().replace(':', '')}-{number}"), number + 1
+            aside, number = aside.with_name(f"{path.name}.damaged-{stamp}-{number}"), number + 1
         os.replace(path, aside)
         session.kept_aside = aside.name
     crashpoints.reached("snapshot.write")
