@@ -144,7 +144,7 @@ class Lab:
     @classmethod
     def load(cls, path: Path, **knobs: Any) -> Lab:
         try:
-            state = yaml.load(path.read_text(encoding="utf-8"), Loader=store.Loader)
+            state = store.load_yaml(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise BadInput(f"the rehearsal lab state {path} is missing; start a new one with `runbook demo`") from None
         if not isinstance(state, dict) or "directory" not in state or "hosts" not in state:
