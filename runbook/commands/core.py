@@ -5,18 +5,19 @@ import argparse
 import sys
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from runbook.backends import Options, ports_factory
-from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, NotAvailable, Refused, RunbookError
+from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, LockHeld, NotAvailable, Refused, RunbookError
+from runbook.flow.catalogue import StepSpec
 from runbook.flow.engine import Runbook
 from runbook.record import store
 from runbook.record.journal import Journal
-from runbook.record.lock import LockHeld, SessionLock, next_epoch
+from runbook.record.lock import SessionLock, next_epoch
 from runbook.reports import text as render
 
 
-def catalogue() -> list:
+def catalogue() -> list[StepSpec]:
     from steps import CATALOGUE
 
     return CATALOGUE
@@ -60,7 +61,7 @@ def opened_for_reading_or_driving(args: argparse.Namespace) -> AbstractContextMa
     return _closing(book)
 
 
-def confirm_on_terminal(args: argparse.Namespace):
+def confirm_on_terminal(args: argparse.Namespace) -> Callable[[str, list[str]], bool]:
     def confirm(question: str, lines: list[str]) -> bool:
         print("\n".join("  " + line for line in lines))
         if args.yes:
