@@ -8,18 +8,19 @@ holds the lock and whether that holder still looks alive, in words an operator c
 """
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from runbook.errors import BadInput, Refused
-from runbook.flow.engine import Runbook
 from runbook.flow.states import SETTLED
 from runbook.record import store
 from runbook.record.journal import Journal
 from runbook.record.lock import STALE_SECONDS, Holder, age_words, is_live, pid_alive, read_holder, staleness
-from runbook.record.session import operator
+from runbook.record.session import host_name, operator
+
+if TYPE_CHECKING:
+    from runbook.flow.engine import Runbook
 
 HANDOVER = "handover"
 
@@ -93,7 +94,7 @@ class LockView:
 
     @property
     def same_host(self) -> bool:
-        return self.holder.host == socket.gethostname()
+        return self.holder.host == host_name()
 
     def lines(self) -> list[str]:
         age = age_words(self.heartbeat_age)
@@ -113,7 +114,7 @@ def lock_view(path: Path) -> LockView | None:
     if holder is None:
         return None
     age = holder.heartbeat_age()
-    if holder.host == socket.gethostname() and not pid_alive(holder.pid):
+    if holder.host == host_name() and not pid_alive(holder.pid):
         verdict = "gone"
     elif is_live(holder):
         verdict = "live"
