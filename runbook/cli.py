@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from runbook.errors import EXIT_FAILED, RunbookError
 
@@ -24,6 +24,22 @@ exit codes:
   2  bad input (the message names the field, the value and what is expected)
 
 `runbook` alone opens the start screen; `runbook COMMAND --help` describes a command."""
+
+
+class ArgumentGroup(Protocol):
+    def add_argument(self, *args: Any, **kwargs: Any) -> object: ...
+
+
+class CommandArguments(ArgumentGroup, Protocol):
+    """What building a command calls on its parser: argparse's, or the stand-in for a command not asked for."""
+
+    def add_mutually_exclusive_group(self, *, required: bool = ...) -> ArgumentGroup: ...
+
+    def set_defaults(self, **kwargs: Any) -> None: ...
+
+
+class Command(Protocol):
+    def __call__(self, name: str, text: str, *, session: bool = ...) -> CommandArguments: ...
 
 
 class _NotOnTheCommandLine:
@@ -49,9 +65,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
+    def command(name: str, text: str, *, session: bool = True) -> CommandArguments:
         if only is not None and name != only:
-            return _NotOnTheCommandLine()  # type: ignore[return-value]
+            return _NotOnTheCommandLine()
         built.append(name)
         p = sub.add_parser(name, help=text, description=text)
         if session:
@@ -59,12 +75,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                                                                "(default ./sessions)")
         return p
 
-    def driving(p: argparse.ArgumentParser) -> None:
+    def driving(p: CommandArguments) -> None:
         p.add_argument("--takeover", action="store_true", help="take over a stale lock (journaled)")
         p.add_argument("--reason", metavar="WHY", help="with --takeover of a driver that is still alive: why "
                        "(journaled with both names; waits one heartbeat period first)")
 
-    def connecting(p: argparse.ArgumentParser) -> None:
+    def connecting(p: CommandArguments) -> None:
         p.add_argument("--insecure", action="store_true", help="allow plain LDAP / Basic over HTTP (lab use only)")
 
     p = command("new", "create a session from a params file")
@@ -131,7 +147,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    "so drivers may write again (needs --note WHY; journaled and shown in the report)")
     p.add_argument("--note", metavar="WHY", help="why the journal is acknowledged")
     driving(p)
-    def record_command(name: str, text: str, *, session: bool = True) -> argparse.ArgumentParser:
+    def record_command(name: str, text: str, *, session: bool = True) -> CommandArguments:
         p = command(name, text, session=session)
         p.set_defaults(handlers="runbook.commands.record")
         return p
@@ -166,7 +182,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _record_commands(command, driving) -> None:  # type: ignore[no-untyped-def]
+def _record_commands(command: Command, driving: Callable[[CommandArguments], None]) -> None:
     """Pair work and the change record (runbook.commands.record)."""
     p = command("watch", "follow a session live, read-only (another operator drives)")
     p.add_argument("--until-settled", action="store_true", help="exit 0 once every step is settled")
