@@ -49,6 +49,7 @@ def digest_ok(entry: dict[str, Any]) -> bool:
 class JournalProblem:
     line: int
     message: str
+    acknowledged: bool = False  # an operator accepted it (journal_check): it no longer fails the check
 
 
 def head_anchor_path(path: Path) -> Path:

@@ -137,14 +137,14 @@ def _mark_acknowledged(problems: list[JournalProblem],
     for problem in problems:
         if problem.line < line or problem.line == line and "does not chain" in problem.message:
             problem = JournalProblem(problem.line, f"{problem.message} — acknowledged at seq {entry['seq']} by "
-                                                   f"{entry.get('operator')}: {entry.get('note', '')}")
-            problem.acknowledged = True  # type: ignore[attr-defined]
+                                                   f"{entry.get('operator')}: {entry.get('note', '')}",
+                                     acknowledged=True)
         marked.append(problem)
     return marked
 
 
 def is_acknowledged(problem: JournalProblem) -> bool:
-    return bool(getattr(problem, "acknowledged", False))
+    return problem.acknowledged
 
 
 def verdict(journal: Journal) -> tuple[bool, list[str]]:
