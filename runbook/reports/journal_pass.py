@@ -147,7 +147,8 @@ class JournalPass:
                 self.checks.append(entry)
             elif action in (two_person.ACKED, two_person.TIMED_OUT, "settings"):
                 self.others.append(entry)
-            share = self.steps.get(entry.get("step"))  # type: ignore[arg-type]
+            step = entry.get("step")
+            share = self.steps.get(step) if step is not None else None
             if share is not None:
                 share.take(entry)
             self.rows.add(self._row(entry))
