@@ -108,6 +108,7 @@ def wsman_operation_timeout(remaining: float) -> float:
 def bound_requests(wsman: WSMan, remaining: float) -> None:
     """Make every HTTP request of this transport give up within what is left of the call."""
     remaining = max(remaining, 0.5)
+    # pypsrp annotates int, but writes the value into xs:duration text ("PT%sS"), where a fraction is valid.
     wsman.operation_timeout = wsman_operation_timeout(remaining)  # type: ignore[assignment]
     transport = getattr(wsman, "transport", None)
     if transport is not None:
