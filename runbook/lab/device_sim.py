@@ -9,6 +9,7 @@ chain checks it.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from runbook.device.probe import ProbeResult, check_url
@@ -41,14 +42,14 @@ class LabDevice:
     def probe(self, url: str, with_certificate: bool) -> ProbeResult:
         started = time.monotonic()
         host, port, _path = check_url(url)
-        base: dict[str, object] = {"url": url, "with_certificate": with_certificate}
+        base = ProbeResult(url=url, with_certificate=with_certificate)  # each answer fills in the rest
         if host.lower() != self.params.public_name.lower():
             self.last_reason = f"the lab publishes only {self.params.public_name}"
-            answer = ProbeResult(**base, failure="dns", detail="Name or service not known",  # type: ignore[arg-type]
+            answer = replace(base, failure="dns", detail="Name or service not known",
                                  certificate_requested=False)
         elif port != 443:
             self.last_reason = f"the lab's TMG listens on 443 only, not {port}"
-            answer = ProbeResult(**base, failure="refused", detail="Connection refused",  # type: ignore[arg-type]
+            answer = replace(base, failure="refused", detail="Connection refused",
                                  certificate_requested=False)
         else:
             walk = hops.ChainWalk(self.lab, self.params, self.issuer if with_certificate else None)
@@ -56,36 +57,36 @@ class LabDevice:
             self.last_reason = found.reason if found else "every hop is coherent for the chain"
             answer = self._answer(base, found, with_certificate, walk)
         elapsed = (time.monotonic() - started) * 1000
-        return ProbeResult(**{**answer.__dict__, "elapsed_ms": elapsed})
+        return replace(answer, elapsed_ms=elapsed)
 
     # -- what each break looks like from the device -----------------------------------------------------------
     def _exchange(self, host: str | None) -> tuple[tuple[str, str], ...]:
         eas = next((s for s in self.params.eas if host and s.host.lower() == host.lower()), self.params.eas[0])
         return (("X-FEServer", eas.computer),)
 
-    def _validator_refuses(self, base: dict[str, object]) -> ProbeResult:
+    def _validator_refuses(self, base: ProbeResult) -> ProbeResult:
         """No certificate at the hop that requires one: TMG's listener ends the handshake, IIS answers 403.7."""
         if self.params.cert_validation == "tmg":
-            return ProbeResult(**base, failure="tls-alert", detail=TLS_CERT_REQUIRED,  # type: ignore[arg-type]
+            return replace(base, failure="tls-alert", detail=TLS_CERT_REQUIRED,
                                certificate_requested=True)
         headers = self._exchange(None) if self.params.cert_validation == "eas" else ()
-        return ProbeResult(**base, status=403, reason="Forbidden", headers=headers,  # type: ignore[arg-type]
+        return replace(base, status=403, reason="Forbidden", headers=headers,
                            body_excerpt=IIS_403_7, certificate_requested=True)
 
-    def _synced(self, base: dict[str, object], asked: bool) -> ProbeResult:
+    def _synced(self, base: ProbeResult, asked: bool) -> ProbeResult:
         headers = (("MS-Server-ActiveSync", EXCHANGE_BUILD), ("MS-ASProtocolVersions", PROTOCOL_VERSIONS),
                    ("MS-ASProtocolCommands", "Sync,FolderSync,Ping,Provision,Settings"),
                    *self._exchange(None))
-        return ProbeResult(**base, status=200, reason="OK", headers=headers,  # type: ignore[arg-type]
+        return replace(base, status=200, reason="OK", headers=headers,
                            certificate_requested=asked)
 
-    def _answer(self, base: dict[str, object], found: hops.Break | None, with_certificate: bool,
+    def _answer(self, base: ProbeResult, found: hops.Break | None, with_certificate: bool,
                 walk: hops.ChainWalk) -> ProbeResult:
         if found is None:
             return self._synced(base, True) if with_certificate else self._validator_refuses(base)
         kind = found.kind
         if kind == hops.REFUSED:  # no TLS handshake happened, so nothing was asked
-            return ProbeResult(**base, failure="refused", detail="Connection refused",  # type: ignore[arg-type]
+            return replace(base, failure="refused", detail="Connection refused",
                                certificate_requested=False)
         if kind == hops.NOT_ASKING or (kind == hops.TLS_AT_TMG and not found.asks):
             return self._synced(base, False)  # nobody asks, so with or without a certificate the request gets in
@@ -94,22 +95,22 @@ class LabDevice:
         from_eas = found.role == "eas"
         exchange = self._exchange(found.host) if from_eas else ()
         if kind == hops.TLS_AT_TMG or kind == hops.CERT_AT_KERBEROS_HOP:
-            return ProbeResult(**base, status=403, reason="Forbidden", headers=exchange,  # type: ignore[arg-type]
+            return replace(base, status=403, reason="Forbidden", headers=exchange,
                                body_excerpt=IIS_403_7, certificate_requested=True)
         if kind == hops.UNTRUSTED:
             if found.role == "tmg":
-                return ProbeResult(**base, failure="tls-alert", detail=TLS_UNKNOWN_CA,  # type: ignore[arg-type]
+                return replace(base, failure="tls-alert", detail=TLS_UNKNOWN_CA,
                                    certificate_requested=True)
-            return ProbeResult(**base, status=403, reason="Forbidden", headers=exchange,  # type: ignore[arg-type]
+            return replace(base, status=403, reason="Forbidden", headers=exchange,
                                body_excerpt=IIS_403_16, certificate_requested=True)
         if kind == hops.NOT_MAPPED:
-            return ProbeResult(**base, status=403, reason="Forbidden", headers=exchange,  # type: ignore[arg-type]
+            return replace(base, status=403, reason="Forbidden", headers=exchange,
                                body_excerpt=IIS_403, certificate_requested=True)
         if kind == hops.NO_RULE:
-            return ProbeResult(**base, status=502, reason="Bad Gateway", body_excerpt=TMG_502,  # type: ignore[arg-type]
+            return replace(base, status=502, reason="Bad Gateway", body_excerpt=TMG_502,
                                certificate_requested=True)
         challenges = tuple(("WWW-Authenticate", offer) for offer in walk.offers(found.host))
-        return ProbeResult(**base, status=401, reason="Unauthorized",  # type: ignore[arg-type]
+        return replace(base, status=401, reason="Unauthorized",
                            headers=challenges + exchange, body_excerpt=IIS_401, certificate_requested=True)
 
 
