@@ -10,7 +10,7 @@ import http.client
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal, Protocol
 from urllib.parse import urlsplit
@@ -135,12 +135,12 @@ class HttpsDeviceProbe:
         requested: list[bool] = []
         _watch_certificate_request(context, requested)
         started = time.monotonic()
-        base = {"url": url, "with_certificate": with_certificate, "trusted_cas": self.trusted_cas}
+        base = ProbeResult(url=url, with_certificate=with_certificate, trusted_cas=self.trusted_cas)
 
-        def done(**fields: object) -> ProbeResult:
+        def done(answer: ProbeResult) -> ProbeResult:
+            """`answer` with what only the end of the request knows: was a certificate asked for, and when."""
             asked = True if requested else (None if _CANNOT_WATCH else False)
-            return ProbeResult(**base, **fields, certificate_requested=asked,  # type: ignore[arg-type]
-                               elapsed_ms=(time.monotonic() - started) * 1000)
+            return replace(answer, certificate_requested=asked, elapsed_ms=(time.monotonic() - started) * 1000)
 
         conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
         try:
@@ -148,27 +148,27 @@ class HttpsDeviceProbe:
                                                    "Accept": "*/*"})
             response = conn.getresponse()
             body = response.read(BODY_EXCERPT).decode("utf-8", "replace")
-            return done(status=response.status, reason=response.reason, headers=tuple(response.getheaders()),
-                        body_excerpt=body)
+            return done(replace(base, status=response.status, reason=response.reason,
+                                headers=tuple(response.getheaders()), body_excerpt=body))
         except ssl.SSLCertVerificationError as exc:
             subject, issuer = _server_certificate(host, port, self.timeout)
             failure: Failure = "tls-name" if exc.verify_code == 62 else "tls-untrusted"  # X509_V_ERR_HOSTNAME_MISMATCH
-            return done(failure=failure, detail=str(exc.verify_message or exc), server_certificate_subject=subject,
-                        server_certificate_issuer=issuer)
+            return done(replace(base, failure=failure, detail=str(exc.verify_message or exc),
+                                server_certificate_subject=subject, server_certificate_issuer=issuer))
         except ssl.SSLError as exc:
-            return done(failure="tls-alert", detail=exc.reason or str(exc))
+            return done(replace(base, failure="tls-alert", detail=exc.reason or str(exc)))
         except (TimeoutError, socket.timeout):
-            return done(failure="timeout", detail=f"{self.timeout:g} s")
+            return done(replace(base, failure="timeout", detail=f"{self.timeout:g} s"))
         except socket.gaierror as exc:
-            return done(failure="dns", detail=str(exc.strerror or exc))
+            return done(replace(base, failure="dns", detail=str(exc.strerror or exc)))
         except ConnectionRefusedError as exc:
-            return done(failure="refused", detail=str(exc.strerror or exc))
+            return done(replace(base, failure="refused", detail=str(exc.strerror or exc)))
         except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected) as exc:
-            return done(failure="reset", detail=str(exc) or type(exc).__name__)
+            return done(replace(base, failure="reset", detail=str(exc) or type(exc).__name__))
         except http.client.HTTPException as exc:
-            return done(failure="protocol", detail=f"{type(exc).__name__}: {exc}")
+            return done(replace(base, failure="protocol", detail=f"{type(exc).__name__}: {exc}"))
         except OSError as exc:
-            return done(failure="unreachable", detail=str(exc.strerror or exc))
+            return done(replace(base, failure="unreachable", detail=str(exc.strerror or exc)))
         finally:
             conn.close()
 
