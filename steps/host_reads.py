@@ -2,15 +2,19 @@
 
 `Get-CertAuthState` (runbook/hosts/ps/CertAuthState.ps1) answers every value a step asks for at once,
 each item exactly as its single-value function would (runbook/hosts/ps/README.md); a step makes one
-round trip per host instead of one per value. The Exchange cmdlets live on a second endpoint (its
-own runspace pool and connection), so `at_once` reads it while the default endpoint answers.
+round trip per host instead of one per value, and a check that says what it reads (`state_reads(ctx)`,
+from `asks`) is read with the other checks of its host in one call by a verify-all (runbook.flow.host_state).
+The Exchange cmdlets live on a second endpoint (its own runspace pool and connection), so `at_once`
+reads it while the default endpoint answers.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from runbook.errors import HostError
+from runbook.flow import host_state
+from runbook.flow.host_state import item_key
 from runbook.flow.ports import HostsPort
 
 EXCHANGE = "exchange"  # the Exchange management endpoint (runbook/hosts/ps/README.md)
@@ -20,57 +24,60 @@ B = TypeVar("B")
 
 
 class HostState:
-    """What one Get-CertAuthState call answered, looked up by what was asked."""
+    """What one Get-CertAuthState call answered, looked up by what was asked (`parameters`, from `asks`)."""
 
-    def __init__(self, reply: dict[str, Any], rights: list[str], features: list[str], pools: list[str],
-                 settings: list[Setting], providers: list[str]):
-        def by(asked: Iterable[Any], answers: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
-            return {_key(item): answer for item, answer in zip(asked, answers, strict=True)}
-
-        self._rights = by(rights, reply["Rights"])
-        self._features = by(features, reply["Features"])
-        self._pools = by(pools, reply["AppPools"])
-        self._settings = by(settings, reply["WebConfig"])
-        self._providers = by(providers, reply["Providers"])
+    def __init__(self, reply: dict[str, Any], parameters: Mapping[str, Any]):
+        self._answers: dict[str, dict[Hashable, dict[str, Any]]] = {
+            name: {item_key(item): answer for item, answer in zip(parameters.get(name, []), reply[part], strict=True)}
+            for name, part in host_state.LISTS.items()}
 
     def right(self, right: str) -> dict[str, Any]:
         """{Right, Holders, GpoOwned, GpoName}, as Get-CertAuthUserRight."""
-        return self._rights[_key(right)]
+        return self._answers["Right"][item_key(right)]
 
     def feature(self, name: str) -> dict[str, Any]:
-        return self._features[_key(name)]
+        return self._answers["Feature"][item_key(name)]
 
     def pool(self, name: str) -> dict[str, Any]:
-        return self._pools[_key(name)]
+        return self._answers["AppPool"][item_key(name)]
 
     def setting(self, location: str, section: str, name: str) -> dict[str, Any]:
         """{Location, Filter, Name, Value, Local}, as Get-CertAuthWebConfig."""
-        return self._settings[_key((location, section, name))]
+        return self._answers["WebConfig"][item_key(_web_config((location, section, name)))]
 
     def providers(self, location: str) -> list[str]:
-        return list(self._providers[_key(location)]["Providers"])
+        return list(self._answers["ProviderLocation"][item_key(location)]["Providers"])
 
 
-def _key(item: Any) -> Any:
-    # Rights, features, pools and IIS paths are case-insensitive on the host.
-    return tuple(str(part).lower() for part in item) if isinstance(item, tuple) else str(item).lower()
+def _web_config(setting: Setting) -> dict[str, str]:
+    return dict(zip(host_state.WEB_CONFIG_KEYS, setting, strict=True))
+
+
+def asks(*, rights: Iterable[str] = (), features: Iterable[str] = (), pools: Iterable[str] = (),
+         settings: Iterable[Setting] = (), providers: Iterable[str] = (), tmg_policy: bool = False) -> dict[str, Any]:
+    """The Get-CertAuthState parameters asking for these values: what `read_asked` sends, and what a check
+    declares with `state_reads(ctx)` so that a verify-all reads all of a host's checks at once."""
+    asked = (list(rights), list(features), list(pools), [_web_config(setting) for setting in settings],
+             list(providers))
+    parameters: dict[str, Any] = {name: values for name, values in zip(host_state.LISTS, asked, strict=True) if values}
+    if tmg_policy:
+        parameters[host_state.TMG_SWITCH] = True
+    return parameters
 
 
 def read_state(hosts: HostsPort, host: str, *, rights: Iterable[str] = (), features: Iterable[str] = (),
                pools: Iterable[str] = (), settings: Iterable[Setting] = (),
                providers: Iterable[str] = ()) -> HostState:
     """Everything asked for, from one call on `host`'s default endpoint (`hosts`: a step's `ctx.hosts`)."""
-    asked = (list(rights), list(features), list(pools), list(settings), list(providers))
-    parameters: dict[str, Any] = {}
-    for name, values in zip(("Right", "Feature", "AppPool", "WebConfig", "ProviderLocation"), asked, strict=True):
-        if values:
-            parameters[name] = values
-    if "WebConfig" in parameters:
-        parameters["WebConfig"] = [{"Location": location, "Filter": section, "Name": name}
-                                   for location, section, name in parameters["WebConfig"]]
-    reply = hosts.shell(host).invoke("Get-CertAuthState", parameters).first
+    return read_asked(hosts, host, asks(rights=rights, features=features, pools=pools, settings=settings,
+                                        providers=providers))
+
+
+def read_asked(hosts: HostsPort, host: str, parameters: Mapping[str, Any]) -> HostState:
+    """What `parameters` (from `asks`) asks for, from one call on `host`'s default endpoint."""
+    reply = hosts.shell(host).invoke(host_state.STATE, dict(parameters)).first
     try:
-        return HostState(reply, *asked)
+        return HostState(reply, parameters)
     except (KeyError, TypeError, ValueError):  # a list missing or of another length than asked
         raise HostError(host, f"Get-CertAuthState: the answer does not match what was asked ({reply!r:.200})") from None
 

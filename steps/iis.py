@@ -7,6 +7,7 @@ The one hop that checks the client certificate gets the guide's IIS certificate 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from runbook.flow import chain
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
@@ -34,6 +35,9 @@ class ByChain:
 
     def apply(self, ctx: StepContext, plan: Plan) -> None:
         self._pick(ctx).apply(ctx, plan)
+
+    def state_reads(self, ctx: StepContext) -> dict[str, Any]:
+        return self._pick(ctx).state_reads(ctx)
 
     def verify(self, ctx: StepContext) -> Verification:
         return self._pick(ctx).verify(ctx)

@@ -59,6 +59,10 @@ class CertificateAuth(hc.HostUndo):
     def __init__(self, *, exchange: bool) -> None:
         self.exchange = exchange  # Exchange runs here (EAS): its ActiveSync vdir requires the certificate too
 
+    def state_reads(self, ctx: StepContext) -> dict[str, Any]:
+        """What `plan` and `verify` read on the host itself: the feature and the five IIS values."""
+        return reads.asks(features=[FEATURE], settings=[setting[:3] for setting in wanted_settings(ctx.params)])
+
     def _read(self, ctx: StepContext) -> tuple[reads.HostState, Callable[[], dict[str, Any]] | None]:
         """The feature and the five IIS values in one call; on EAS, Exchange's vdir at the same time (read after
         the feature, as the steps go: its failure counts after the host's own)."""
@@ -66,8 +70,7 @@ class CertificateAuth(hc.HostUndo):
         assert server is not None
 
         def host_state() -> reads.HostState:
-            return reads.read_state(ctx.hosts, server.host, features=[FEATURE],
-                                    settings=[setting[:3] for setting in wanted_settings(ctx.params)])
+            return reads.read_asked(ctx.hosts, server.host, self.state_reads(ctx))
         if not self.exchange:
             return host_state(), None
         return reads.at_once(host_state, lambda: reads.exchange_vdir(

@@ -40,17 +40,32 @@ class KerberosAcceptance(hc.HostUndo):
         # the IIS values itself; elsewhere (SEG) the IIS values are set directly.
         self.exchange = exchange
 
+    def _asks(self, ctx: StepContext, names: list[str], *, ssl_flags: bool = False) -> dict[str, Any]:
+        """The vdir's Windows Authentication values `names` (and its sslFlags), and its providers."""
+        where = location(ctx.params)
+        settings = [(where, WINDOWS_AUTH, name) for name in names]
+        if ssl_flags:
+            settings.append((where, ACCESS, "sslFlags"))
+        return reads.asks(settings=settings, providers=[where])
+
+    def _verified(self, ctx: StepContext) -> list[str]:
+        """The Windows Authentication values `verify` checks (useAppPoolCredentials where a farm shares an
+        account)."""
+        pooled = not self.exchange and _pool_credentials(ctx.params)
+        return ["enabled"] + (["useAppPoolCredentials"] if pooled else [])
+
+    def state_reads(self, ctx: StepContext) -> dict[str, Any]:
+        """What `verify` reads on the host itself (a verify-all reads it with the host's other checks)."""
+        return self._asks(ctx, self._verified(ctx), ssl_flags=True)
+
     def _read(self, ctx: StepContext, names: list[str], *, ssl_flags: bool = False,
               ) -> tuple[reads.HostState, dict[str, Any] | None]:
         """The vdir's Windows Authentication values and providers in one call; on EAS, Exchange's vdir at the
         same time (read first, as the steps go: its failure counts before the host's own)."""
-        server, where = _server(ctx), location(ctx.params)
-        settings = [(where, WINDOWS_AUTH, name) for name in names]
-        if ssl_flags:
-            settings.append((where, ACCESS, "sslFlags"))
+        server = _server(ctx)
 
         def host_state() -> reads.HostState:
-            return reads.read_state(ctx.hosts, server.host, settings=settings, providers=[where])
+            return reads.read_asked(ctx.hosts, server.host, self._asks(ctx, names, ssl_flags=ssl_flags))
         if not self.exchange:
             return host_state(), None
         vdir, state = reads.at_once(
@@ -101,8 +116,8 @@ class KerberosAcceptance(hc.HostUndo):
     def verify(self, ctx: StepContext) -> Verification:
         server, where = _server(ctx), location(ctx.params)
         result = Verification()
-        pooled = not self.exchange and _pool_credentials(ctx.params)
-        state, vdir = self._read(ctx, ["enabled"] + (["useAppPoolCredentials"] if pooled else []), ssl_flags=True)
+        names = self._verified(ctx)
+        state, vdir = self._read(ctx, names, ssl_flags=True)
         if vdir is not None:
             result.expect("Exchange ActiveSync WindowsAuthEnabled", True, vdir.get("WindowsAuthEnabled"),
                           ok=hc.same(vdir.get("WindowsAuthEnabled"), True))
@@ -111,7 +126,7 @@ class KerberosAcceptance(hc.HostUndo):
         enabled = state.setting(where, WINDOWS_AUTH, "enabled")["Value"]
         result.expect(f"{server.host} windowsAuthentication.enabled @ {where}", True, enabled,
                       ok=hc.same(enabled, True))
-        if pooled:
+        if "useAppPoolCredentials" in names:
             app_pool = state.setting(where, WINDOWS_AUTH, "useAppPoolCredentials")["Value"]
             result.expect(f"{server.host} windowsAuthentication.useAppPoolCredentials", True, app_pool,
                           ok=hc.same(app_pool, True))

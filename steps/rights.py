@@ -7,6 +7,7 @@ grant does not stick, and the step says so instead of pretending.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from runbook.errors import StepFailed
 from runbook.flow import chain
@@ -27,17 +28,21 @@ RIGHTS = {
 SEG_POOL = who.SEG_POOL
 
 
+def _asks(role: str) -> dict[str, Any]:
+    """Both rights and, on the SEG, its pool's identity (whom they are for there)."""
+    return reads.asks(pools=[] if role == "tmg" else [SEG_POOL], rights=list(RIGHTS))
+
+
 def _read(ctx: StepContext, role: str) -> tuple[reads.HostState, tuple[str, str, list[str]]]:
     """Both rights and, on the SEG, its pool's identity, in one call; and (SID, display name, notes) of the
     identity that needs the rights on this host."""
+    state = reads.read_asked(ctx.hosts, _host(ctx), _asks(role))
     if role == "tmg":
         params = ctx.params
-        state = reads.read_state(ctx.hosts, _host(ctx), rights=list(RIGHTS))
         return state, (params.tmg_service_sid, params.tmg_service_identity, [
             f"TMG's web proxy runs as {params.tmg_service_identity} (params tmg.service_identity)"])
     server = ctx.target.server
     assert server is not None
-    state = reads.read_state(ctx.hosts, server.host, pools=[SEG_POOL], rights=list(RIGHTS))
     pool = state.pool(SEG_POOL)
     kind = pool["IdentityType"]
     name = pool.get("UserName") or kind
@@ -89,6 +94,10 @@ class UserRights(hc.HostUndo):
     def apply(self, ctx: StepContext, plan: Plan) -> None:
         for change in plan.changes:
             hc.apply(ctx, change)
+
+    def state_reads(self, ctx: StepContext) -> dict[str, Any]:
+        """What `verify` reads on its host (a verify-all reads it with the host's other checks)."""
+        return _asks(self.role)
 
     def verify(self, ctx: StepContext) -> Verification:
         state, (sid, name, notes) = _read(ctx, self.role)

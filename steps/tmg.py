@@ -16,6 +16,7 @@ from runbook.flow.catalogue import ManualItem, StepSpec, Target
 from runbook.flow.changes import Verification
 from runbook.flow.context import StepContext
 from runbook.inputs.params import Params
+from steps import host_reads
 from steps import tmg_checklists as checklists
 from steps.applicability import tmg_authenticates, validates
 from steps.targets import on_tmg
@@ -31,7 +32,14 @@ def _policy(ctx: StepContext) -> dict[str, Any]:
     return policy
 
 
-class ListenerCheck:
+class PolicyRead:
+    """What a check of TMG's policy reads: a verify-all reads it with 5a's rights, in one call to TMG."""
+
+    def state_reads(self, ctx: StepContext) -> dict[str, Any]:
+        return host_reads.asks(tmg_policy=True)
+
+
+class ListenerCheck(PolicyRead):
     """Read-only: TMG's listener as the COM object model reports it."""
 
     def verify(self, ctx: StepContext) -> Verification:
@@ -59,7 +67,7 @@ def _named_or_public(params: Params, rules: list[dict[str, Any]]) -> dict[str, A
         (r for r in rules if params.public_name in r.get("PublicNames", [])), None)
 
 
-class RuleCheck:
+class RuleCheck(PolicyRead):
     """Read-only: the publishing rule the chain needs, and for a SEG that nothing still publishes straight to EAS."""
 
     def verify(self, ctx: StepContext) -> Verification:

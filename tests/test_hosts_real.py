@@ -250,10 +250,11 @@ def test_verify_fans_out_over_the_farm_and_keeps_each_hosts_steps_in_order(host_
 
     eas01, eas02 = spans["eas01.test.lan"], spans["eas02.test.lan"]
     assert overlap(eas01, eas02), "the two Exchange servers were verified at once"
-    # One call per host and step: 1, then 2, then 5a (both rights at once) on TMG; 6a reads IIS in one call and
+    # One call per host: TMG's 1, 2 (its policy) and 5a (both rights) in one; 6a reads IIS in one call and
     # Exchange's vdir on the second endpoint at the same time.
-    tmg_calls = [call[1] for call in lab.invocations("tmg01.test.lan")[marks["tmg01.test.lan"]:]]
-    assert tmg_calls == ["Get-CertAuthTmgPolicy", "Get-CertAuthTmgPolicy", "Get-CertAuthState"]
+    tmg_calls = [call[1:] for call in lab.invocations("tmg01.test.lan")[marks["tmg01.test.lan"]:]]
+    assert tmg_calls == [("Get-CertAuthState", {"Right": ["SeTcbPrivilege", "SeImpersonatePrivilege"],
+                                                "TmgPolicy": True})]
     vdir = "Default Web Site/Microsoft-Server-ActiveSync"
     windows_auth = "system.webServer/security/authentication/windowsAuthentication"
     iis_reads = {"WebConfig": [{"Location": vdir, "Filter": windows_auth, "Name": "enabled"},

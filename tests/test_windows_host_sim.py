@@ -318,12 +318,25 @@ def test_state_answers_each_item_as_its_single_value_function_in_the_order_asked
         "WebConfig": [first(seg, "Get-CertAuthWebConfig", Location=VDIR, Filter=ACCESS, Name="sslFlags"),
                       first(seg, "Get-CertAuthWebConfig", Location="", Filter=RUNTIME, Name="uploadReadAheadSize")],
         "Providers": [first(seg, "Get-CertAuthAuthProviders", Location=VDIR)],
+        "TmgPolicy": None,
     }
     assert state["Rights"][1]["GpoName"] == "Servers Hardening"
     # Nothing asked, every list empty; one value (not a list) is a list of one, as PowerShell binds it.
-    assert first(seg, "Get-CertAuthState") == {key: [] for key in contract.OUTPUTS["Get-CertAuthState"]}
+    assert first(seg, "Get-CertAuthState") == {**{key: [] for key in contract.OUTPUTS["Get-CertAuthState"]},
+                                               "TmgPolicy": None}
     assert len(first(seg, "Get-CertAuthState", Right="SeTcbPrivilege")["Rights"]) == 1
     assert seg.calls[-1] == ("default", "Get-CertAuthState", {"Right": "SeTcbPrivilege"})  # one call on the host
+
+
+def test_state_answers_the_tmg_policy_when_asked_for_as_get_certauthtmgpolicy_does():
+    tmg = make("tmg")
+    tmg.tmg.add_listener("EAS Listener", ["203.0.113.10"], "CN=mail.example.com", client_cert_auth=True)
+    state = first(tmg, "Get-CertAuthState", Right=["SeTcbPrivilege"], TmgPolicy=True)
+    assert state["TmgPolicy"] == first(tmg, "Get-CertAuthTmgPolicy")
+    assert state["Rights"] == [first(tmg, "Get-CertAuthUserRight", Right="SeTcbPrivilege")]
+    assert first(tmg, "Get-CertAuthState", Right=["SeTcbPrivilege"], TmgPolicy=False)["TmgPolicy"] is None
+    with pytest.raises(SimCommandError, match="Forefront TMG is not installed on EAS01"):
+        make("eas").invoke("Get-CertAuthState", {"TmgPolicy": True})
 
 
 @pytest.mark.parametrize(("params", "message"), [

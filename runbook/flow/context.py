@@ -7,6 +7,7 @@ from typing import Callable
 from runbook.flow.cancel import CancelToken, Checked
 from runbook.flow.catalogue import StepInstance, Target
 from runbook.flow.changes import Change
+from runbook.flow.host_state import Gathered
 from runbook.flow.ports import DirectoryPort, HostsPort
 from runbook.inputs.params import Params
 
@@ -62,6 +63,7 @@ class StepContext:
     allow_restart: bool = False  # points of no return (iisreset) run only when the operator said so
     log: list[str] = field(default_factory=list)
     cancel: CancelToken = field(default_factory=CancelToken)  # checked before every remote call
+    gathered: Gathered | None = None  # a verify-all's one read of this step's host, answering the step's own reads
 
     @property
     def target(self) -> Target:
@@ -73,7 +75,8 @@ class StepContext:
 
     @property
     def hosts(self) -> HostsPort:
-        return Checked(self.ports.hosts, self.cancel)
+        hosts = self.ports.hosts
+        return Checked(hosts if self.gathered is None else self.gathered.over(hosts), self.cancel)
 
     def say(self, line: str) -> None:
         self.log.append(line)

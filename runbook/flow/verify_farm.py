@@ -7,6 +7,7 @@ from runbook.errors import RunbookError
 from runbook.flow.automation import DIRECTORY, checker_of, verified_on
 from runbook.flow.changes import Verification
 from runbook.flow.context import StepContext
+from runbook.flow.host_state import gather
 
 if TYPE_CHECKING:
     from runbook.flow.engine import Runbook
@@ -48,6 +49,7 @@ def verify_many(book: Runbook, keys: list[str], max_workers: int = 32) -> dict[s
             results.update({ctx.instance.key: exc for ctx, _ in groups.pop(where)})
 
     def work(group: list[tuple[StepContext, Any]]) -> list[tuple[str, Verification | RunbookError]]:
+        read_together(group)
         done: list[tuple[str, Verification | RunbookError]] = []
         for ctx, checker in group:
             try:
@@ -67,6 +69,21 @@ def verify_many(book: Runbook, keys: list[str], max_workers: int = 32) -> dict[s
     ordered = {key: results[key] for key in dict.fromkeys(keys)}
     book.settle_verifications({k: r for k, r in ordered.items() if isinstance(r, Verification)})
     return ordered
+
+
+def read_together(group: list[tuple[StepContext, Any]]) -> None:
+    """One Get-CertAuthState call for what every check of this host reads (each says so with `state_reads(ctx)`),
+    when more than one does: a single check's own call is as few, and runs beside its Exchange read."""
+    declared = [(ctx, reads(ctx)) for ctx, checker in group
+                if (reads := getattr(checker, "state_reads", None)) is not None]
+    declared = [(ctx, asked) for ctx, asked in declared if asked]
+    if len(declared) < 2:
+        return
+    first = declared[0][0]
+    assert first.target.server is not None  # a check that reads a host names it
+    gathered = gather(first.hosts, first.target.server.host, [asked for _, asked in declared])
+    for ctx, _ in declared:
+        ctx.gathered = gathered
 
 
 def open_port(book: Runbook, where: str) -> object:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pypsrp.complex_objects import PSInvocationState
 from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 
 from runbook.errors import HostError
@@ -26,6 +27,34 @@ from runbook.hosts.values import plain_value, record_text, wire_value
 log = logging.getLogger(__name__)
 
 CLEANUP_TIMEOUT = 5.0
+
+
+class ScriptSerializer(Serializer):
+    """pypsrp's serializer, escaping each long text once for all pools: every host's first call sends the same
+    function files (≈36 KB), and escaping them character by character (PSRP's _xHHHH_ for each line break) is
+    otherwise paid again per host."""
+
+    LONG = 4096  # the function files; a parameter value is far shorter and escaped as usual
+
+    def __init__(self, escaped: dict[str, str]):
+        super().__init__()
+        self._escaped = escaped
+
+    def _serialize_string(self, value: str | None) -> str | None:
+        if value is None or len(value) < self.LONG:
+            return super()._serialize_string(value)
+        found = self._escaped.get(value)
+        if found is None:
+            found = super()._serialize_string(value)
+            assert found is not None
+            self._escaped[value] = found  # two hosts escaping it at once both store the same text
+        return found
+
+
+def escape_once(pool: RunspacePool, escaped: dict[str, str]) -> None:
+    """Have `pool` serialize with a ScriptSerializer sharing `escaped` (one per WinRMHosts: every host's pools)."""
+    # pypsrp keeps its serializer in these two attributes (no parameter takes one).
+    pool._serializer = pool._fragmenter.serializer = ScriptSerializer(escaped)
 
 
 def build(pool: RunspacePool, function: str | None, parameters: dict[str, Any], scripts: Iterable[str] = (),

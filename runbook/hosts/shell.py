@@ -103,6 +103,7 @@ class WinRMShell:
         password: Secret,
         scripts: list[tuple[str, str]],
         default_timeout: float,
+        escaped: dict[str, str] | None = None,
     ):
         self.host = host
         self._targets = dict(targets)
@@ -110,6 +111,7 @@ class WinRMShell:
         self._scripts = scripts
         self._default_timeout = default_timeout
         self._sessions: dict[str, _Session] = {}
+        self._escaped = escaped if escaped is not None else {}
         self._locks = {endpoint: threading.Lock() for endpoint in self._targets}
         self.pools_opened = 0  # runspace pools this shell has opened (for tests and diagnostics)
 
@@ -196,6 +198,7 @@ class WinRMShell:
             **kwargs,
         )
         pool = RunspacePool(wsman, configuration_name=target.configuration_name, min_runspaces=1, max_runspaces=1)
+        pipeline.escape_once(pool, self._escaped)
         session = _Session(wsman, pool)
         bound_requests(wsman, time_left(deadline))
         try:
@@ -297,6 +300,7 @@ class WinRMHosts:
             (p.name, p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.ps1")) if p.is_file()
         ] if folder.is_dir() else []
         self._shells: dict[str, WinRMShell] = {}
+        self._escaped: dict[str, str] = {}  # the function files as PSRP text, shared by every host's pools
         self._lock = threading.Lock()
         # Who the hosts see (journaled with each change): the user, or the ticket's principal (set by the caller).
         self.acting_as: str | None = settings.user
@@ -329,7 +333,8 @@ class WinRMHosts:
         with self._lock:
             shell = self._shells.get(key)
             if shell is None:
-                shell = WinRMShell(host, self._targets(host), self._password, self.scripts, self.timeout)
+                shell = WinRMShell(host, self._targets(host), self._password, self.scripts, self.timeout,
+                                   self._escaped)
                 self._shells[key] = shell
             return shell
 

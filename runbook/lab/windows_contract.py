@@ -68,7 +68,8 @@ HOST_FUNCTIONS: dict[str, tuple[Param, ...]] = {
                           Param("Feature", pattern=FEATURE_PATTERN, kind="string[]"),
                           Param("AppPool", kind="string[]"),
                           Param("WebConfig", kind="hashtable[]"),
-                          Param("ProviderLocation", kind="string[]")),
+                          Param("ProviderLocation", kind="string[]"),
+                          Param("TmgPolicy", kind="bool")),
 }
 # What each list of Get-CertAuthState holds: (its parameter, the function answering one item, that function's
 # parameter an item binds to; None: the item is a hashtable of that function's parameters).
@@ -79,6 +80,8 @@ STATE_PARTS: tuple[tuple[str, str, str, str | None], ...] = (
     ("WebConfig", "WebConfig", "Get-CertAuthWebConfig", None),
     ("Providers", "ProviderLocation", "Get-CertAuthAuthProviders", "Location"),
 )
+# Get-CertAuthState's switch for Get-CertAuthTmgPolicy's answer, and the property that holds it (None unasked).
+STATE_TMG_POLICY = "TmgPolicy"
 
 EXCHANGE_CMDLETS: dict[str, tuple[Param, ...]] = {
     "Get-ActiveSyncVirtualDirectory": (Param("Identity"), Param("Server")),
@@ -109,7 +112,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "Remove-CertAuthAuthProvider": _BEFORE_AFTER_PROVIDERS,
     "Invoke-CertAuthIisReset": ("Restarted", "At"),
     "Get-CertAuthTmgPolicy": ("Listeners", "Rules", "ServerRules"),
-    "Get-CertAuthState": tuple(part[0] for part in STATE_PARTS),
+    "Get-CertAuthState": (*(part[0] for part in STATE_PARTS), STATE_TMG_POLICY),
     "Get-ActiveSyncVirtualDirectory": ("Identity", "Server", "ClientCertAuth", "BasicAuthEnabled",
                                        "WindowsAuthEnabled"),
     "Set-ActiveSyncVirtualDirectory": (),

@@ -215,10 +215,10 @@ class SimWindowsHost:
         return None
 
     # ------------------------------------------------------------------------------ one call, every read
-    def _get_state(self, **lists: list[Any] | None) -> list[Any]:
+    def _get_state(self, **lists: Any) -> list[Any]:
         # As the shipped function does: each item through the single-value function (its binding, its errors,
-        # a fault planted on it), in the order asked.
-        state: dict[str, list[Any]] = {}
+        # a fault planted on it), in the order asked; the TMG policy last, when asked for.
+        state: dict[str, Any] = {}
         for key, parameter, function, binds_to in contract.STATE_PARTS:
             signature = contract.HOST_FUNCTIONS[function]
             state[key] = []
@@ -228,4 +228,9 @@ class SimWindowsHost:
                 if (injected := self._pop(self.fail_next, function)) is not None:
                     raise SimCommandError(injected)
                 state[key] += self._answers[function](**contract.bind(signature, arguments))
+        state[contract.STATE_TMG_POLICY] = None
+        if lists.get(contract.STATE_TMG_POLICY):
+            if (injected := self._pop(self.fail_next, "Get-CertAuthTmgPolicy")) is not None:
+                raise SimCommandError(injected)
+            state[contract.STATE_TMG_POLICY] = self._answers["Get-CertAuthTmgPolicy"]()[0]
         return [state]

@@ -1,8 +1,9 @@
 #Requires -Version 3.0
 # Every value one step reads on this host, in one call (steps 5a, 5b, 6a, 6b): a round trip per host
-# and step instead of one per value. Each item is answered by the single-value function of
-# CertAuthHost.ps1 / CertAuthIis.ps1 that a step would otherwise call on its own, so the values,
-# their validation and their errors are exactly that function's.
+# and step instead of one per value; a verify-all asks once per host for what all its steps read (with
+# -TmgPolicy, steps 1 and 2's TMG policy too). Each item is answered by the single-value function of
+# CertAuthHost.ps1 / CertAuthIis.ps1 / CertAuthTmg.ps1 that a step would otherwise call on its own, so the
+# values, their validation and their errors are exactly that function's.
 #
 # Contract: runbook/hosts/ps/README.md. Nothing in this file runs when it is loaded: it only defines functions.
 
@@ -26,7 +27,8 @@ function Get-CertAuthState {
     .SYNOPSIS
     User rights, Windows features, app pool identities, IIS configuration values and Windows
     Authentication providers, each list in the order asked (each item a hashtable with the single-value
-    function's properties); a list nobody asked for is empty.
+    function's properties); a list nobody asked for is empty. With -TmgPolicy, TmgPolicy is what
+    Get-CertAuthTmgPolicy answers (as a hashtable); without it, $null.
     #>
     [CmdletBinding()]
     param(
@@ -41,7 +43,9 @@ function Get-CertAuthState {
         # Each item: @{ Location = ''; Filter = 'system.webServer/...'; Name = 'enabled' }
         [hashtable[]]$WebConfig,
 
-        [string[]]$ProviderLocation
+        [string[]]$ProviderLocation,
+
+        [switch]$TmgPolicy
     )
 
     $ErrorActionPreference = 'Stop'
@@ -61,11 +65,16 @@ function Get-CertAuthState {
     $providers = @(foreach ($location in $ProviderLocation) {
         ConvertTo-CertAuthTable -InputObject (Get-CertAuthAuthProviders -Location $location)
     })
+    $policy = $null
+    if ($TmgPolicy) {
+        $policy = ConvertTo-CertAuthTable -InputObject (Get-CertAuthTmgPolicy)
+    }
     [pscustomobject]@{
         Rights = $rights
         Features = $features
         AppPools = $pools
         WebConfig = $settings
         Providers = $providers
+        TmgPolicy = $policy
     }
 }
