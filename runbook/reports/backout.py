@@ -76,16 +76,9 @@ def build(book: Runbook) -> tuple[list[Item], list[str]]:
 
 
 def _entries(book: Runbook) -> list[dict[str, Any]]:
-    import json
+    from runbook.record import journal_read
 
-    found = []
-    if book.journal.path.exists():
-        for line in book.journal.path.read_text(encoding="utf-8").splitlines():
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue
-    return found
+    return [entry for _, entry in journal_read.entries(book.journal.path, whole=True)]
 
 
 def _reverts(changes: list[Change]) -> list[str]:
