@@ -243,7 +243,7 @@ class InfoModal(ModalScreen[None]):
 
 def resume_modal(key: str, found: str | None = None) -> ConfirmModal:
     """Opening a session whose step was running when its driver died: verify it before anything else. `found`
-    is what the journal says of it (runbook.record.recovery.interrupted_note: the changes in force, the writes
+    is what the journal says of it (runbook.flow.recovery.interrupted_note: the changes in force, the writes
     in flight)."""
     return ConfirmModal(f"{key} was interrupted: verify it before anything else?", [
         f"{key} {found}" if found else f"{key} was running when the last process died.",

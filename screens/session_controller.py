@@ -22,7 +22,7 @@ from runbook.pair.handover import lock_view
 from runbook.record import store
 from runbook.record.journal_tail import JournalSummary
 from runbook.record.lock import is_live, read_holder
-from runbook.record.recovery import interrupted_note
+from runbook.flow.recovery import interrupted_note
 from screens import actions, operations, view
 from screens.messages import (
     ActionCancelled,

@@ -21,6 +21,7 @@ from runbook.errors import (
     StepFailed,
     TakenOver,
 )
+from runbook.flow import recovery
 from runbook.flow.automation import automation_of, chain_problems, checker_of
 from runbook.flow.cancel import CancelToken
 from runbook.flow.catalogue import StepInstance, StepSpec
@@ -31,7 +32,7 @@ from runbook.flow.states import IN_PLACE, Event, State, next_state
 from runbook.flow.view import SessionView
 from runbook.inputs.params import Params, load_params_file
 from runbook.pair import two_person
-from runbook.record import crashpoints, recovery, store
+from runbook.record import crashpoints, store
 from runbook.record.journal import Journal
 from runbook.record.lock import SessionLock, next_epoch
 from runbook.record.recorder import Recorder
