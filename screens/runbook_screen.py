@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from runbook.flow import chain
-from runbook.flow.completion import Completion, completion
+from runbook.flow.completion import completion
 from runbook.flow.engine import Runbook
 from runbook.flow.states import State
 from runbook.record.journal_tail import JournalSummary
@@ -70,27 +70,6 @@ class RunbookScreen(Screen[None]):
     @property
     def busy(self) -> str | None:
         return self.session.busy
-
-    # For Pilot tests still reading these off the screen (they move to `screen.session` as their files free up).
-    @busy.setter
-    def busy(self, value: str | None) -> None:
-        self.session.busy = value
-
-    @property
-    def following(self) -> str | None:
-        return self.session.following
-
-    @property
-    def driving(self) -> bool:
-        return self.session.driving
-
-    @property
-    def plans(self) -> dict[str, PlanView]:
-        return self.session.plans
-
-    @property
-    def done(self) -> Completion | None:
-        return self.session.done
 
     @property
     def selected(self) -> str | None:

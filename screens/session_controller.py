@@ -17,12 +17,12 @@ from runbook.checks.runs import blocking_faults
 from runbook.errors import LockHeld, RunbookError
 from runbook.flow.completion import Completion, completion
 from runbook.flow.engine import Runbook
+from runbook.flow.recovery import interrupted_note
 from runbook.flow.states import IN_PLACE, State
 from runbook.pair.handover import lock_view
 from runbook.record import store
 from runbook.record.journal_tail import JournalSummary
 from runbook.record.lock import is_live, read_holder
-from runbook.flow.recovery import interrupted_note
 from screens import actions, operations, view
 from screens.messages import (
     ActionCancelled,

@@ -27,7 +27,7 @@ async def test_handover_journals_the_note_releases_the_lock_and_the_view_follows
     note = "3a next; [b]ask[/b] the AD team about 4a"  # operator text: shown literally, never as markup
     async with app_for(path).run_test(size=SIZE) as pilot:
         screen = await opened(pilot)
-        assert screen.driving and store.lock_path(path).exists()
+        assert screen.session.driving and store.lock_path(path).exists()
         await pilot.press("H")
         await until(pilot, lambda: isinstance(pilot.app.screen, TextModal))
         await pilot.press("enter")  # an empty note is not accepted
@@ -35,9 +35,9 @@ async def test_handover_journals_the_note_releases_the_lock_and_the_view_follows
         assert isinstance(pilot.app.screen, TextModal)
         pilot.app.screen.query_one("#text").value = note
         await pilot.press("enter")
-        await until(pilot, lambda: screen.following is not None and not screen.busy)
+        await until(pilot, lambda: screen.session.following is not None and not screen.busy)
         await settle(pilot)
-        assert not screen.driving and not store.lock_path(path).exists()
+        assert not screen.session.driving and not store.lock_path(path).exists()
         last = journal(path)[-1]
         assert last["action"] == HANDOVER and last["note"] == note
         text = screen_text(pilot.app)
@@ -55,7 +55,7 @@ async def test_the_next_driver_sees_the_pending_handover_until_they_act(tui_env:
     earlier.close()
     async with app_for(path).run_test(size=SMALL) as pilot:
         screen = await opened(pilot)
-        assert screen.driving
+        assert screen.session.driving
         text = screen_text(pilot.app)
         assert "handed over by alice@jump1" in text and "rule 2 waits for the change window" in " ".join(text.split())
         await pilot.press("d")
@@ -73,7 +73,7 @@ async def test_the_takeover_dialog_shows_holder_host_pid_and_heartbeat(tui_env: 
     holder = stale_lock(path)
     async with app_for(path).run_test(size=SIZE) as pilot:
         screen = await opened(pilot)
-        assert not screen.driving and screen.following
+        assert not screen.session.driving and screen.session.following
         await until(pilot, lambda: "t takes the wheel" in screen_text(pilot.app))
         await pilot.press("t")
         await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
@@ -82,7 +82,7 @@ async def test_the_takeover_dialog_shows_holder_host_pid_and_heartbeat(tui_env: 
                        f"last heartbeat: {holder['heartbeat']}", "no heartbeat for 10 min"):
             assert wanted in text, wanted
         await pilot.press("y")
-        await until(pilot, lambda: screen.driving)
+        await until(pilot, lambda: screen.session.driving)
     takeover = [e for e in journal(path) if e["action"] == "takeover"]
     assert takeover and "carol@jump9" in str(takeover[-1].get("details"))
 
@@ -105,7 +105,7 @@ async def test_while_busy_the_footer_keeps_stop_and_quit_in_80_columns(tui_env: 
     path = demo("tmg-eas")
     async with app_for(path).run_test(size=SMALL) as pilot:
         screen = await opened(pilot)
-        screen.busy = "running 3a"  # what the footer shows while a step's worker runs
+        screen.session.busy = "running 3a"  # what the footer shows while a step's worker runs
         screen.refresh_bindings()
         await settle(pilot, rounds=1)
         footer = screen_text(pilot.app).splitlines()[-1]
@@ -113,7 +113,7 @@ async def test_while_busy_the_footer_keeps_stop_and_quit_in_80_columns(tui_env: 
         await pilot.press("r")
         await settle(pilot, rounds=1)
         assert notified(pilot.app, "wait: running 3a")
-        screen.busy = None
+        screen.session.busy = None
 
 
 @tui_test
@@ -123,7 +123,7 @@ async def test_a_followers_footer_offers_only_what_a_follower_can_do(tui_env: Pa
     try:
         async with app_for(path).run_test(size=SMALL) as pilot:
             screen = await opened(pilot)
-            assert screen.following and not screen.driving
+            assert screen.session.following and not screen.session.driving
             screen.query_one(StepList).select_key("3a")
             await settle(pilot)
             shown = {key for key, active in screen.active_bindings.items() if active.binding.show}

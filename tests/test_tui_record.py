@@ -57,8 +57,8 @@ async def test_the_broken_scenarios_five_faults_show_in_the_checks_view_with_wha
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is runbook)
         await settle(pilot)
-        assert runbook.done is not None  # the header's verdict now counts the open faults
-        assert {reason.split(":")[0] for reason in runbook.done.reasons if reason.startswith("check ")} == {
+        assert runbook.session.done is not None  # the header's verdict now counts the open faults
+        assert {reason.split(":")[0] for reason in runbook.session.done.reasons if reason.startswith("check ")} == {
             "check clock", "check scep", "check providers", "check spn", "check gpo"}
     faults, _ = open_check_findings(Journal(store.journal_path(path)).entries())  # journaled as the CLI does
     assert set(faults) == {"clock", "scep", "providers", "spn", "gpo"}

@@ -63,7 +63,7 @@ async def test_opens_on_the_next_pending_step_holds_the_lock_and_releases_it_on_
     app = app_for(path)
     async with app.run_test(size=SIZE) as pilot:
         screen = await opened(pilot)
-        assert screen.selected == "1" and screen.driving
+        assert screen.selected == "1" and screen.session.driving
         holder = read_holder(store.lock_path(path))
         assert holder is not None and holder.pid == os.getpid() and holder.purpose == "tui"
         assert "1/11" not in screen_text(app) and "5/11 settled" in screen_text(app)
@@ -304,7 +304,7 @@ async def test_follow_mode_is_read_only_and_refreshes_live(tui_env: Path) -> Non
     try:
         async with app_for(path).run_test(size=SIZE) as pilot:
             screen = await opened(pilot)
-            assert not screen.driving and screen.following
+            assert not screen.session.driving and screen.session.following
             assert "READ-ONLY" in screen_text(pilot.app) and "driven by alice@jump1" in screen_text(pilot.app)
             for action in ("run", "done", "skip", "note", "undo"):  # not in a follower's footer at all
                 assert screen.check_action(action, ()) is False, action
@@ -321,7 +321,7 @@ async def test_follow_mode_is_read_only_and_refreshes_live(tui_env: Path) -> Non
             await pilot.press("t")
             await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), timeout=30)
             await pilot.press("y")
-            await until(pilot, lambda: screen.driving, timeout=30)
+            await until(pilot, lambda: screen.session.driving, timeout=30)
             assert "driving" in screen_text(pilot.app)
     finally:
         other.close()
@@ -438,8 +438,9 @@ async def test_a_real_session_asks_for_the_password_in_a_modal_and_never_stores_
         assert "LDAP bind password for Administrator@TEST.LAN" in screen_text(pilot.app)
         assert pilot.app.screen.query_one("#text").password
         await pilot.press("escape")
-        await until(pilot, lambda: screen.plans.get("3a") is not None and screen.plans["3a"].error is not None)
-        assert "RUNBOOK_LDAP_PASSWORD: no password given" in (screen.plans["3a"].error or "")
+        plans = screen.session.plans
+        await until(pilot, lambda: plans.get("3a") is not None and plans["3a"].error is not None)
+        assert "RUNBOOK_LDAP_PASSWORD: no password given" in (plans["3a"].error or "")
     assert "password" not in path.read_text().lower()
 
 
@@ -453,7 +454,8 @@ async def test_a_long_step_can_be_stopped_and_comes_back_interrupted(tui_env: Pa
     store.save(session, path)
     async with app_for(path).run_test(size=SIZE) as pilot:
         screen = await select(pilot, "5a")
-        await until(pilot, lambda: screen.plans.get("5a") is not None and not screen.plans["5a"].computing)
+        plans = screen.session.plans
+        await until(pilot, lambda: plans.get("5a") is not None and not plans["5a"].computing)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
         await pilot.press("y")
