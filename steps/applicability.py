@@ -1,8 +1,12 @@
 """Which steps a chain uses (DOMAIN.md, first section): one rule per question, shared by the steps."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runbook.flow import topology as topo
-from runbook.inputs.params import Params
+
+if TYPE_CHECKING:
+    from runbook.inputs.params import Params
 
 NO_SEG = "there is no SEG in a TMG → EAS topology"
 

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from runbook.checks.runs import CheckContext, CheckResult, CheckSpec
 from runbook.errors import BadInput, RunbookError
 from runbook.flow import chain
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import expand
-from runbook.inputs.params import Params
 from steps import CATALOGUE
 from steps import host_reads as reads
 from steps.iis_kerberos import WINDOWS_AUTH
+
+if TYPE_CHECKING:
+    from runbook.inputs.params import Params
 
 SKEW_WARN = dt.timedelta(minutes=2)
 SKEW_FAIL = dt.timedelta(minutes=5)  # Kerberos' default tolerance

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from runbook.flow import chain
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
 from runbook.flow.changes import Plan, Verification
-from runbook.flow.context import StepContext
 from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
-from runbook.inputs.params import Params
 from steps import directory_changes as dc
 from steps import identity
 from steps.applicability import needs_seg, tmg_authenticates
 from steps.targets import each_server
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
+    from runbook.inputs.params import Params
 
 ATTRIBUTE = "msDS-AllowedToDelegateTo"
 

@@ -3,7 +3,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import (
     DirectoryAccessDenied,
@@ -15,9 +15,11 @@ from runbook.errors import (
 )
 from runbook.flow.change_kinds import ChangeKind, kind_of, opposite, read_live, register
 from runbook.flow.changes import Change, Plan
-from runbook.flow.context import StepContext
-from runbook.flow.ports import Account, DirectoryPort
-from runbook.inputs.params import Params
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
+    from runbook.flow.ports import Account, DirectoryPort
+    from runbook.inputs.params import Params
 
 UAC_FLAGS = {
     0x1000000: "TRUSTED_TO_AUTH_FOR_DELEGATION",

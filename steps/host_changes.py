@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import HostError, RunbookError, StepFailed
 from runbook.flow.change_kinds import ChangeKind, kind_of, opposite, read_live, register
 from runbook.flow.changes import Change, revert_order
-from runbook.flow.context import StepContext
 from steps import host_reads as reads
 from steps.host_reads import EXCHANGE
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
 
 
 def same(left: Any, right: Any) -> bool:

@@ -10,12 +10,14 @@ reads it while the default endpoint answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runbook.errors import HostError
 from runbook.flow import host_state
 from runbook.flow.host_state import item_key
-from runbook.flow.ports import HostsPort
+
+if TYPE_CHECKING:
+    from runbook.flow.ports import HostsPort
 
 EXCHANGE = "exchange"  # the Exchange management endpoint (runbook/hosts/ps/README.md)
 Setting = tuple[str, str, str]  # (IIS location, section filter, attribute name)

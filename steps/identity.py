@@ -7,10 +7,12 @@ rather than configure an account that never receives a ticket.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import Refused, RunbookError
-from runbook.flow.context import StepContext
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
 
 SEG_POOL = "SecureEmailGateway"
 AS_COMPUTER = ("NetworkService", "ApplicationPoolIdentity", "LocalSystem")

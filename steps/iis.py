@@ -7,16 +7,18 @@ The one hop that checks the client certificate gets the guide's IIS certificate 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.flow import chain
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
-from runbook.flow.changes import Change, Plan, Verification
-from runbook.flow.context import StepContext
-from runbook.inputs.params import Params
 from steps import iis_certificate, iis_kerberos
 from steps.applicability import needs_seg, validates
 from steps.targets import each_server
+
+if TYPE_CHECKING:
+    from runbook.flow.changes import Change, Plan, Verification
+    from runbook.flow.context import StepContext
+    from runbook.inputs.params import Params
 
 
 class ByChain:

@@ -6,16 +6,18 @@ explicit consent.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import StepFailed
 from runbook.flow import chain
 from runbook.flow.catalogue import ManualItem, Target
 from runbook.flow.changes import Change, Plan, Verification
-from runbook.flow.context import StepContext
-from runbook.inputs.params import Params
 from steps import host_changes as hc
 from steps import host_reads as reads
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
+    from runbook.inputs.params import Params
 
 VDIR = "Microsoft-Server-ActiveSync"
 CERT_MAPPING = "system.webServer/security/authentication/clientCertificateMappingAuthentication"

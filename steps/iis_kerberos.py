@@ -5,16 +5,18 @@ asks for a client certificate: a device's certificate never reaches this hop (DO
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, Target
 from runbook.flow.changes import Change, Plan, Verification
-from runbook.flow.context import StepContext
-from runbook.inputs.params import Params, Server
 from steps import host_changes as hc
 from steps import host_reads as reads
 from steps.iis_certificate import ACCESS, VDIR, vdir_identity
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
+    from runbook.inputs.params import Params, Server
 
 WINDOWS_AUTH = "system.webServer/security/authentication/windowsAuthentication"
 NEGOTIATE = "Negotiate"

@@ -7,19 +7,21 @@ grant does not stick, and the step says so instead of pretending.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import StepFailed
 from runbook.flow import chain
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
 from runbook.flow.changes import Change, Plan, Verification
-from runbook.flow.context import StepContext
-from runbook.inputs.params import Params
 from steps import host_changes as hc
 from steps import host_reads as reads
 from steps import identity as who
 from steps.applicability import needs_seg, tmg_authenticates
 from steps.targets import each_server
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
+    from runbook.inputs.params import Params
 
 RIGHTS = {
     "SeTcbPrivilege": "Act as part of the operating system",

@@ -7,17 +7,20 @@ own refusal does not say who holds it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from runbook.errors import RunbookError, StepFailed
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
 from runbook.flow.changes import Plan, Verification
-from runbook.flow.context import StepContext
-from runbook.inputs.params import Params
 from steps import directory_changes as dc
 from steps import identity
 from steps.applicability import kerberos_reaches_eas, kerberos_reaches_seg
 from steps.targets import each_server
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
+    from runbook.inputs.params import Params
 
 ATTRIBUTE = "servicePrincipalName"
 

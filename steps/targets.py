@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from runbook.flow.catalogue import Target
-from runbook.inputs.params import Params
+
+if TYPE_CHECKING:
+    from runbook.inputs.params import Params
 
 
 def on_tmg(params: Params) -> list[Target]:

@@ -8,18 +8,20 @@ with Kerberos constrained delegation when TMG checks the certificate, a server p
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.flow import chain
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
 from runbook.flow.changes import Verification
-from runbook.flow.context import StepContext
-from runbook.inputs.params import Params
 from steps import host_reads
 from steps import tmg_checklists as checklists
 from steps.applicability import tmg_authenticates, validates
 from steps.targets import on_tmg
+
+if TYPE_CHECKING:
+    from runbook.flow.context import StepContext
+    from runbook.inputs.params import Params
 
 KCD_DELEGATION_TYPE = 6  # TMG's fpcDelegationType for Kerberos constrained delegation
 HTTPS_SERVER = "HTTPS Server"

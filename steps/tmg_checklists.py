@@ -2,9 +2,13 @@
 checks the certificate, a server publishing rule (TLS passes through) when the EAS or the SEG does."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, Target
-from runbook.inputs.params import Params
+
+if TYPE_CHECKING:
+    from runbook.inputs.params import Params
 
 ITEM = ManualItem
 
