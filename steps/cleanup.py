@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
 from runbook.flow.changes import Plan, Verification
-from runbook.flow.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from steps import directory_changes as dc
 from steps.applicability import adding_seg
 from steps.targets import each_server
@@ -45,6 +44,8 @@ def _sam(ctx: StepContext) -> str:
 
 class RemoveOldDelegation(dc.DirectoryUndo):
     def plan(self, ctx: StepContext) -> Plan:
+        from runbook.flow.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION  # here: reading the catalogue needs no ports
+
         account = dc.account_or_fail(ctx, _sam(ctx))
         gone, rest = _split(account.allowed_to_delegate_to, ctx.params)
         plan = Plan()

@@ -8,7 +8,6 @@ from runbook.flow import chain
 from runbook.flow import topology as topo
 from runbook.flow.catalogue import ManualItem, StepSpec, Target
 from runbook.flow.changes import Plan, Verification
-from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
 from steps import directory_changes as dc
 from steps import identity
 from steps.applicability import needs_seg, tmg_authenticates
@@ -23,6 +22,9 @@ ATTRIBUTE = "msDS-AllowedToDelegateTo"
 
 def wanted_uac(current: int) -> int:
     """Protocol transition on ('any authentication protocol'), unconstrained delegation off."""
+    # The ports' flags here and below, not at the top: reading the catalogue (`runbook status`) needs no ports.
+    from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+
     return (current | UAC_TRUSTED_TO_AUTH_FOR_DELEGATION) & ~UAC_TRUSTED_FOR_DELEGATION
 
 
@@ -31,6 +33,8 @@ class Delegation(dc.DirectoryUndo):
         self.role = role  # whose delegation this step sets: "tmg" (3a) or "seg" (3b)
 
     def plan(self, ctx: StepContext) -> Plan:
+        from runbook.flow.ports import UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+
         role = self.role
         plan = Plan()
         if role == "seg":
@@ -57,6 +61,8 @@ class Delegation(dc.DirectoryUndo):
         return plan
 
     def verify(self, ctx: StepContext) -> Verification:
+        from runbook.flow.ports import UAC_TRUSTED_FOR_DELEGATION, UAC_TRUSTED_TO_AUTH_FOR_DELEGATION
+
         role = self.role
         sam = ctx.target.server.sam if ctx.target.server else str(ctx.target.account)
         account = dc.account_or_fail(ctx, sam)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Hashable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import RunbookError
-from runbook.flow.ports import DEFAULT_TIMEOUT, HostReply, HostShell, HostsPort
+
+if TYPE_CHECKING:  # the ports only when serving: `runbook status` imports the steps, which use the names above
+    from runbook.flow.ports import HostReply, HostShell, HostsPort
 
 STATE = "Get-CertAuthState"
 TMG_POLICY = "Get-CertAuthTmgPolicy"
@@ -88,6 +90,8 @@ class Gathered:
         return self._reply(answer)
 
     def _reply(self, value: Any) -> HostReply:
+        from runbook.flow.ports import HostReply
+
         # A copy each time, as every call of the host's own answers afresh: no check sees what another changed.
         return HostReply(output=[copy.deepcopy(value)], errors=[], warnings=list(self._warnings))
 
@@ -131,10 +135,12 @@ class _ServedShell:
         self._shell, self._gathered = shell, gathered
 
     def invoke(self, function: str, parameters: dict[str, Any] | None = None, *, endpoint: str = "default",
-               timeout: float = DEFAULT_TIMEOUT) -> HostReply:
+               timeout: float | None = None) -> HostReply:
         served = self._gathered.answer(function, parameters) if endpoint == "default" else None
         if served is not None:
             return served
+        if timeout is None:  # the shell's own default (the ports' DEFAULT_TIMEOUT)
+            return self._shell.invoke(function, parameters, endpoint=endpoint)
         return self._shell.invoke(function, parameters, endpoint=endpoint, timeout=timeout)
 
     def close(self) -> None:
