@@ -15,15 +15,17 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from runbook import clock
 from runbook.errors import JournalRefused, StorageError
 from runbook.record import crashpoints, journal_read
 from runbook.record.journal_read import NOFOLLOW
 from runbook.record.session import operator
+
+if TYPE_CHECKING:
+    from runbook.record.journal_check import JournalProblem
 
 GENESIS = "0" * 64
 TAIL_BYTES = 65536
@@ -43,13 +45,6 @@ def entry_digest(entry: dict[str, Any]) -> str:
 
 def digest_ok(entry: dict[str, Any]) -> bool:
     return entry_digest(entry) == entry.get("hash")
-
-
-@dataclass
-class JournalProblem:
-    line: int
-    message: str
-    acknowledged: bool = False  # an operator accepted it (journal_check): it no longer fails the check
 
 
 def head_anchor_path(path: Path) -> Path:

@@ -6,14 +6,24 @@ as acknowledged (with the entry), problems after it still fail the check.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from runbook.record.journal import ACKNOWLEDGE, GENESIS, JournalProblem, digest_ok
+from runbook.record.journal import ACKNOWLEDGE, GENESIS, digest_ok
 from runbook.record.journal_read import Line, open_journal, read
 
 if TYPE_CHECKING:
     from runbook.record.journal import Journal
+
+
+@dataclass
+class JournalProblem:
+    """One break in the chain; here, not in runbook.record.journal, which every reader loads (`runbook status`)."""
+
+    line: int
+    message: str
+    acknowledged: bool = False  # an operator accepted it (journal_check): it no longer fails the check
 
 
 def tail_problem(last: dict[str, Any] | None, whole: bool, anchor: dict[str, Any] | None, size: int) -> str | None:
