@@ -231,3 +231,37 @@ def test_tmg_script_never_writes():
                    if n.type == "left_assignment_expression"]
     assert all(_text(n).startswith("$") and "." not in _text(n) for n in assignments), \
         [_text(n) for n in assignments]
+
+
+def test_a_call_loads_every_file_its_function_reaches():
+    """runbook.hosts.functions reads what each function calls with regular expressions; the grammar's own
+    reading (command names in the body, transitively) must never reach a file it leaves out. Every parameter
+    passed: nothing is left out for a parameter's sake."""
+    from runbook.hosts.functions import FunctionFiles
+
+    files = FunctionFiles([(path.name, path.read_text(encoding="utf-8")) for path in SCRIPTS])
+    by_name = {name.lower(): fn for name, fn in FUNCTIONS.items()}
+    for name, fn in FUNCTIONS.items():
+        reached, todo = {name.lower()}, [fn]
+        while todo:
+            for called in todo.pop().calls:
+                if called.lower() in by_name and called.lower() not in reached:
+                    reached.add(called.lower())
+                    todo.append(by_name[called.lower()])
+        needed = files.needed(name, {p.name: "x" for p in fn.params})
+        assert {by_name[n].file for n in reached} <= set(needed), name
+
+
+def test_get_certauthstate_loads_the_files_of_the_lists_asked():
+    from runbook.hosts.functions import FunctionFiles
+
+    files = FunctionFiles([(path.name, path.read_text(encoding="utf-8")) for path in SCRIPTS])
+    single = {"Right": "Get-CertAuthUserRight", "Feature": "Get-CertAuthWindowsFeature",
+              "AppPool": "Get-CertAuthAppPoolIdentity", "WebConfig": "Get-CertAuthWebConfig",
+              "ProviderLocation": "Get-CertAuthAuthProviders", "TmgPolicy": "Get-CertAuthTmgPolicy"}
+    assert {p.name for p in FUNCTIONS["Get-CertAuthState"].params} == set(single)
+    for parameter, function in single.items():
+        needed = files.needed("Get-CertAuthState", {parameter: "x"})
+        assert set(needed) == {FUNCTIONS["Get-CertAuthState"].file} | set(files.needed(function, {})), parameter
+    assert files.needed("Get-CertAuthState", {"Right": ["SeTcbPrivilege"]}) == ["CertAuthHost.ps1",
+                                                                              "CertAuthState.ps1"]

@@ -65,6 +65,8 @@ def lab_dispatch(host: str, name: str, params: dict, endpoint: str) -> HostReply
     """A tiny stand-in for the simulated Windows host: enough to exercise every stream."""
     if name in ("Get-LabEcho", "Set-ActiveSyncVirtualDirectory"):
         return HostReply(output=[{"Host": host, "Endpoint": endpoint, "Command": name, "Parameters": params}])
+    if name == "Get-LabNothing":
+        return HostReply(output=[])
     if name == "Get-LabObjects":
         return HostReply(output=list(params.get("Items", [])))
     if name == "Write-LabError":
@@ -273,6 +275,11 @@ def test_one_pool_per_host_reused_and_functions_loaded_once(basic_endpoint: WSMa
         assert hosts.shell(HOST.upper()) is shell
         for i in range(5):
             shell.invoke("Get-LabEcho", {"Index": i})
+        # Only the file defining the function went with the first call; a call of another file's function
+        # adds that file alone, once.
+        assert basic_endpoint.scripts_seen[before_scripts:] == [(ps_dir / "Lab.ps1").read_text(encoding="utf-8")]
+        for _ in range(2):
+            shell.invoke("Get-LabNothing")
     finally:
         hosts.close()
 

@@ -3,7 +3,8 @@
 * One `WinRMShell` per host for the whole session, one runspace pool per host and endpoint (max 1 runspace;
   calls to the two endpoints may overlap), opened on first use. A pool that failed at the transport level
   (connection cut, credentials refused, HTTP timeout) is dropped and reopened on the next call.
-* On the default endpoint the first call on a pool loads every `runbook/hosts/ps/*.ps1` file with
+* On the default endpoint a call on a pool first loads the `runbook/hosts/ps/*.ps1` files it needs and the
+  pool lacks (`runbook.hosts.functions`: the file defining the function and those of what it calls) with
   `add_script(text)` in global scope, in the same pipeline before the call (`runbook.hosts.pipeline`);
   these files only define functions. A call is `add_cmdlet(function)` plus one
   `add_parameter(name, value)` per parameter: a value never becomes script text.
@@ -30,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +48,7 @@ from runbook.hosts.errors import (
     NotStarted,
     describe_failure,
 )
+from runbook.hosts.functions import FunctionFiles
 from runbook.hosts.transport import (
     CONNECT_TIMEOUT_CAP,
     ENCRYPTING_AUTHS,
@@ -57,6 +59,7 @@ from runbook.hosts.transport import (
     Target,
     bound_requests,
     encryption_policy,
+    quiet_environment,
     time_left,
 )
 
@@ -90,7 +93,7 @@ class _Session:
     wsman: BoundedWSMan
     pool: RunspacePool
     broken: bool = False  # its transport failed: never use it again
-    loaded: bool = False  # the runbook/hosts/ps functions are defined in it
+    loaded: set[str] = field(default_factory=set)  # the runbook/hosts/ps files whose functions are defined in it
 
 
 class WinRMShell:
@@ -104,11 +107,13 @@ class WinRMShell:
         scripts: list[tuple[str, str]],
         default_timeout: float,
         escaped: dict[str, str] | None = None,
+        functions: FunctionFiles | None = None,
     ):
         self.host = host
         self._targets = dict(targets)
         self._password = password
         self._scripts = scripts
+        self._functions = functions if functions is not None else FunctionFiles(scripts)
         self._default_timeout = default_timeout
         self._sessions: dict[str, _Session] = {}
         self._escaped = escaped if escaped is not None else {}
@@ -202,39 +207,39 @@ class WinRMShell:
         session = _Session(wsman, pool)
         bound_requests(wsman, time_left(deadline))
         try:
+            quiet_environment(wsman)
             pool.open()
         except BaseException:
             _close_quietly(session)
             raise
         self.pools_opened += 1
-        if wsman.transport.session is not None:
-            # Proxies are already off and TLS verification explicit: stop requests re-reading the environment
-            # (proxy variables, .netrc) on every WinRM request, which costs CPU on a farm-wide verify.
-            wsman.transport.session.trust_env = False
-        session.loaded = endpoint != "default" or not self._scripts  # the Exchange endpoint takes no scripts
+        if endpoint != "default":
+            session.loaded = {name for name, _ in self._scripts}  # the Exchange endpoint takes no scripts
         self._sessions[endpoint] = session
         return session
 
     def _call(self, session: _Session, endpoint: str, function: str, parameters: dict[str, Any], deadline: float,
               timeout: float) -> HostReply:
-        loading = not session.loaded  # a new pool: the function files go first, in the same pipeline
-        ps = pipeline.build(session.pool, function, parameters, [text for _, text in self._scripts] if loading else [])
+        # The files this call needs that the pool lacks go first, in the same pipeline.
+        needed = set(self._functions.needed(function, parameters)) - session.loaded
+        loading = [(name, text) for name, text in self._scripts if name in needed]
+        ps = pipeline.build(session.pool, function, parameters, [text for _, text in loading])
         try:
             reply = pipeline.run(ps, session.wsman, self.host, function, deadline, lambda: self._forget(session))
         except HostError:
             if loading:
-                self._load_alone(endpoint, deadline, timeout)  # their own error, if they are what failed
+                self._load_alone(endpoint, deadline, timeout, loading)  # their own error, if they are what failed
             raise
-        session.loaded = True
+        session.loaded.update(name for name, _ in loading)
         return reply
 
-    def _load_alone(self, endpoint: str, deadline: float, timeout: float) -> None:
+    def _load_alone(self, endpoint: str, deadline: float, timeout: float, loading: list[tuple[str, str]]) -> None:
         """After a failed first call: load the function files on a new pool by themselves. If that fails, its
         error is the one to report and the pool is never kept (a pool without the functions is no use); if not,
         the pool is ready and the call's own error stands. The call itself is not sent again."""
         self._discard(endpoint)
         session = self._session(endpoint, deadline, timeout)
-        ps = pipeline.build(session.pool, None, {}, [text for _, text in self._scripts])
+        ps = pipeline.build(session.pool, None, {}, [text for _, text in loading])
         try:
             pipeline.run(ps, session.wsman, self.host, "loading the runbook/hosts/ps functions", deadline,
                          lambda: self._forget(session))
@@ -244,7 +249,7 @@ class WinRMShell:
         except BaseException:
             self._discard(endpoint)
             raise
-        session.loaded = True
+        session.loaded.update(name for name, _ in loading)
 
     def _forget(self, session: _Session) -> None:
         session.broken = True
@@ -301,6 +306,7 @@ class WinRMHosts:
         ] if folder.is_dir() else []
         self._shells: dict[str, WinRMShell] = {}
         self._escaped: dict[str, str] = {}  # the function files as PSRP text, shared by every host's pools
+        self._functions = FunctionFiles(self.scripts)  # which files a call needs, read once for every host
         self._lock = threading.Lock()
         # Who the hosts see (journaled with each change): the user, or the ticket's principal (set by the caller).
         self.acting_as: str | None = settings.user
@@ -334,7 +340,7 @@ class WinRMHosts:
             shell = self._shells.get(key)
             if shell is None:
                 shell = WinRMShell(host, self._targets(host), self._password, self.scripts, self.timeout,
-                                   self._escaped)
+                                   self._escaped, self._functions)
                 self._shells[key] = shell
             return shell
 

@@ -114,3 +114,15 @@ def bound_requests(wsman: WSMan, remaining: float) -> None:
     if transport is not None:
         transport.connection_timeout = min(remaining, CONNECT_TIMEOUT_CAP)
         transport.read_timeout = remaining + 2
+
+
+def quiet_environment(wsman: BoundedWSMan) -> None:
+    """Build the HTTP session now, so that from the first request on (the authentication legs, Create, the
+    Receive that opens the pool) requests stops re-reading the environment (proxy variables, .netrc) on each
+    one: proxies are already off and TLS verification explicit, and those reads cost CPU on a farm's verify.
+    pypsrp builds the session on its first request otherwise (with the environment's proxy settings merged once,
+    as here)."""
+    transport = wsman.transport
+    if transport.session is None:
+        transport.session = transport._build_session()
+    transport.session.trust_env = False
