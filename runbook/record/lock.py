@@ -224,7 +224,7 @@ class SessionLock:
 
     def _try_claim(self) -> bool:
         try:
-            os.close(os.open(self._claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            os.close(os.open(self._claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             if _age(self._claim) > CLAIM_STALE_SECONDS:  # a writer died inside the microseconds it holds the claim
                 self._claim.unlink(missing_ok=True)
