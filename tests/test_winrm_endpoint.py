@@ -289,6 +289,23 @@ def test_one_pool_per_host_reused_and_functions_loaded_once(basic_endpoint: WSMa
     assert sorted(loaded) == sorted(p.read_text(encoding="utf-8") for p in ps_dir.glob("*.ps1"))
 
 
+def test_a_finished_command_is_freed_by_the_next_call_or_by_closing_the_pool(basic_endpoint: WSManEndpoint,
+                                                                             ps_dir: Path):
+    """A call's own round trips are Command and Receive; its Signal (free the command) goes ahead of the pool's
+    next Command, and the pool's Delete frees the last one (a verify-all reads each host once)."""
+    hosts = make_hosts(basic_endpoint, ps_dir)
+    before = basic_endpoint.soap_requests["plain"]
+    try:
+        shell = hosts.shell(HOST)
+        shell.invoke("Get-LabEcho", {"A": 1})
+        assert basic_endpoint.soap_requests["plain"] - before == 4  # Create, Receive (opened), Command, Receive
+        shell.invoke("Get-LabEcho", {"A": 2})
+        assert basic_endpoint.soap_requests["plain"] - before == 7  # Signal (the first command), Command, Receive
+    finally:
+        hosts.close()
+    assert basic_endpoint.soap_requests["plain"] - before == 8  # Delete: the shell and its last command
+
+
 def test_the_first_call_carries_the_function_files_and_its_own_error_keeps_them(basic_endpoint: WSManEndpoint,
                                                                                ps_dir: Path):
     hosts = make_hosts(basic_endpoint, ps_dir)

@@ -93,8 +93,11 @@ def build(pool: RunspacePool, function: str | None, parameters: dict[str, Any], 
 
 
 def run(ps: PowerShell, wsman: WSMan, host: str, what: str, deadline: float, on_broken: Callable[[], None],
-        ) -> HostReply:
-    """Run the pipeline; `on_broken` is called when the pool can no longer be trusted (a failed clean-up)."""
+        on_finished: Callable[[PowerShell], None]) -> HostReply:
+    """Run the pipeline; `on_broken` is called when the pool can no longer be trusted (a stop that failed).
+
+    A finished command is not freed here: `on_finished` is given it, and `release` frees it before the pool's
+    next command (deleting the pool frees it as well), so a pool's last call costs no round trip of its own."""
     bound_requests(wsman, time_left(deadline))
     try:
         ps.begin_invoke()
@@ -109,12 +112,7 @@ def run(ps: PowerShell, wsman: WSMan, host: str, what: str, deadline: float, on_
             raise CallTimeout(what)
         bound_requests(wsman, remaining)
         ps.poll_invoke(timeout=wsman_operation_timeout(remaining))  # type: ignore[arg-type]  # float is fine on the wire
-    bound_requests(wsman, CLEANUP_TIMEOUT)
-    try:
-        ps.close()  # Signal Terminate: the host frees the command
-    except Exception as err:  # the answer is in; only the clean-up failed: use a new pool next time
-        log.info("%s: freeing a finished command failed (%s); the pool will be reopened", host, type(err).__name__)
-        on_broken()
+    on_finished(ps)
 
     errors = [record_text(record) for record in ps.streams.error]
     if ps.had_errors and not errors:
@@ -125,6 +123,17 @@ def run(ps: PowerShell, wsman: WSMan, host: str, what: str, deadline: float, on_
         raise HostError(host, f"{what}: " + "; ".join(errors))
     warnings = [str(getattr(w, "message", None) or w) for w in ps.streams.warning]
     return HostReply(output=[plain_value(item) for item in ps.output], errors=[], warnings=warnings)
+
+
+def release(ps: PowerShell, wsman: WSMan, host: str) -> bool:
+    """Free a finished command on the host (Signal Terminate); False if that failed (do not use the pool again)."""
+    bound_requests(wsman, CLEANUP_TIMEOUT)
+    try:
+        ps.close()
+    except Exception as err:
+        log.info("%s: freeing a finished command failed (%s); the pool will be reopened", host, type(err).__name__)
+        return False
+    return True
 
 
 def _stop(ps: PowerShell, wsman: WSMan, host: str, on_broken: Callable[[], None]) -> None:

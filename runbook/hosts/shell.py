@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pypsrp.powershell import RunspacePool
+from pypsrp.powershell import PowerShell, RunspacePool
 
 from runbook.errors import BadInput, HostError
 from runbook.flow.ports import DEFAULT_TIMEOUT, HostReply
@@ -94,6 +94,7 @@ class _Session:
     pool: RunspacePool
     broken: bool = False  # its transport failed: never use it again
     loaded: set[str] = field(default_factory=set)  # the runbook/hosts/ps files whose functions are defined in it
+    finished: PowerShell | None = None  # the last command, finished but not yet freed on the host
 
 
 class WinRMShell:
@@ -178,7 +179,10 @@ class WinRMShell:
     def _session(self, endpoint: str, deadline: float, timeout: float) -> _Session:
         session = self._sessions.get(endpoint)
         if session is not None:
-            return session
+            finished, session.finished = session.finished, None
+            if finished is None or pipeline.release(finished, session.wsman, self.host):
+                return session
+            self._discard(endpoint)  # it did not take the clean-up: a new pool
         target = self._targets[endpoint]
         kwargs: dict[str, Any] = {}
         if target.hostname_override and target.auth in ENCRYPTING_AUTHS:
@@ -225,7 +229,8 @@ class WinRMShell:
         loading = [(name, text) for name, text in self._scripts if name in needed]
         ps = pipeline.build(session.pool, function, parameters, [text for _, text in loading])
         try:
-            reply = pipeline.run(ps, session.wsman, self.host, function, deadline, lambda: self._forget(session))
+            reply = pipeline.run(ps, session.wsman, self.host, function, deadline, lambda: self._forget(session),
+                                 lambda done: setattr(session, "finished", done))
         except HostError:
             if loading:
                 self._load_alone(endpoint, deadline, timeout, loading)  # their own error, if they are what failed
@@ -242,7 +247,7 @@ class WinRMShell:
         ps = pipeline.build(session.pool, None, {}, [text for _, text in loading])
         try:
             pipeline.run(ps, session.wsman, self.host, "loading the runbook/hosts/ps functions", deadline,
-                         lambda: self._forget(session))
+                         lambda: self._forget(session), lambda done: setattr(session, "finished", done))
         except NotStarted as refused:
             self._discard(endpoint)
             raise refused.err from None  # a fresh pool: nothing to retry
