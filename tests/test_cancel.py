@@ -77,3 +77,32 @@ def test_a_stop_at_every_call_boundary_leaves_a_consistent_resumable_session(ses
         boundary += 1
     assert boundary >= 6, "the farm run makes several remote calls; each was a place to stop"
     assert seen == {State.PENDING, State.INTERRUPTED}  # stopped while planning (nothing ran) and while applying
+
+
+def test_running_again_after_an_interruption_leaves_no_stale_interruption_note(sessions_dir: Path) -> None:
+    """The note shown beside a step tells of its newest run: once a half-applied step runs again and succeeds, the
+    "verified after the interruption" note of the verify before it no longer stands beside a done step."""
+    key = "6a@EAS01"
+    for calls in range(1, 12):  # the first stop that lands while applying (earlier ones land while planning)
+        path = lab.create_demo(sessions_dir / f"n{calls}.yaml", "tmg-seg-eas", CATALOGUE)
+        book = Runbook.open(path, CATALOGUE, lab.lab_ports_factory, drive=True)
+        try:
+            book.cancel = StopAfter(calls)
+            try:
+                book.run(key, confirm=lambda question, lines: True)
+            except Stopped:
+                pass
+            book.cancel = CancelToken()
+            if book.record(key).state != State.INTERRUPTED:
+                continue
+            book.verify(key)
+            assert book.record(key).state == State.FAILED  # half applied
+            assert "interruption" in (book.record(key).note or "") + (book.record(key).error or "")
+            book.run(key, confirm=lambda question, lines: True)
+            assert book.record(key).state == State.DONE
+            assert "interrupt" not in (book.record(key).note or "")
+            assert store.load(path).steps[key].note == book.record(key).note  # the same after a reload
+            return
+        finally:
+            book.close()
+    raise AssertionError("no stop landed while 6a@EAS01 applied")

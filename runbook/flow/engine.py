@@ -172,6 +172,8 @@ class Runbook(SessionView):
         rec: dict[str, Any] = {"state": new.value, "updated": clock.now_iso(), "by": operator(), "error": error}
         if note is not None:
             rec["note"] = note
+        elif event in (Event.START, Event.START_UNDO):
+            rec["note"] = ""  # the last note told of the run before (e.g. "verified after the interruption")
         if new != State.RUNNING:
             rec["action"] = None
         elif action:
