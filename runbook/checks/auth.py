@@ -22,6 +22,8 @@ WINRM_PASSWORD_ENV = "RUNBOOK_WINRM_PASSWORD"
 
 @dataclass
 class Identity:
+    """Who the tool acts as at one endpoint, where that comes from, and whether it was accepted."""
+
     where: str  # "directory dc1.test.lan" / "host tmg01.test.lan"
     acts_as: str  # principal or user name
     source: str  # "Kerberos ticket, valid until …" / "password from RUNBOOK_LDAP_PASSWORD" / problem

@@ -14,6 +14,8 @@ NOT_RUN = "not run yet (`runbook check SESSION device`)"
 
 @dataclass(frozen=True)
 class Proof:
+    """One `check device` run's outcome, as the journal recorded it."""
+
     time: str
     operator: str
     ok: bool

@@ -73,6 +73,8 @@ Text = str | Callable[[Params], str]  # a fixed text, or one that follows the ch
 
 @dataclass(frozen=True)
 class StepSpec:
+    """One step of the procedure, as steps/ declares it."""
+
     id: str
     title: Text
     why: Text
@@ -97,6 +99,8 @@ def _text(value: Text, params: Params) -> str:
 
 @dataclass(frozen=True)
 class StepInstance:
+    """One step on one target for this change (`expand`), with its texts and dependencies resolved."""
+
     spec: StepSpec
     target: Target
     key: str  # "3a", "4a@EAS02"

@@ -21,6 +21,8 @@ ACTS_AS_OS = "acts-as-os"  # this server's identity gets the TCB/impersonate rig
 
 @dataclass(frozen=True)
 class Effect:
+    """One thing a step makes true on one hop (REQUIRES_CERT, ACCEPTS_KERBEROS, DELEGATES, ACTS_AS_OS)."""
+
     kind: str
     role: str  # the hop: tmg | seg | eas
     host: str  # the server's FQDN

@@ -91,6 +91,8 @@ def show_plain(value: Any) -> str:
 
 @dataclass
 class Plan:
+    """What applying a step would change, and what the operator should know first."""
+
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     point_of_no_return: str | None = None  # what will interrupt service, in words
@@ -110,6 +112,8 @@ class Plan:
 
 @dataclass
 class Finding:
+    """One value a verification compared: what was wanted, what was seen."""
+
     what: str
     wanted: Any
     seen: Any
@@ -140,6 +144,8 @@ def _plain(value: Any) -> Any:
 
 @dataclass
 class Verification:
+    """What a read-only check found; ok when every finding matched."""
+
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 

@@ -21,6 +21,8 @@ WARNING_PREFIX = "warning: "
 
 @dataclass(frozen=True)
 class Completion:
+    """Whether the change is complete, and why not."""
+
     complete: bool
     reasons: list[str] = field(default_factory=list)  # why it is not complete, one line each
     notes: list[str] = field(default_factory=list)  # said even when complete: skips and their reasons, unverified

@@ -29,6 +29,8 @@ SECRET_WORDS = ("password", "passwd", "secret", "token")
 
 @dataclass(frozen=True)
 class Server:
+    """One server of the change, by computer name and DNS name."""
+
     computer: str  # NetBIOS name, no trailing $
     host: str  # FQDN
 
@@ -42,12 +44,16 @@ CHAIN_CHOICES = schema.CHAINS_BY_TOPOLOGY
 
 @dataclass(frozen=True)
 class Scep:
+    """Where devices enrol for their certificate (params `scep:`)."""
+
     server_url: str
     challenge_url: str
 
 
 @dataclass(frozen=True)
 class Params:
+    """A checked params file, defaults applied: what every step reads."""
+
     topology: str
     domain: str
     directory: DirectorySettings

@@ -22,12 +22,16 @@ PATH_LIMIT = 4096  # PATH_MAX on Linux
 
 @dataclass(frozen=True)
 class Choice:
+    """One allowed value of a choice field, with what choosing it means."""
+
     value: str
     help: str  # one line: what choosing it means
 
 
 @dataclass(frozen=True)
 class FieldSpec:
+    """One field of a params file: how the parser checks it and how the wizard asks for it."""
+
     path: str  # where the value sits in the params mapping: "directory.server"; "eas" is a list of servers
     kind: str  # how it is checked: see `problem`
     label: str  # the wizard's label

@@ -88,6 +88,8 @@ def history(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- before taking over ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LockView:
+    """A session's lock as someone about to take over sees it."""
+
     holder: Holder
     verdict: str  # "gone": its process died on this host | "live" | "stale"
     heartbeat_age: float

@@ -38,6 +38,8 @@ def _age(path: Path) -> float:
 
 @dataclass
 class Holder:
+    """Who holds a session's lock, as its lock file says."""
+
     operator: str
     host: str
     pid: int

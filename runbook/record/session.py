@@ -35,6 +35,8 @@ def host_name() -> str:
 
 @dataclass
 class StepRecord:
+    """What the session holds for one step instance: its state, who moved it last, what it changed."""
+
     state: State = State.PENDING
     updated: str | None = None
     by: str | None = None
@@ -80,6 +82,8 @@ class StepRecord:
 
 @dataclass
 class Session:
+    """One change in progress: its params and each step instance's record."""
+
     name: str
     params: dict[str, Any]
     created: str = field(default_factory=clock.now_iso)
