@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 from runbook.errors import StepFailed
@@ -120,6 +118,9 @@ def cached_principal() -> str | None:
             return name.decode("utf-8", "replace") if name is not None else None
         except Exception:  # no cache, unreadable cache: the caller says "no ticket"
             return None
+    import shutil  # here: only this fallback runs a program, and `runbook status` reads the ticket through here
+    import subprocess
+
     klist = shutil.which("klist")
     if not klist:
         return None
