@@ -6,16 +6,17 @@ workers' messages arrive here: each handler hands the message to the controller,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import ClassVar, Iterable
 
 from textual import events
 from textual.app import ComposeResult, SystemCommand
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from runbook.flow import chain
 from runbook.flow.completion import completion
@@ -25,7 +26,6 @@ from runbook.record.journal_tail import JournalSummary
 from screens import actions, view
 from screens.actions import ACTION_TITLES
 from screens.app import RunbookApp, app_of
-from screens.checks_screen import ChecksScreen
 from screens.help import help_content
 from screens.messages import (
     ActionCancelled,
@@ -37,11 +37,10 @@ from screens.messages import (
     SessionOpened,
 )
 from screens.modals import ErrorModal, InfoModal, failed_modal, resume_modal
-from screens.record_screens import BackoutScreen, JournalScreen
-from screens.report_export import ReportModal
 from screens.runbook_bindings import RUNBOOK_BINDINGS, palette_commands
 from screens.runbook_dialogs import SessionDialogs
 from screens.session_controller import SessionController, driver_left
+from screens.widgets.footer import KeysFooter
 from screens.widgets.step_detail import PlanView, StepDetail
 from screens.widgets.step_list import StepList
 
@@ -49,11 +48,13 @@ __all__ = ["ACTION_TITLES", "RunbookScreen"]
 
 
 class RunbookScreen(Screen[None]):
-    BINDINGS = RUNBOOK_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = [*RUNBOOK_BINDINGS]
 
-    def __init__(self, path: Path, *, takeover: bool = False, from_start: bool = False) -> None:
+    def __init__(self, path: Path, *, takeover: bool = False, from_start: bool = False,
+                 opened: SessionOpened | OpenFailed | None = None) -> None:  # opened: by the app, else by this screen
         super().__init__()
         self.path, self.from_start = path, from_start
+        self._opened = opened
         self.dialogs = SessionDialogs(self)
         self.session = SessionController(self, path, takeover=takeover, questions=self.dialogs)
         self._plan_timer: Timer | None = None
@@ -76,6 +77,7 @@ class RunbookScreen(Screen[None]):
         return self.query_one(StepList).selected_key
 
     def compose(self) -> ComposeResult:
+        self.add_class(*self.runbook_app.size_classes())  # now, not at the first resize: the first layout stays
         yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
         yield Static("", id="handover-note")
         with Horizontal(id="body"):
@@ -84,10 +86,16 @@ class RunbookScreen(Screen[None]):
                 yield StepList(id="steps")
             yield StepDetail(id="detail")
         yield Static("", id="statusbar")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeysFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.session.open()
+        opened, self._opened = self._opened, None
+        if isinstance(opened, SessionOpened):  # shown before this screen is first drawn: drawn once, with the steps
+            self.on_session_opened(opened)
+        elif opened is not None:
+            self.on_open_failed(opened)
+        else:
+            self.session.open()
         self.set_interval(self.runbook_app.config.poll_seconds, self._poll)
 
     def on_unmount(self) -> None:
@@ -95,7 +103,7 @@ class RunbookScreen(Screen[None]):
         self.session.close()
 
     # -- showing the session -----------------------------------------------------------------------------------
-    def refresh_view(self) -> None:
+    def refresh_view(self, select: str | None = None) -> None:
         book = self.book
         if book is None:
             return
@@ -103,7 +111,7 @@ class RunbookScreen(Screen[None]):
                                                                done=self.session.done))
         self.query_one("#chain", Static).update(Content(chain.chain_line(book.params)))
         self._refresh_handover_note()
-        self.query_one(StepList).show(view.step_rows(book))
+        self.query_one(StepList).show(view.step_rows(book), select=select)
         self._refresh_detail()
         self._refresh_status()
         self.refresh_bindings()
@@ -146,6 +154,9 @@ class RunbookScreen(Screen[None]):
         self.refresh_bindings()
 
     def on_step_list_step_highlighted(self, event: StepList.StepHighlighted) -> None:
+        shown = self.query_one(StepDetail).instance
+        if event.key != self.selected or (shown is not None and shown.key == event.key):
+            return  # the cursor moved on since (its own message follows), or the view was drawn for this step
         self._refresh_detail()
         self._refresh_status()
         self.refresh_bindings()
@@ -259,21 +270,30 @@ class RunbookScreen(Screen[None]):
         self.query_one(StepList).focus()
 
     # -- the checks view and the change record: screens of their own ----------------------------------------
+    # Each imported when first asked for: loading their code (checks, report model, back-out) delays the steps.
     def action_checks(self) -> None:
         if self.book is not None and not self.why_not("checks"):
+            from screens.checks_screen import ChecksScreen
+
             self.app.push_screen(ChecksScreen(self.book, self.session.engine_lock),
                                  lambda journal: self._finished(journal, replan=False) if journal else None)
 
     def action_journal(self) -> None:
         if self.book is not None:
+            from screens.record_screens import JournalScreen
+
             self.app.push_screen(JournalScreen(self.book))
 
     def action_backout(self) -> None:
         if self.book is not None:
+            from screens.record_screens import BackoutScreen
+
             self.app.push_screen(BackoutScreen(self.book))
 
     def action_report(self) -> None:
         if self.book is not None:
+            from screens.report_export import ReportModal
+
             self.app.push_screen(ReportModal(self.book),
                                  lambda path: self.notify(str(path), title="report written", markup=False)
                                  if path else None)
@@ -307,7 +327,8 @@ class RunbookScreen(Screen[None]):
     # -- worker results --------------------------------------------------------------------------------------
     def on_session_opened(self, message: SessionOpened) -> None:
         self.session.opened(message)
-        self.refresh_view()
+        # The first time, the view is drawn once, for the step the cursor starts on.
+        self.refresh_view(select=None if message.reloaded else view.start_key(message.book))
         if not message.reloaded:
             self._select_start()
         if (interrupted := self.session.offer_resume()) is not None:
@@ -317,12 +338,12 @@ class RunbookScreen(Screen[None]):
             self._schedule_plan(self.selected)
 
     def _select_start(self) -> None:
-        assert self.book is not None
-        self.query_one(StepList).select_key(view.start_key(self.book))
-        self.query_one(StepList).focus()
-        self._refresh_detail()
+        steps = self.query_one(StepList)
+        steps.scroll_to_highlight()
+        steps.focus()
 
     def on_open_failed(self, message: OpenFailed) -> None:
+        self.session.open_failed()
         self.app.push_screen(ErrorModal("Cannot open the session", message.message,
                                         advice="Nothing was changed. The CLI shows the same session: runbook status "
                                                + self.path.stem), lambda _: self._after_open_failure())

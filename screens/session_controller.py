@@ -84,6 +84,7 @@ class SessionController:
         self.engine_lock = threading.Lock()
         self._stamps: Stamps = ()
         self._offered_resume = False
+        self._opening = False  # an open's result is on its way: polling must not start another that overtakes it
         self._stoppable: Runbook | None = None  # the session whose engine operation `stop` may end
 
     @property
@@ -98,37 +99,18 @@ class SessionController:
 
     # -- opening and closing ----------------------------------------------------------------------------------
     def open(self, *, drive: bool = True, takeover: bool | None = None, reloaded: bool = False) -> None:
+        self._opening = True
         self.screen.run_worker(partial(self._open, drive, self.takeover if takeover is None else takeover, reloaded),
                                name="open_session", group="open", exclusive=True, thread=True, exit_on_error=False)
 
     def _open(self, drive: bool, takeover: bool, reloaded: bool) -> None:
-        app = self.screen.runbook_app
-        config, factory = app.config, app.ports_factory()
-        try:
-            following = None
-            book = None
-            if drive:
-                try:
-                    book = Runbook.open(self.path, config.catalogue, factory, drive=True, takeover=takeover,
-                                        purpose="tui")
-                    assert book.lock is not None
-                    book.lock.start_heartbeat(config.heartbeat_seconds)
-                except LockHeld as held:
-                    following = str(held)
-            if book is None:
-                book = Runbook.open(self.path, config.catalogue, factory, drive=False)
-                following = driver_text(self.path)
-            journal = self.journal.advance() if reloaded else JournalSummary(book.journal.path).advance()
-            self.screen.post_message(SessionOpened(book, journal, following=following, reloaded=reloaded))
-        except RunbookError as exc:
-            self.screen.post_message(OpenFailed(str(exc)))
-        except Exception as exc:  # an unreadable file must still end in a message, never a traceback
-            self.screen.post_message(OpenFailed(f"unexpected error opening {self.path} ({type(exc).__name__}: "
-                                                f"{exc})"))
+        self.screen.post_message(open_session(self.screen.runbook_app, self.path, drive=drive, takeover=takeover,
+                                              reloaded=reloaded, journal=self.journal))
 
     def opened(self, message: SessionOpened) -> None:
         """The open worker's result: this session replaces the one held before (whose lock is let go)."""
         app = self.screen.runbook_app
+        self._opening = False
         previous, self.book = self.book, message.book
         if previous is not None and previous is not message.book:
             app.forget_book(previous)
@@ -154,6 +136,9 @@ class SessionController:
             self.resuming = True
         return None
 
+    def open_failed(self) -> None:
+        self._opening = False
+
     def close(self) -> None:
         if self.book is not None:
             self.screen.runbook_app.forget_book(self.book)
@@ -163,7 +148,7 @@ class SessionController:
     def poll(self) -> str | None:
         """Between operations: reload when another process moved the session, its journal or its lock. Returns
         a warning for the operator when our lock was taken over (this view then follows)."""
-        if self.book is None or self.busy:
+        if self.book is None or self.busy or self._opening:
             return None
         stamps = session_stamps(self.path)
         if stamps == self._stamps:
@@ -379,3 +364,29 @@ def driver_text(path: Path) -> str:
 def driver_left(path: Path) -> bool:
     holder = read_holder(store.lock_path(path))
     return holder is None or not is_live(holder)
+
+
+def open_session(app: RunbookApp, path: Path, *, drive: bool = True, takeover: bool = False, reloaded: bool = False,
+                 journal: JournalSummary | None = None) -> SessionOpened | OpenFailed:
+    """Open the session at `path` (driving it when its lock is free, else following), in a worker thread: the
+    message that says how it went, for the screen that shows it. `journal`, on a reload, is the summary to advance."""
+    config, factory = app.config, app.ports_factory()
+    try:
+        following = None
+        book = None
+        if drive:
+            try:
+                book = Runbook.open(path, config.catalogue, factory, drive=True, takeover=takeover, purpose="tui")
+                assert book.lock is not None
+                book.lock.start_heartbeat(config.heartbeat_seconds)
+            except LockHeld as held:
+                following = str(held)
+        if book is None:
+            book = Runbook.open(path, config.catalogue, factory, drive=False)
+            following = driver_text(path)
+        summary = journal.advance() if reloaded and journal is not None else JournalSummary(book.journal.path).advance()
+        return SessionOpened(book, summary, following=following, reloaded=reloaded)
+    except RunbookError as exc:
+        return OpenFailed(str(exc))
+    except Exception as exc:  # an unreadable file must still end in a message, never a traceback
+        return OpenFailed(f"unexpected error opening {path} ({type(exc).__name__}: {exc})")
