@@ -23,6 +23,7 @@ from typing import Any
 _FUNCTION = re.compile(r"^function\s+([A-Za-z][\w-]*)\s*\{", re.MULTILINE)
 _BLOCK_COMMENT = re.compile(r"<#.*?#>", re.DOTALL)
 _LINE_COMMENT = re.compile(r"^[ \t]*#.*$", re.MULTILINE)  # whole-line only: a '#' later on a line may be in a string
+_WORD = re.compile(r"[\w-]+")  # a function name is a whole word of these (Get-CertAuthState, not Get-CertAuthStates)
 _GUARD = re.compile(r"\b(?:foreach\s*\(\s*\$\w+\s+in\s+\$(\w+)\s*\)|if\s*\(\s*\$(\w+)\s*\))\s*\{", re.IGNORECASE)
 
 
@@ -41,18 +42,22 @@ class FunctionFiles:
                 self._body[function] = _code(text[here.end():after.start() if after else len(text)])
         self._calls = {function: self._called(body, function) for function, body in self._body.items()}
         self._closure: dict[str, frozenset[str]] = {}
+        self._needed: dict[tuple[str, frozenset[str]], list[str]] = {}  # every host asks the same few calls
 
     def needed(self, function: str, parameters: Mapping[str, Any]) -> list[str]:
         """The files a call of `function` with these parameters needs, in sending order."""
         root = function.lower()
         if root not in self._body:
             return list(self.names)
-        passed = {name.lower() for name in parameters}
-        functions = {root}
-        for called in self._called(self._body[root], root, unguarded_only=passed):
-            functions |= self._transitive(called)
-        files = {self._file[name] for name in functions}
-        return [name for name in self.names if name in files]
+        passed = frozenset(name.lower() for name in parameters)
+        found = self._needed.get((root, passed))
+        if found is None:
+            functions = {root}
+            for called in self._called(self._body[root], root, unguarded_only=passed):
+                functions |= self._transitive(called)
+            files = {self._file[name] for name in functions}
+            found = self._needed[(root, passed)] = [name for name in self.names if name in files]
+        return list(found)
 
     def _transitive(self, function: str) -> frozenset[str]:
         found = self._closure.get(function)
@@ -66,13 +71,13 @@ class FunctionFiles:
             found = self._closure[function] = frozenset(seen)
         return found
 
-    def _called(self, body: str, itself: str, unguarded_only: set[str] | None = None) -> set[str]:
+    def _called(self, body: str, itself: str, unguarded_only: frozenset[str] | None = None) -> set[str]:
         """Shipped functions named in `body`; with `unguarded_only` (the parameters passed), leaving out those
         named only inside blocks guarded by a parameter that is not passed."""
         if unguarded_only is not None:
             body = _without_skipped_blocks(body, unguarded_only)
-        lowered = body.lower()
-        return {name for name in self._body if name != itself and _names(lowered, name)}
+        words = set(_WORD.findall(body.lower()))
+        return {name for name in self._body if name != itself and name in words}
 
 
 def _code(body: str) -> str:
@@ -80,11 +85,7 @@ def _code(body: str) -> str:
     return _LINE_COMMENT.sub("", _BLOCK_COMMENT.sub("", body))
 
 
-def _names(lowered: str, function: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(function)}(?![\w-])", lowered) is not None
-
-
-def _without_skipped_blocks(body: str, passed: set[str]) -> str:
+def _without_skipped_blocks(body: str, passed: frozenset[str]) -> str:
     """The body with the blocks that cannot run cut out: those guarded by a parameter not passed, when that
     parameter has no default and is never assigned in the body."""
     kept: list[str] = []
