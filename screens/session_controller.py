@@ -370,8 +370,8 @@ def open_session(app: RunbookApp, path: Path, *, drive: bool = True, takeover: b
                  journal: JournalSummary | None = None) -> SessionOpened | OpenFailed:
     """Open the session at `path` (driving it when its lock is free, else following), in a worker thread: the
     message that says how it went, for the screen that shows it. `journal`, on a reload, is the summary to advance."""
-    config, factory = app.config, app.ports_factory()
     try:
+        config, factory = app.config, app.ports_factory()
         following = None
         book = None
         if drive:
