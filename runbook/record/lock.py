@@ -182,13 +182,28 @@ class SessionLock:
         return tmp
 
     def acquire(self, *, takeover: bool = False, reason: str | None = None) -> SessionLock:
+        # The handlers go in before the lock file exists: a hangup between its creation and their install would
+        # end the process by the default action and leave the lock behind.
+        release_on_hangup()
         mine = self._new_holder()
+        # Held from before the file exists, so the handler releases it whenever the signal lands (release checks
+        # the token in the file: before our write it lets go of nothing).
+        self.holder = mine
+        HELD.add(self)
+        try:
+            return self._acquire(mine, takeover=takeover, reason=reason)
+        except BaseException:
+            self.holder = None
+            HELD.discard(self)
+            raise
+
+    def _acquire(self, mine: Holder, *, takeover: bool, reason: str | None) -> SessionLock:
         if self._create(mine):
             self._held(mine)
             return self
         current = read_holder(self.path)
         if current is None:  # released between our two looks
-            return self.acquire(takeover=takeover, reason=reason)
+            return self._acquire(mine, takeover=takeover, reason=reason)
         same_host = current.host == host_name()
         dead = (same_host and not pid_alive(current.pid)) or current.operator == UNREADABLE
         if not dead:
