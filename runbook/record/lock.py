@@ -182,12 +182,10 @@ class SessionLock:
         return tmp
 
     def acquire(self, *, takeover: bool = False, reason: str | None = None) -> SessionLock:
-        # The handlers go in before the lock file exists: a hangup between its creation and their install would
-        # end the process by the default action and leave the lock behind.
+        # Handlers installed and the lock counted as held before its file exists: a hangup landing anywhere in
+        # between still releases it (release checks the file's token: before our write it lets go of nothing).
         release_on_hangup()
         mine = self._new_holder()
-        # Held from before the file exists, so the handler releases it whenever the signal lands (release checks
-        # the token in the file: before our write it lets go of nothing).
         self.holder = mine
         HELD.add(self)
         try:
@@ -199,7 +197,6 @@ class SessionLock:
 
     def _acquire(self, mine: Holder, *, takeover: bool, reason: str | None) -> SessionLock:
         if self._create(mine):
-            self._held(mine)
             return self
         current = read_holder(self.path)
         if current is None:  # released between our two looks
@@ -223,13 +220,7 @@ class SessionLock:
                 current = read_holder(self.path) or current
         self._replace(current, mine)
         self.took_over = current
-        self._held(mine)
         return self
-
-    def _held(self, holder: Holder) -> None:
-        self.holder = holder
-        HELD.add(self)
-        release_on_hangup()
 
     def taken_by(self) -> str:
         current = read_holder(self.path)
