@@ -8,19 +8,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from runbook.backends import Options, ports_factory
+from runbook.commands import catalogue
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, LockHeld, NotAvailable, Refused, RunbookError
-from runbook.flow.catalogue import StepSpec
 from runbook.flow.engine import Runbook
 from runbook.record import store
 from runbook.record.journal import Journal
 from runbook.record.lock import SessionLock, next_epoch
 from runbook.reports import text as render
-
-
-def catalogue() -> list[StepSpec]:
-    from steps import CATALOGUE
-
-    return CATALOGUE
 
 
 def _options(args: argparse.Namespace) -> Options:

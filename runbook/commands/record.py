@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runbook.commands import catalogue
 from runbook.commands import core as commands
 from runbook.errors import EXIT_FAILED, EXIT_OK, BadInput, LockHeld, Refused
 from runbook.flow.states import SETTLED, State
@@ -126,7 +127,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                        "HASH`")
     if args.timeout is not None and args.timeout <= 0:
         raise BadInput(f"--timeout: {args.timeout} is not a positive number of seconds")
-    watcher = live.Watcher(path, commands.catalogue())
+    watcher = live.Watcher(path, catalogue())
     printer = _Printer(args.session)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     reading = bool(args.ack)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
+from runbook.commands import catalogue
 from runbook.errors import EXIT_OK, BadInput, NotAvailable
 from runbook.record import store
-
-
-def catalogue() -> list[Any]:
-    from steps import CATALOGUE
-
-    return CATALOGUE
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
