@@ -171,11 +171,6 @@ LDAP_UAC = register(ChangeKind(
     revert=opposite, drift=_uac_drift))
 
 
-def took(ctx: StepContext, change: Change) -> bool | None:
-    """Whether `change` is in force now (read after a crash between its write and its record)."""
-    return kind_of(change.kind).took(ctx, change)
-
-
 def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
     found = [kind_of(change.kind).drift(change, read_live(ctx, change)) for change in changes]
     return [problem for problem in found if problem]
@@ -222,9 +217,6 @@ class DirectoryUndo:
 
     def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
         return undo_problems(ctx, changes)
-
-    def took(self, ctx: StepContext, change: Change) -> bool | None:
-        return took(ctx, change)
 
     def undo(self, ctx: StepContext, changes: list[Change]) -> None:
         for change in reversed(changes):

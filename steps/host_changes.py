@@ -242,11 +242,6 @@ def apply(ctx: StepContext, change: Change) -> None:
     ctx.record(change)
 
 
-def took(ctx: StepContext, change: Change) -> bool | None:
-    """Whether `change` is in force now; None for a restart, which leaves nothing to read."""
-    return host_kind(change).took(ctx, change)
-
-
 def undo_problems(ctx: StepContext, changes: list[Change]) -> list[str]:
     readable = [change for change in changes if host_kind(change).read is not None]
     found = [host_kind(change).drift(change, live) for change, live in zip(readable, read_many(ctx, readable),
@@ -263,9 +258,6 @@ class HostUndo:
 
     def undo_problems(self, ctx: StepContext, changes: list[Change]) -> list[str]:
         return undo_problems(ctx, changes)
-
-    def took(self, ctx: StepContext, change: Change) -> bool | None:
-        return took(ctx, change)
 
     def undo(self, ctx: StepContext, changes: list[Change]) -> None:
         # The one restart at the end is filed as the revert of every recorded one (runbook.record.replay).

@@ -50,9 +50,6 @@ class ByChain:
     def undo(self, ctx: StepContext, changes: list[Change]) -> None:
         self._pick(ctx).undo(ctx, changes)
 
-    def took(self, ctx: StepContext, change: Change) -> bool | None:
-        return self._pick(ctx).took(ctx, change)
-
 
 def _manual(params: Params, target: Target) -> list[ManualItem]:
     role = "eas" if target.server in params.eas else "seg"

@@ -62,11 +62,6 @@ class Automation(Verifier, Protocol):
         """Revert `changes` (newest first), calling ctx.record(revert) after each revert took."""
         ...
 
-    def took(self, ctx: StepContext, change: Change) -> bool | None:
-        """Whether `change` (a write-ahead intent left open) is in force now; None when that cannot be read (a
-        restart). Each kind answers it (runbook.flow.change_kinds)."""
-        ...
-
 
 Text = str | Callable[[Params], str]  # a fixed text, or one that follows the chain (step 6 differs by chain)
 

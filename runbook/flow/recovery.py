@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import RunbookError
+from runbook.flow.change_kinds import kind_of
 from runbook.flow.changes import Change
 from runbook.record.session import StepRecord
 
@@ -40,12 +41,11 @@ def resolve(book: Runbook, key: str, ctx: StepContext) -> list[str]:
     """Settle every open intent of `key` from the live state; returns what was found, in words. An intent whose
     target cannot be read now stays open (the next verify tries again)."""
     record = book.record(key)
-    automation = book.instance(key).spec.automation
     found: list[str] = []
     for intent in list(record.intents):
         change = Change.from_dict(intent["change"])
         try:
-            took = automation.took(ctx, change) if automation is not None else None
+            took = kind_of(change.kind).took(ctx, change)
         except RunbookError as exc:
             found.append(f"{change.describe()}: cannot read it now ({exc}); still open")
             continue
