@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import site
 import statistics
 import subprocess
 import sys
@@ -72,11 +73,15 @@ def main() -> None:
     # An installed runbook has its bytecode compiled by pip; let this checkout cache it too (some shells set
     # PYTHONDONTWRITEBYTECODE, which would make every run recompile the sources).
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(ROOT)
+    # `-S` with site-packages on the path instead: no .pth file of this machine runs (an editable install's
+    # finder, a sandbox's certifi hook cost ≈30 ms and import pathlib, tempfile... for both commands), so the
+    # figures are those of a pip-installed copy in a fresh venv, which is what an operator's jump host has.
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *site.getsitepackages()])
+    python = [sys.executable, "-S"]
     session = str(store.session_path(str(path)))
-    medians = timed({"bare": [sys.executable, "-c", "pass"],
-                     "yardstick": [sys.executable, "-c", YARDSTICK, session],
-                     "status": [sys.executable, "-m", "runbook", "status", session]}, args.runs, env)
+    medians = timed({"bare": [*python, "-c", "pass"],
+                     "yardstick": [*python, "-c", YARDSTICK, session],
+                     "status": [*python, "-m", "runbook", "status", session]}, args.runs, env)
     bare, yardstick, status = medians["bare"], medians["yardstick"], medians["status"]
     transition = statistics.median(transitions)
     ratio = status / yardstick

@@ -6,12 +6,14 @@ and the bare command, so every other subcommand runs without Textual.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from runbook.errors import EXIT_FAILED, RunbookError
+
+if TYPE_CHECKING:
+    import argparse
 
 STEP_HELP = "a step: 4a is every instance of 4a, 4a@EAS02 only the one on EAS02 (see `runbook steps SESSION`)"
 EPILOG = """\
@@ -59,6 +61,8 @@ class _NotOnTheCommandLine:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every command's parser; with `only` (the command given), that command's alone, unless no command has that
     name (the full parser then says what is wrong, listing them all)."""
+    import argparse  # `status` does without it (see main)
+
     built: list[str] = []
     parser = argparse.ArgumentParser(prog="runbook", description="Certificate authentication for Exchange "
                                      "ActiveSync behind TMG (and SEG) with Kerberos constrained delegation.",
@@ -182,6 +186,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_status(words: list[str]) -> Any:
+    """`status SESSION [--json]` read without argparse, which costs the command a sixth of its time (an operator
+    who watches runs it in a loop); any other shape, `--help` included, goes to the full parser."""
+    if not words or words[0] != "status" or not 2 <= len(words) <= 3:
+        return None
+    rest = words[1:]
+    json_wanted = "--json" in rest
+    sessions = [word for word in rest if word != "--json"]
+    if len(sessions) != 1 or sessions[0].startswith("-") or len(rest) != len(sessions) + json_wanted:
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(command="status", session=sessions[0], json=json_wanted,
+                           handlers="runbook.commands.reading")
+
+
 def _record_commands(command: Command, driving: Callable[[CommandArguments], None]) -> None:
     """Pair work and the change record (runbook.commands.record)."""
     p = command("watch", "follow a session live, read-only (another operator drives)")
@@ -211,7 +231,7 @@ def _record_commands(command: Command, driving: Callable[[CommandArguments], Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(only=words[0] if words else None).parse_args(words)
+    args = _plain_status(words) or build_parser(only=words[0] if words else None).parse_args(words)
     if args.command is None:
         from runbook.commands import tui
         return tui.start_screen(args)

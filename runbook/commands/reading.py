@@ -2,13 +2,18 @@
 engine's driving machinery, so they load only what they read."""
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from runbook.errors import EXIT_OK
 from runbook.flow.view import SessionView
 from runbook.record import store
 from runbook.reports import text as render
+
+if TYPE_CHECKING:
+    import argparse
+
+    from runbook.flow.catalogue import StepSpec
 
 
 def viewed(args: argparse.Namespace) -> SessionView:
@@ -21,7 +26,9 @@ def viewed(args: argparse.Namespace) -> SessionView:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    view = viewed(args)
+    view = SessionView.outlined(store.session_path(args.session), _catalogue)
+    for notice in view.notices:
+        print(f"note: {notice}", file=sys.stderr)
     warning = None if view.session.lab else _ticket_warning(view)
     if args.json:
         import json
@@ -32,6 +39,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         if warning:
             print(f"warning: {warning}")
     return EXIT_OK
+
+
+def _catalogue() -> list[StepSpec]:
+    from steps import CATALOGUE
+
+    return CATALOGUE
 
 
 def _ticket_warning(view: SessionView) -> str | None:

@@ -39,7 +39,7 @@ def completion(book: SessionView, entries: Iterable[dict[str, Any]] | None = Non
     reasons: list[str] = []
     notes: list[str] = []
     not_started: list[str] = []
-    for instance in book.instances:
+    for instance in book.outline.steps:
         if instance.not_applicable:
             continue
         key = instance.key

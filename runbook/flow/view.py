@@ -6,18 +6,21 @@ two-person acknowledgement), so a read-only command loads only what it reads.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from runbook.errors import BadInput
-from runbook.flow.catalogue import StepInstance, StepSpec, expand, select
+from runbook.flow import outline as outlines
 from runbook.flow.states import SETTLED, State
-from runbook.inputs.params import parse_params
 from runbook.record import store
 from runbook.record.journal import Journal
 from runbook.record.lock import is_live, read_holder
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runbook.flow.catalogue import StepInstance, StepSpec
+    from runbook.flow.outline import Outline, OutlinedStep
+    from runbook.inputs.params import Params
     from runbook.record.lock import SessionLock
     from runbook.record.session import Session, StepRecord
 
@@ -28,20 +31,68 @@ class SessionView:
     def __init__(self, path: Path, session: Session, catalogue: list[StepSpec], journal: Journal | None = None):
         self.path = path
         self.session = session
-        self.catalogue = catalogue
-        self.params = parse_params(session.params)
-        self.instances = expand(catalogue, self.params)
+        self._catalogue: list[StepSpec] | Callable[[], list[StepSpec]] = catalogue
+        self._params: Params | None = None
+        self._instances: list[StepInstance] | None = None
+        self._outline: Outline | None = None
         self.journal = journal if journal is not None else Journal(store.journal_path(path))
         self.notices: list[str] = [f"{path}: {session.recovered}"] if session.recovered else []
+        self.instances  # noqa: B018 - params the catalogue refuses are refused on opening, not on first use
 
     @classmethod
     def load(cls, path: Path, catalogue: list[StepSpec]) -> SessionView:
         return cls(path, store.load(path), catalogue)
 
+    @classmethod
+    def outlined(cls, path: Path, catalogue: Callable[[], list[StepSpec]]) -> SessionView:
+        """A view that reads the kept step outline (runbook.flow.outline) and loads the catalogue only when the
+        outline is missing or out of date (then it keeps the new one), or when something asks for more of the
+        procedure than the outline holds."""
+        view = cls.__new__(cls)
+        view.path, view.session = path, store.load(path)
+        view._catalogue, view._params, view._instances = catalogue, None, None
+        view.journal = Journal(store.journal_path(path))
+        view.notices = [f"{path}: {view.session.recovered}"] if view.session.recovered else []
+        view._outline = outlines.read_kept(path, view.session.params)
+        if view._outline is None:
+            outlines.keep(path, view.session.params, view.outline)
+        return view
+
+    @property
+    def catalogue(self) -> list[StepSpec]:
+        if callable(self._catalogue):
+            self._catalogue = self._catalogue()
+        return self._catalogue
+
+    @property
+    def params(self) -> Params:
+        if self._params is None:
+            from runbook.inputs.params import parse_params
+
+            self._params = parse_params(self.session.params)
+        return self._params
+
+    @property
+    def instances(self) -> list[StepInstance]:
+        if self._instances is None:
+            from runbook.flow.catalogue import expand
+
+            self._instances = expand(self.catalogue, self.params)
+        return self._instances
+
+    @property
+    def outline(self) -> Outline:
+        """Each step's key, title, dependencies and modes, and the chain: all a listing of the steps reads."""
+        if self._outline is None:
+            self._outline = outlines.Outline.of(self.instances, self.params)
+        return self._outline
+
     def record(self, key: str) -> StepRecord:
         return self.session.record(key)
 
     def instance(self, key: str) -> StepInstance:
+        from runbook.flow.catalogue import select
+
         found = select(self.instances, key)
         if len(found) != 1:
             raise BadInput(f"STEP: {key!r} is not one step instance here (choose from: "
@@ -49,6 +100,8 @@ class SessionView:
         return found[0]
 
     def resolve(self, step: str) -> list[StepInstance]:
+        from runbook.flow.catalogue import select
+
         found = select(self.instances, step)
         if not found:
             raise BadInput(f"STEP: {step!r} is not a step of this change (choose from: "
@@ -64,7 +117,7 @@ class SessionView:
                 return State.INTERRUPTED
         return state
 
-    def waiting_for(self, instance: StepInstance) -> list[str]:
+    def waiting_for(self, instance: StepInstance | OutlinedStep) -> list[str]:
         return [f"{dep} ({self.record(dep).state.value})" for dep in instance.depends_on
                 if self.record(dep).state not in SETTLED]
 

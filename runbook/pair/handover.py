@@ -34,7 +34,7 @@ def hand_over(book: Runbook, note: str) -> dict[str, Any]:
         raise Refused("only the driver can hand over: this view is read-only")
     if not note.strip():
         raise BadInput("--note: say what the next operator needs to know (what is done, what is open, why)")
-    states = {key: book.display_state(key) for key in (i.key for i in book.instances)}
+    states = {key: book.display_state(key) for key in (i.key for i in book.outline.steps)}
     settled = sum(1 for state in states.values() if state in SETTLED)
     open_steps = {key: state.value for key, state in states.items() if state not in SETTLED}
     entry = book.journal.append(step=None, action=HANDOVER, outcome=f"handed over by {operator()}", note=note,

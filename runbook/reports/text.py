@@ -1,11 +1,9 @@
 """Plain-text views of a session for the CLI (the TUI has its own widgets over the same engine data)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.device.record import proof_text
-from runbook.flow import chain
-from runbook.flow.changes import Verification
 from runbook.flow.completion import completion, verification_word
 from runbook.flow.states import IN_PLACE, SETTLED, State
 from runbook.flow.view import SessionView
@@ -13,6 +11,9 @@ from runbook.pair import handover
 from runbook.record import store
 from runbook.record.journal_tail import check_runs
 from runbook.record.lock import read_holder, staleness
+
+if TYPE_CHECKING:
+    from runbook.flow.changes import Verification
 
 GLYPHS = {
     State.PENDING: "[ ]", State.RUNNING: "[~]", State.DONE: "[x]", State.FAILED: "[!]", State.SKIPPED: "[-]",
@@ -22,7 +23,7 @@ GLYPHS = {
 
 def status_rows(book: SessionView) -> list[dict[str, Any]]:
     rows = []
-    for instance in book.instances:
+    for instance in book.outline.steps:
         record = book.record(instance.key)
         state = book.display_state(instance.key)
         rows.append({
@@ -30,7 +31,7 @@ def status_rows(book: SessionView) -> list[dict[str, Any]]:
             "updated": record.updated, "by": record.by, "note": record.note, "error": record.error,
             "verified": (record.verified or {}).get("ok"), "waits_for": book.waiting_for(instance),
             "unverified": (record.verified or {}).get("unverified"),
-            "modes": list(instance.spec.modes),
+            "modes": list(instance.modes),
         })
     return rows
 
@@ -43,8 +44,8 @@ def status_data(book: SessionView) -> dict[str, Any]:
     checks = check_runs(book.journal.path)  # all completion and the device proof read of the journal
     done = completion(book, checks)
     return {
-        "session": str(book.path), "topology": book.params.topology, "chain": chain.chain_line(book.params),
-        "cert_validation": book.params.cert_validation,
+        "session": str(book.path), "topology": book.outline.topology, "chain": book.outline.chain,
+        "cert_validation": book.outline.cert_validation,
         "rehearsal": bool(book.session.lab), "progress": {"settled": settled, "total": len(rows)},
         "complete": done.complete, "reasons": done.reasons, "notes": done.notes,
         "device_proof": proof_text(checks),
@@ -89,6 +90,8 @@ def status_text(book: SessionView) -> str:
 
 
 def steps_text(book: SessionView) -> str:
+    from runbook.flow import chain
+
     lines = [f"chain: {chain.chain_line(book.params)}",
              f"{book.params.topology}, cert_validation {book.params.cert_validation}: "
              f"{chain.validator_summary(book.params)}", ""]
