@@ -22,6 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 YARDSTICK = "import sys, yaml; yaml.load(open(sys.argv[1], encoding='utf-8'), Loader=yaml.CSafeLoader)"
+# What pip's `runbook` console script runs (an operator types `runbook status`, not `python -m runbook`).
+CONSOLE_SCRIPT = ("import re, sys; from runbook.cli import main; "
+                  "sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0]); sys.exit(main())")
 
 
 def timed(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, float]:
@@ -81,7 +84,7 @@ def main() -> None:
     session = str(store.session_path(str(path)))
     medians = timed({"bare": [*python, "-c", "pass"],
                      "yardstick": [*python, "-c", YARDSTICK, session],
-                     "status": [*python, "-m", "runbook", "status", session]}, args.runs, env)
+                     "status": [*python, "-c", CONSOLE_SCRIPT, "status", session]}, args.runs, env)
     bare, yardstick, status = medians["bare"], medians["yardstick"], medians["status"]
     transition = statistics.median(transitions)
     ratio = status / yardstick
