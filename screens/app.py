@@ -85,12 +85,6 @@ class RunbookApp(App[int]):
         self._books: list[Runbook] = []
         self.prepare_error: RunbookError | None = None
 
-    def size_classes(self) -> list[str]:
-        """The breakpoint classes for the terminal's size now (the ones Textual gives a screen when it is resized)."""
-        width, height = self.size
-        return [next(name for edge, name in sorted(points, reverse=True) if extent >= edge)
-                for points, extent in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height))]
-
     def ports_factory(self) -> PortsFactory:
         """Lab sessions use the lab; real ones ask for a password in a modal when the environment has none."""
         from runbook.backends import Options, ports_factory

@@ -13,7 +13,6 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
@@ -40,6 +39,7 @@ from screens.modals import ErrorModal, InfoModal, failed_modal, resume_modal
 from screens.runbook_bindings import RUNBOOK_BINDINGS, palette_commands
 from screens.runbook_dialogs import SessionDialogs
 from screens.session_controller import SessionController, driver_left
+from screens.steady_screen import SteadyScreen
 from screens.widgets.footer import KeysFooter
 from screens.widgets.step_detail import PlanView, StepDetail
 from screens.widgets.step_list import StepList
@@ -47,7 +47,7 @@ from screens.widgets.step_list import StepList
 __all__ = ["ACTION_TITLES", "RunbookScreen"]
 
 
-class RunbookScreen(Screen[None]):
+class RunbookScreen(SteadyScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [*RUNBOOK_BINDINGS]
 
     def __init__(self, path: Path, *, takeover: bool = False, from_start: bool = False,
@@ -58,6 +58,8 @@ class RunbookScreen(Screen[None]):
         self.dialogs = SessionDialogs(self)
         self.session = SessionController(self, path, takeover=takeover, questions=self.dialogs)
         self._plan_timer: Timer | None = None
+        # Held, not queried: `selected` answers every key's check_action, from the footer's first compose on.
+        self._steps = StepList(id="steps")
 
     @property
     def runbook_app(self) -> RunbookApp:
@@ -74,16 +76,16 @@ class RunbookScreen(Screen[None]):
 
     @property
     def selected(self) -> str | None:
-        return self.query_one(StepList).selected_key
+        return self._steps.selected_key
 
     def compose(self) -> ComposeResult:
-        self.add_class(*self.runbook_app.size_classes())  # now, not at the first resize: the first layout stays
+        self.compose_size_classes()
         yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
         yield Static("", id="handover-note")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Static("", id="chain")
-                yield StepList(id="steps")
+                yield self._steps
             yield StepDetail(id="detail")
         yield Static("", id="statusbar")
         yield KeysFooter(compact=True, show_command_palette=False)

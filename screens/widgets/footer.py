@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey  # not exported by textual.widgets; Textual is pinned exactly
 
 if TYPE_CHECKING:
+    from textual.app import ComposeResult
     from textual.screen import Screen
 
 
@@ -24,6 +26,14 @@ class KeysFooter(Footer):
         super().bindings_changed(screen)
         # The conditions under which Textual's footer queued its rebuild.
         self._rebuild_queued = screen.app.app_focus and self.is_attached and screen is self.screen
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if self.compact and isinstance(widget, FooterKey):
+                # A key's `compact` (bound to this footer's) adds this class as it mounts, which restyles that key
+                # (≈1–2 ms each); given before the mount, the class is already there and that restyle is skipped.
+                widget.add_class("-compact", update=False)
+            yield widget
 
     async def recompose(self) -> None:
         self._rebuild_queued = False
