@@ -7,6 +7,7 @@ view journals the run as the CLI does, which keeps a fault open in the header un
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from textual import work
@@ -14,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
@@ -23,7 +25,6 @@ from runbook.checks.runs import CheckRun, CheckSpec
 from runbook.errors import BadInput
 from runbook.flow.engine import Runbook
 from runbook.record.journal_tail import JournalSummary
-from screens.messages import CheckFinished, CheckRefused, ChecksEnded, CheckStarted
 from screens.widgets.path_input import PathInput
 from screens.widgets.steady_input import SteadyInput
 from steps.checks import CHECKS
@@ -31,6 +32,30 @@ from steps.checks import CHECKS
 STATUS_WORDS = {"ok": ("ok", "$success"), "warn": ("warning", "$warning"), "fail": ("FAULT", "bold $error"),
                 "skip": ("skipped", "$text-muted")}
 SEVERITY_STYLES = {"fault": "bold $error", "warning": "$warning", "info": "$text-muted"}
+
+
+@dataclass
+class CheckStarted(Message):
+    name: str
+    index: int  # 1-based, of `total`
+    total: int
+
+
+@dataclass
+class CheckFinished(Message):
+    run: CheckRun
+
+
+@dataclass
+class CheckRefused(Message):
+    name: str
+    message: str  # the input it needs (a file that is not there), or why it could not run at all
+
+
+@dataclass
+class ChecksEnded(Message):
+    journal: JournalSummary | None  # the journal after the run was recorded; None: nothing recorded
+    stopped: bool = False
 
 
 class ChecksScreen(Screen[JournalSummary | None]):

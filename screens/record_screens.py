@@ -6,18 +6,27 @@ Journal text is operator and remote text: it is shown as plain Content, never as
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from runbook.flow.engine import Runbook
 from runbook.pair.watch import entry_line
 from runbook.reports import backout
-from screens.messages import RecordRead
+
+
+@dataclass
+class RecordRead(Message):
+    head: list[str]  # the verdict lines shown first (journal check, back-out headline)
+    ok: bool
+    body: list[str]
 
 
 class RecordPage(Screen[None]):

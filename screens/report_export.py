@@ -6,6 +6,7 @@ this modal only chooses the format and the place, and writes atomically in a thr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import work
@@ -13,13 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
 from runbook.errors import RunbookError
 from runbook.flow.engine import Runbook
 from runbook.reports import change_record as report
-from screens.messages import ReportWritten
 from screens.widgets.path_input import PathInput
 
 FORMATS = {"md": "Markdown (.md)", "html": "HTML, one self-contained page (.html)"}
@@ -27,6 +28,12 @@ FORMATS = {"md": "Markdown (.md)", "html": "HTML, one self-contained page (.html
 
 def default_path(book: Runbook, fmt: str) -> Path:
     return book.path.with_name(f"{book.path.stem}-report.{fmt}")
+
+
+@dataclass
+class ReportWritten(Message):
+    path: Path  # written
+    error: str | None = None
 
 
 class ReportModal(ModalScreen[Path | None]):

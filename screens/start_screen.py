@@ -1,6 +1,7 @@
 """The start screen: the sessions in the sessions folder, and the ways to begin (open, new change, demo)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -22,7 +24,7 @@ from runbook.record.lock import read_holder, staleness
 from runbook.reports import text as render
 from screens import view
 from screens.app import app_of
-from screens.messages import OpenFailed, SessionCreated, SessionsListed
+from screens.messages import OpenFailed, SessionCreated
 from screens.modals import ErrorModal
 from screens.widgets.bounded_list import BoundedOptionList
 
@@ -67,6 +69,11 @@ def ticket_warning(params: Any) -> str | None:
         return warning_for(params)
     except RunbookError as exc:
         return str(exc)
+
+
+@dataclass
+class SessionsListed(Message):
+    rows: list[dict[str, Any]]
 
 
 class DemoPicker(ModalScreen[str | None]):
