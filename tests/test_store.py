@@ -9,7 +9,7 @@ import pytest
 from runbook.errors import SessionFileError, StorageError
 from runbook.flow.engine import Runbook
 from runbook.flow.states import State
-from runbook.record import store
+from runbook.record import parsed, store
 from runbook.record.session import Session
 from steps import CATALOGUE
 
@@ -39,7 +39,9 @@ def test_crash_mid_write_leaves_the_old_file_intact(sessions_dir: Path, monkeypa
     with pytest.raises(StorageError):
         store.save(Session(name="c", params={"topology": "tmg-seg-eas", "big": "x" * 100_000}), path)
     assert path.read_bytes() == before
-    assert [p.name for p in sessions_dir.iterdir()] == ["c.yaml"]  # the temp file is gone too
+    # the temp file is gone too; the parsed twin still describes the file that is there
+    assert sorted(p.name for p in sessions_dir.iterdir()) == ["c.parsed.json", "c.yaml"]
+    assert parsed.read(path) == store.read_snapshot(path)[0]
 
 
 def test_malformed_file_is_bad_input_and_untouched(sessions_dir: Path) -> None:

@@ -21,6 +21,7 @@ from runbook.errors import (
     StepFailed,
     TakenOver,
 )
+from runbook.flow import outline as outlines
 from runbook.flow import recovery
 from runbook.flow.automation import automation_of, chain_problems, checker_of
 from runbook.flow.cancel import CancelToken
@@ -87,6 +88,7 @@ class Runbook(SessionView):
                              details={"params_file": str(Path(params_file).resolve()), "topology": params.topology,
                                       "steps": [i.key for i in book.instances], "session": session.to_dict()})
         store.save(session, path)  # nobody drives it yet: the first snapshot is written here
+        outlines.keep(path, session.params, book.outline)
         return book
 
     @classmethod
@@ -102,6 +104,8 @@ class Runbook(SessionView):
             book = cls(path, session, catalogue, ports_factory, lock)
             if lock is not None:
                 book._after_acquire()
+                if outlines.read_kept(path, session.params) is None:  # for `status`, which reads it
+                    outlines.keep(path, session.params, book.outline)
         except BaseException:
             if lock:
                 lock.release()

@@ -45,17 +45,15 @@ class SessionView:
 
     @classmethod
     def outlined(cls, path: Path, catalogue: Callable[[], list[StepSpec]]) -> SessionView:
-        """A view that reads the kept step outline (runbook.flow.outline) and loads the catalogue only when the
-        outline is missing or out of date (then it keeps the new one), or when something asks for more of the
-        procedure than the outline holds."""
+        """A view that reads the step outline the driver keeps (runbook.flow.outline) and loads the catalogue only
+        when that outline is missing or out of date, or when something asks for more of the procedure than the
+        outline holds. It writes nothing."""
         view = cls.__new__(cls)
         view.path, view.session = path, store.load(path)
         view._catalogue, view._params, view._instances = catalogue, None, None
         view.journal = Journal(store.journal_path(path))
         view.notices = [f"{path}: {view.session.recovered}"] if view.session.recovered else []
         view._outline = outlines.read_kept(path, view.session.params)
-        if view._outline is None:
-            outlines.keep(path, view.session.params, view.outline)
         return view
 
     @property

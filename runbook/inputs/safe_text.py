@@ -11,13 +11,6 @@ import os
 import stat
 from pathlib import Path
 
-import yaml
-
-try:  # libyaml: the alias check reads a big session file in a fraction of the pure-Python parser's time
-    from yaml import CSafeLoader as _EventLoader
-except ImportError:  # pragma: no cover - pyyaml without libyaml
-    from yaml import SafeLoader as _EventLoader  # type: ignore[assignment]
-
 MAX_BYTES = 4 * 1024 * 1024  # far above any real params or session file
 
 
@@ -55,7 +48,11 @@ def refuse_aliases(text: str) -> None:
     """YAML aliases (*name) can expand a tiny file into an enormous tree: a params/session file never needs one."""
     if "*" not in text:  # an alias is written *name: without a star there is none to find
         return
-    for event in yaml.parse(text, Loader=_EventLoader):
+    import yaml
+
+    from runbook.inputs import yaml_codec  # libyaml's loader: a big session file in a fraction of the time
+
+    for event in yaml.parse(text, Loader=yaml_codec.Loader):
         if isinstance(event, yaml.AliasEvent):
             # The parser always marks an event; the stubs allow a hand-made event without one.
             where = f"line {event.start_mark.line + 1}: " if event.start_mark else ""

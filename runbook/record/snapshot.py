@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import BadInput, SessionFileError
-from runbook.record import replay, store
+from runbook.record import parsed, replay, store
 from runbook.record.journal import GENESIS, Journal
 from runbook.record.session import Session
 
@@ -23,11 +23,13 @@ def position(entry: dict[str, Any] | None, offset: int) -> dict[str, Any]:
 
 
 def load(path: Path) -> Session:
-    data, damaged = store.read_snapshot(path)
-    journal = Journal(store.journal_path(path))
-    if damaged:
-        return _rebuild(path, journal, damaged)
+    data = parsed.read(path)  # what the last snapshot write parsed to, while the file is still that file
+    if data is None:
+        data, damaged = store.read_snapshot(path)
+        if damaged:
+            return _rebuild(path, Journal(store.journal_path(path)), damaged)
     session = Session.from_dict(data, str(path))
+    journal = Journal(store.journal_path(path))
     if session.journal is None:  # written before the journal was the record (schema 1): the file is the truth
         return session
     _catch_up(session, journal)

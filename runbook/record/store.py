@@ -5,32 +5,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from runbook import clock
 from runbook.errors import BadInput, SessionFileError, StorageError
 from runbook.inputs import safe_text
 from runbook.record import crashpoints
 from runbook.record.session import Session
 
-try:  # the C loader keeps `runbook status` fast on big sessions
-    from yaml import CSafeDumper as _Dumper
-    from yaml import CSafeLoader as Loader
-except ImportError:  # pragma: no cover - pyyaml without libyaml
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-    from yaml import SafeLoader as Loader  # type: ignore[assignment]
-
-
-class Dumper(_Dumper):
-    """Writes a value that appears twice out twice: the files we write never hold an alias (loading refuses them)."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
 
 def load_yaml(text: str) -> Any:
     """Plain YAML with the loader sessions are read with (the lab's state file shares its speed)."""
-    return yaml.load(text, Loader=Loader)
+    from runbook.inputs import yaml_codec
+
+    return yaml_codec.load(text)
 
 
 def sessions_dir() -> Path:
@@ -55,7 +41,9 @@ def lock_path(path: Path) -> Path:
 
 
 def dump_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)
+    from runbook.inputs import yaml_codec
+
+    return yaml_codec.dump(data)
 
 
 def write_atomic(path: Path, text: str, mode: int | None = None, sync: bool = True) -> None:
@@ -123,11 +111,15 @@ def save(session: Session, path: Path) -> None:
         os.replace(path, aside)
         session.kept_aside = aside.name
     crashpoints.reached("snapshot.write")
+    data = session.to_dict()
     try:
-        write_atomic(path, HEADER + dump_yaml({**session.to_dict(), END: True}), mode=FILE_MODE)
+        write_atomic(path, HEADER + dump_yaml({**data, END: True}), mode=FILE_MODE)
     except OSError as exc:
         raise StorageError.from_os(exc, path, kept="the journal holds every step record; the session file is "
                                                    "rebuilt from it") from None
+    from runbook.record import parsed
+
+    parsed.keep(path, data)
     session.recovered = None  # written whole again: nothing more to move aside
 
 
@@ -151,13 +143,15 @@ def read_snapshot(path: Path) -> tuple[Any, str | None]:
         return None, "the session file is missing"
     except OSError as exc:
         raise SessionFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    from runbook.inputs import yaml_codec
+
     whole = f"\n{END}: true" in text
     try:
         safe_text.refuse_aliases(text)
-        data = yaml.load(text, Loader=Loader)
+        data = yaml_codec.load(text)
     except safe_text.UnsafeFile as exc:
         raise SessionFileError(f"{path}: {exc}; left untouched") from None
-    except yaml.YAMLError as exc:
+    except yaml_codec.YAMLError as exc:
         if whole or "schema: 2" not in text[:300] and text.strip():
             raise SessionFileError(f"{path}: not valid YAML, left untouched ({exc})") from exc
         return None, "the session file is cut off (not valid YAML)"
