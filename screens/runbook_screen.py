@@ -58,7 +58,7 @@ class RunbookScreen(SteadyScreen[None]):
         self.dialogs = SessionDialogs(self)
         self.session = SessionController(self, path, takeover=takeover, questions=self.dialogs)
         self._plan_timer: Timer | None = None
-        # Held, not queried: `selected` answers every key's check_action, from the footer's first compose on.
+        # Held, not queried: `selected` answers each binding's check_action on every refresh of the keys.
         self._steps = StepList(id="steps")
 
     @property
