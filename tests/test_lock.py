@@ -143,12 +143,12 @@ def test_release_removes_only_our_own_lock(session: Path) -> None:
 # the main process takes over: the lock must end up the taker's every time, never the displaced driver's again.
 BEATER = """
 import json, sys, time
-from dataclasses import asdict
+
 from pathlib import Path
 from runbook.record.lock import SessionLock
 lock = SessionLock(Path(sys.argv[1])).acquire()
 lock.holder.host = "elsewhere.example.test"
-Path(sys.argv[1]).write_text(json.dumps(asdict(lock.holder)))
+Path(sys.argv[1]).write_text(json.dumps(lock.holder.to_dict()))
 print(lock.holder.token, flush=True)
 start = float(sys.argv[2])
 while time.time() < start:

@@ -134,3 +134,13 @@ def test_a_bare_tick_number_still_counts(rehearsal: Path) -> None:
 
 def test_the_settings_two_person_reads_have_their_kinds() -> None:
     assert {two_person.SETTING, two_person.WAIT_SETTING} <= set(SETTING_KINDS)
+
+
+def test_the_change_fields_a_session_accepts_are_the_change_model_s() -> None:
+    """Written out in session_fields (so loading a session does not import the model): kept equal here."""
+    import dataclasses
+
+    from runbook.flow.changes import Change
+    from runbook.record.session_fields import CHANGE_FIELDS
+
+    assert CHANGE_FIELDS == {f.name for f in dataclasses.fields(Change)}

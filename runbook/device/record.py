@@ -6,15 +6,14 @@ module only reads that back, so every view says the same thing about the last pr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 NOT_RUN = "not run yet (`runbook check SESSION device`)"
 
 
-@dataclass(frozen=True)
-class Proof:
-    """One `check device` run's outcome, as the journal recorded it."""
+class Proof(NamedTuple):
+    """One `check device` run's outcome, as the journal recorded it (a NamedTuple: `status` reads it, and
+    importing `dataclasses` cost status a sixth of its time)."""
 
     time: str
     operator: str

@@ -7,8 +7,7 @@ is not enough: a failed-then-marked, drifted or never-verified step is settled a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from runbook.flow.states import IN_PLACE, State
 from runbook.flow.view import SessionView
@@ -19,13 +18,12 @@ FAULT_PREFIX = "FAULT: "
 WARNING_PREFIX = "warning: "
 
 
-@dataclass(frozen=True)
-class Completion:
-    """Whether the change is complete, and why not."""
+class Completion(NamedTuple):
+    """Whether the change is complete, and why not (a NamedTuple: `status` loads this module)."""
 
     complete: bool
-    reasons: list[str] = field(default_factory=list)  # why it is not complete, one line each
-    notes: list[str] = field(default_factory=list)  # said even when complete: skips and their reasons, unverified
+    reasons: list[str]  # why it is not complete, one line each
+    notes: list[str]  # said even when complete: skips and their reasons, unverified
 
     @property
     def headline(self) -> str:

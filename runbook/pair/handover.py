@@ -8,9 +8,8 @@ holds the lock and whether that holder still looks alive, in words an operator c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 from runbook.errors import BadInput, Refused
 from runbook.flow.states import SETTLED
@@ -86,9 +85,8 @@ def history(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # -- before taking over ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LockView:
-    """A session's lock as someone about to take over sees it."""
+class LockView(NamedTuple):
+    """A session's lock as someone about to take over sees it (a NamedTuple: `status` loads this module)."""
 
     holder: Holder
     verdict: str  # "gone": its process died on this host | "live" | "stale"

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from runbook.errors import SessionFileError
-from runbook.flow.changes import Change
 from runbook.flow.states import State
 from runbook.record import session_fields as fields
 from runbook.record.session import Session, StepRecord
@@ -130,6 +129,8 @@ def _apply_rec(record: StepRecord, rec: dict[str, Any], step: str) -> None:
 
 
 def _apply_change(record: StepRecord, details: dict[str, Any]) -> None:
+    from runbook.flow.changes import Change  # only a tail with changes in it needs the model (and dataclasses)
+
     change = Change.from_dict(details)
     if change.revert:
         pop_original(record, change.to_dict())

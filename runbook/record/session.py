@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from runbook import clock
@@ -33,21 +32,41 @@ def host_name() -> str:
     return socket.gethostname()
 
 
-@dataclass
 class StepRecord:
-    """What the session holds for one step instance: its state, who moved it last, what it changed."""
+    """What the session holds for one step instance: its state, who moved it last, what it changed.
 
-    state: State = State.PENDING
-    updated: str | None = None
-    by: str | None = None
-    note: str | None = None
-    error: str | None = None
-    action: str | None = None  # what a running step was doing: execute | undo
-    changes: list[dict[str, Any]] = field(default_factory=list)  # applied and still in force, oldest first
-    undone: list[dict[str, Any]] = field(default_factory=list)  # reverted earlier, kept for the record
-    verified: dict[str, Any] | None = None  # {at, by, ok, findings: [...]}
-    ticks: dict[str, dict[str, str]] = field(default_factory=dict)  # manual item index → {by, at}
-    intents: list[dict[str, Any]] = field(default_factory=list)  # remote writes begun, outcome not yet recorded
+    A plain class rather than a dataclass: `runbook status` loads this module, and importing `dataclasses` (with
+    `inspect`) cost it a sixth of its time."""
+
+    __slots__ = ("state", "updated", "by", "note", "error", "action", "changes", "undone", "verified", "ticks",
+                 "intents")
+
+    def __init__(self, state: State = State.PENDING, updated: str | None = None, by: str | None = None,
+                 note: str | None = None, error: str | None = None, action: str | None = None,
+                 changes: list[dict[str, Any]] | None = None, undone: list[dict[str, Any]] | None = None,
+                 verified: dict[str, Any] | None = None, ticks: dict[str, dict[str, str]] | None = None,
+                 intents: list[dict[str, Any]] | None = None):
+        self.state = state
+        self.updated = updated
+        self.by = by
+        self.note = note
+        self.error = error
+        self.action = action  # what a running step was doing: execute | undo
+        self.changes: list[dict[str, Any]] = [] if changes is None else changes  # in force, oldest first
+        self.undone: list[dict[str, Any]] = [] if undone is None else undone  # reverted earlier, kept for the record
+        self.verified = verified  # {at, by, ok, findings: [...]}
+        self.ticks: dict[str, dict[str, str]] = {} if ticks is None else ticks  # item index → {by, at}
+        self.intents: list[dict[str, Any]] = [] if intents is None else intents  # writes begun, outcome not known
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StepRecord):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq is
+
+    def __repr__(self) -> str:
+        return "StepRecord(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"state": self.state.value}
@@ -80,20 +99,37 @@ class StepRecord:
         return record
 
 
-@dataclass
 class Session:
-    """One change in progress: its params and each step instance's record."""
+    """One change in progress: its params and each step instance's record (a plain class, as StepRecord)."""
 
-    name: str
-    params: dict[str, Any]
-    created: str = field(default_factory=clock.now_iso)
-    created_by: str = field(default_factory=operator)
-    steps: dict[str, StepRecord] = field(default_factory=dict)
-    lab: dict[str, Any] | None = None  # present for rehearsal sessions: {scenario, state_file, seed, ...}
-    settings: dict[str, Any] = field(default_factory=dict)  # per-session switches (e.g. two_person_confirm)
-    journal: dict[str, Any] | None = None  # the journal position this snapshot reflects: {seq, hash, offset}
-    recovered: str | None = field(default=None, compare=False)  # why it was rebuilt from the journal on load
-    kept_aside: str | None = field(default=None, compare=False)  # where the damaged file it replaced was moved
+    __slots__ = ("name", "params", "created", "created_by", "steps", "lab", "settings", "journal", "recovered",
+                 "kept_aside")
+    COMPARED = __slots__[:8]  # why it was recovered, and where a damaged file went, are not the session itself
+
+    def __init__(self, name: str, params: dict[str, Any], created: str | None = None, created_by: str | None = None,
+                 steps: dict[str, StepRecord] | None = None, lab: dict[str, Any] | None = None,
+                 settings: dict[str, Any] | None = None, journal: dict[str, Any] | None = None,
+                 recovered: str | None = None, kept_aside: str | None = None):
+        self.name = name
+        self.params = params
+        self.created = clock.now_iso() if created is None else created
+        self.created_by = operator() if created_by is None else created_by
+        self.steps: dict[str, StepRecord] = {} if steps is None else steps
+        self.lab = lab  # present for rehearsal sessions: {scenario, state_file, seed, ...}
+        self.settings: dict[str, Any] = {} if settings is None else settings  # e.g. two_person_confirm
+        self.journal = journal  # the journal position this snapshot reflects: {seq, hash, offset}
+        self.recovered = recovered  # why it was rebuilt from the journal on load
+        self.kept_aside = kept_aside  # where the damaged file it replaced was moved
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Session):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.COMPARED)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Session(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
 
     def record(self, key: str) -> StepRecord:
         return self.steps.setdefault(key, StepRecord())

@@ -6,16 +6,16 @@ returns the value to keep, so a loader reads each field once.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from runbook.errors import SessionFileError
-from runbook.flow.changes import Change
 
 # The per-session switches `runbook settings` writes (runbook.pair.two_person reads them) and what each holds.
 SETTING_KINDS: dict[str, tuple[type, ...]] = {"two_person_confirm": (bool,), "ack_wait_seconds": (int, float)}
 SCALARS = (str, int, float, bool, type(None))
-CHANGE_FIELDS = {f.name for f in dataclasses.fields(Change)}
+# runbook.flow.changes.Change's fields (tests/test_session_fields.py keeps the two equal): written out, so that
+# reading a session does not import the change model and `dataclasses` with it.
+CHANGE_FIELDS = {"kind", "target", "attribute", "op", "values", "before", "after", "locator", "note", "revert"}
 CHANGE_TEXT = ("kind", "target", "attribute", "op")  # what a change cannot be described or undone without
 
 
