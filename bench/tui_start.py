@@ -4,6 +4,11 @@ Each measurement is a fresh Python process (cold imports, as an operator startin
 from the first line of the child to the frame: for the hello app, its first refresh; for `runbook demo`,
 the CLI's whole path (argument parsing, creating the rehearsal session and its lab, the app) up to the first
 refresh of the runbook screen, and, separately, up to the first refresh showing the steps ("ready").
+Both moments are Textual's `call_after_refresh`: the callback runs once the screen has nothing pending to lay out
+or draw. For "ready" that is after the screen's first layout and draw with the steps, and, when the screen still
+had one pending by then, after that one too (Textual lays out newly shown widgets again once they know their
+size); what is queued behind it is not counted: the footer's keys (Textual's Footer mounts them from a callback
+queued before this one) are laid out and drawn at the next refresh.
 `runbook open` is measured on an existing session (the TUI's own share, without building a lab) and on the
 same kind of session whose journal holds 50,000 entries on the selected step; each child reports its peak
 memory (ru_maxrss) at the ready frame.

@@ -19,7 +19,6 @@ from runbook import clock as record_clock
 from runbook.errors import BadInput, RunbookError
 from runbook.record.lock import HEARTBEAT_SECONDS
 from screens.asking import Asker
-from screens.modals import ConfirmModal
 
 if TYPE_CHECKING:
     from runbook.flow.engine import PortsFactory, Runbook
@@ -178,6 +177,8 @@ class RunbookApp(App[int]):
     async def action_quit(self) -> None:
         busy = getattr(self.screen, "busy", None)
         if busy:
+            from screens.modals import ConfirmModal  # loaded with the runbook screen: not before the first frame
+
             self.push_screen(ConfirmModal(f"Quit while {busy}?", [
                 "The step goes on until its current remote call returns or times out;",
                 "if the process ends first, the step is shown as interrupted next time (verify it then)."],
