@@ -1,10 +1,14 @@
-"""A screen laid out once per size, with its breakpoint classes from its first layout on.
+"""A screen styled once when first shown and laid out once per size, with its breakpoint classes from the start.
 
 Textual lays a screen out again on every Resize it gets, and a layout that first shows a screen (or changes its
 size) sends the screen a Resize with the size it was just laid out at: on the runbook screen a second full reflow
 and a partial draw (≈8 ms) between the steps' first frame and the operator's first key. A Resize whose size or
 breakpoint classes are not the ones the screen already has is handled as Textual handles it (layout, background
 screens, breakpoint classes).
+
+Textual also restyles every node of a screen when it is pushed or switched to, for styles that may have changed
+while it was hidden. The first time, the screen has just been mounted and styled (≈5–10 ms on the runbook screen
+to do again): that resume keeps the styles; every later one is handled as Textual handles it.
 """
 from __future__ import annotations
 
@@ -18,6 +22,14 @@ ResultType = TypeVar("ResultType")
 
 
 class SteadyScreen(Screen[ResultType]):
+    _resumed = False
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Runs before Screen's own handler, which reads the flag.
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+
     def _breakpoints(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
         """The screen's own breakpoints, else the app's (as Textual reads them)."""
         horizontal, vertical = self.HORIZONTAL_BREAKPOINTS, self.VERTICAL_BREAKPOINTS

@@ -117,3 +117,40 @@ async def test_a_steady_screen_follows_the_terminal_size_and_breakpoints() -> No
         await settled(pilot)
         assert screen.has_class("-wide") and not screen.has_class("-narrow")
         assert screen.query_one("#body").size.width == 90
+
+
+class CountingRestyles:
+    restyles = 0
+
+    def update_node_styles(self, animate: bool = True) -> None:
+        type(self).restyles += 1
+        super().update_node_styles(animate)  # type: ignore[misc]
+
+
+class CountedPlain(CountingRestyles, Plain):
+    restyles = 0
+
+
+class CountedSteady(CountingRestyles, Steady):
+    restyles = 0
+
+
+async def restyles_when_shown(kind: type[CountedPlain] | type[CountedSteady]) -> tuple[int, int]:
+    """Whole-screen restyles when first shown, and when shown again after another screen."""
+    app = Breakpoints()
+    async with app.run_test(size=(80, 20)) as pilot:
+        await app.push_screen(kind())
+        await settled(pilot)
+        first = kind.restyles
+        await app.push_screen(Plain())
+        await settled(pilot)
+        app.pop_screen()
+        await settled(pilot)
+        return first, kind.restyles - first
+
+
+@tui_test
+async def test_a_steady_screen_keeps_the_styles_it_was_mounted_with_when_first_shown() -> None:
+    steady, plain = await restyles_when_shown(CountedSteady), await restyles_when_shown(CountedPlain)
+    assert steady[0] < plain[0]
+    assert steady[1] == plain[1]  # shown again: as Textual does
