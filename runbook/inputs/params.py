@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from runbook.errors import ParamsError
 from runbook.flow.settings import DirectorySettings, WinRMSettings
 from runbook.inputs import safe_text, schema
@@ -149,6 +147,8 @@ class _Problems:
 
 def load_params_file(path: str | os.PathLike[str]) -> Params:
     """Read and validate a params YAML file; relative paths in it resolve against its folder."""
+    import yaml  # here: opening a session reads its params from the session, never from YAML
+
     file = Path(path)
     try:
         text = safe_text.read_text(file)
