@@ -28,16 +28,18 @@ if TYPE_CHECKING:
 class SessionView:
     lock: SessionLock | None = None  # only a driving Runbook holds it
 
-    def __init__(self, path: Path, session: Session, catalogue: list[StepSpec], journal: Journal | None = None):
+    def __init__(self, path: Path, session: Session, catalogue: list[StepSpec] | Callable[[], list[StepSpec]],
+                 journal: Journal | None = None, *, outline: Outline | None = None):
         self.path = path
         self.session = session
-        self._catalogue: list[StepSpec] | Callable[[], list[StepSpec]] = catalogue
+        self._catalogue = catalogue
         self._params: Params | None = None
         self._instances: list[StepInstance] | None = None
-        self._outline: Outline | None = None
+        self._outline = outline
         self.journal = journal if journal is not None else Journal(store.journal_path(path))
         self.notices: list[str] = [f"{path}: {session.recovered}"] if session.recovered else []
-        self.instances  # noqa: B018 - params the catalogue refuses are refused on opening, not on first use
+        if outline is None:
+            self.instances  # noqa: B018 - params the catalogue refuses are refused on opening, not on first use
 
     @classmethod
     def load(cls, path: Path, catalogue: list[StepSpec]) -> SessionView:
@@ -48,13 +50,8 @@ class SessionView:
         """A view that reads the step outline the driver keeps (runbook.flow.outline) and loads the catalogue only
         when that outline is missing or out of date, or when something asks for more of the procedure than the
         outline holds. It writes nothing."""
-        view = cls.__new__(cls)
-        view.path, view.session = path, store.load(path)
-        view._catalogue, view._params, view._instances = catalogue, None, None
-        view.journal = Journal(store.journal_path(path))
-        view.notices = [f"{path}: {view.session.recovered}"] if view.session.recovered else []
-        view._outline = outlines.read_kept(path, view.session.params)
-        return view
+        session = store.load(path)
+        return cls(path, session, catalogue, outline=outlines.read_kept(path, session.params))
 
     @property
     def catalogue(self) -> list[StepSpec]:
