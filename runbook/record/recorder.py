@@ -1,7 +1,10 @@
 """Every change to a session goes through here: journal entry first, then the same entry applied in memory.
 
-The session file is a snapshot, written every SNAPSHOT_EVERY entries and when the session is closed;
-between snapshots a crash loses nothing, since loading applies the entries the snapshot is missing.
+The session file is a snapshot, written every SNAPSHOT_EVERY entries — or, in a session with more step records
+than that, after as many entries as it has records — and when the session is closed; between snapshots a crash
+loses nothing, since loading applies the entries the snapshot is missing. Writing a snapshot costs in proportion to
+the session (≈60 ms at 200 instances), so a fixed interval made applying a step across a large farm cost more per
+server the larger the farm; this way it stays linear, and a reader never replays a tail longer than the session.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ class Recorder:
         replay.apply(self.session, entry)
         self.session.journal = position(entry, self.journal.last_offset)
         self.pending += 1
-        if self.pending >= SNAPSHOT_EVERY:
+        if self.pending >= max(SNAPSHOT_EVERY, len(self.session.steps)):
             self.snapshot()
         return entry
 
