@@ -30,9 +30,11 @@ class OpenFailed(Message):
 
 @dataclass
 class BusyChanged(Message):
-    """What the running worker is doing now (reading the live state, then, once confirmed, applying)."""
+    """What the running worker is doing now (reading the live state, then, once confirmed, applying); `waiting`
+    while it waits for the operator's answer (nothing runs then)."""
 
     text: str
+    waiting: bool = False
 
 
 @dataclass

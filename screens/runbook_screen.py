@@ -146,7 +146,8 @@ class RunbookScreen(SteadyScreen[None]):
         key = self.selected
         plan = session.plans.get(key) if key else None
         self.query_one("#statusbar", Static).update(view.status_line(
-            self.book, key, driving=session.driving, busy=self.busy, following=session.following,
+            self.book, key, driving=session.driving, busy=self.busy, waiting=session.waiting,
+            following=session.following,
             driver_left=session.following is not None and driver_left(self.path), resuming=session.resuming,
             plan_failed=plan is not None and plan.error is not None, done=session.done,
             checks=session.journal.checks))
@@ -357,7 +358,7 @@ class RunbookScreen(SteadyScreen[None]):
             self.app.exit(1)
 
     def on_busy_changed(self, message: BusyChanged) -> None:
-        self.session.now_doing(message.text)
+        self.session.now_doing(message.text, message.waiting)
 
     def on_action_done(self, message: ActionDone) -> None:
         quiet = message.action in ("tick", "note")  # the checklist and the log show these already

@@ -78,6 +78,7 @@ class SessionController:
         self.plans: dict[str, PlanView] = {}
         self.live_plan = False  # plans are read as steps are selected (a rehearsal, or once p was pressed)
         self.busy: str | None = None  # what the running operation is doing, in the operator's words
+        self.waiting = False  # the running operation waits for the operator's answer: nothing runs meanwhile
         self.resuming = False  # said once in the status line, until the operator moves on
         self.done: Completion | None = None
         self.blocked: dict[str, list[str]] = {}  # per step: the open check faults that block it
@@ -221,12 +222,14 @@ class SessionController:
     # -- operations -------------------------------------------------------------------------------------------
     def run(self, key: str) -> None:
         self._begin(f"reading the live state for {key} (nothing changes before you confirm)")
-        confirm_for = self._confirm_for(f"running {key}: applying the confirmed change, then verifying it")
+        confirm_for = self._confirm_for(f"running {key}: applying the confirmed change, then verifying it",
+                                        f"your answer on {key}'s plan (read; nothing has changed yet)")
         self._work("run", key, partial(operations.run, key=key, confirm_for=confirm_for))
 
     def undo(self, key: str) -> None:
         self._begin(f"reading the live state for undoing {key} (nothing changes before you confirm)")
-        confirm_for = self._confirm_for(f"undoing {key}: reverting, newest first")
+        confirm_for = self._confirm_for(f"undoing {key}: reverting, newest first",
+                                        f"your answer on undoing {key} (read; nothing has changed yet)")
         self._work("undo", key, partial(operations.undo, key=key, confirm_for=confirm_for))
 
     def verify(self, key: str) -> None:
@@ -258,14 +261,14 @@ class SessionController:
     def add_note(self, key: str | None, text: str) -> None:
         self._work("note", key, partial(operations.add_note, key=key, text=text))
 
-    def _begin(self, doing: str) -> None:
-        self.busy, self.resuming = doing, False
+    def _begin(self, doing: str, *, waiting: bool = False) -> None:
+        self.busy, self.waiting, self.resuming = doing, waiting, False
         self.screen.busy_changed()
 
-    def now_doing(self, doing: str) -> None:
-        """A worker's BusyChanged: once the operator confirmed, the operation is applying."""
+    def now_doing(self, doing: str, waiting: bool = False) -> None:
+        """A worker's BusyChanged: the operator is asked (waiting), then, once confirmed, the operation applies."""
         if self.busy:
-            self._begin(doing)
+            self._begin(doing, waiting=waiting)
 
     def _work(self, action: str, key: str | None, job: Job, *, exclusive: bool = True) -> None:
         self.screen.run_worker(partial(self._attempt, action, key, job), name=action, group=action,
@@ -299,11 +302,13 @@ class SessionController:
             return
         post(ActionDone(action, key, summary, lines, self.journal.advance()))
 
-    def _confirm_for(self, doing: str) -> operations.ConfirmFor:
+    def _confirm_for(self, doing: str, asking: str) -> operations.ConfirmFor:
         """The engine's confirm callback: the exact lines it will apply, asked by the screen (the host typed for a
-        restart). Only once the operator said yes does the status line say the step is running."""
+        restart). While the question is up the status line says the read is over and the tool waits for the
+        operator (it said "reading" until then); only once the operator said yes does it say the step runs."""
         def confirm_for(restart_host: str | None) -> operations.Confirm:
             def confirm(question: str, lines: list[str]) -> bool:
+                self.screen.post_message(BusyChanged(asking, waiting=True))
                 answer = bool(self.questions.confirm_change(question, lines, restart_host))
                 if answer:
                     self.screen.post_message(BusyChanged(doing))
@@ -327,7 +332,7 @@ class SessionController:
 
     def finished(self, journal: JournalSummary | None, *, replan: bool = True) -> None:
         """An operation's end (or the checks screen's): the journal moved on; the live state may have too."""
-        self.busy = None
+        self.busy, self.waiting = None, False
         if journal is not None:
             self.journal = journal
         if replan:

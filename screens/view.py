@@ -140,9 +140,11 @@ def handover_note(last: dict[str, Any] | None) -> Content | None:
 
 
 def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: str | None, following: str | None,
-                driver_left: bool, resuming: bool, plan_failed: bool = False,
+                driver_left: bool, resuming: bool, plan_failed: bool = False, waiting: bool = False,
                 done: Completion | None = None, checks: Iterable[dict[str, Any]] | None = None) -> Content:
     """The line above the footer: what is happening, or what to do next with the selected step."""
+    if busy and waiting:  # the plan is read and shown: nothing is in flight, nothing for x to stop
+        return Content.assemble(("waiting for ", "bold $warning"), busy)
     if busy:
         return Content.assemble(("working: ", "bold $accent"), busy,
                                 ("  (x stops it after the remote call in flight; each call has a timeout)",

@@ -65,7 +65,9 @@ def test_a_run_says_what_it_does_then_ends_in_one_message_the_screen_hands_back(
         session.run("3a")
         assert screen.busy_seen == ["reading the live state for 3a (nothing changes before you confirm)"]
         assert screen.asked and screen.asked[0][1] is None  # no restart: no host to type
-        applying, done = screen.messages
+        asking, applying, done = screen.messages
+        assert isinstance(asking, BusyChanged) and asking.waiting
+        assert asking.text == "your answer on 3a's plan (read; nothing has changed yet)"
         assert isinstance(applying, BusyChanged) and applying.text.startswith("running 3a: applying")
         assert isinstance(done, ActionDone) and done.summary == "3a: done and verified"
         assert session.busy is not None  # the state moves only when the screen hands the message back
@@ -83,7 +85,8 @@ def test_a_no_is_a_cancel_not_a_failure_and_nothing_changes(tui_env: Path) -> No
     try:
         screen.answer = False
         session.run("3a")
-        (cancelled,) = screen.messages
+        asking, cancelled = screen.messages
+        assert isinstance(asking, BusyChanged) and asking.waiting and "your answer on 3a" in asking.text
         assert isinstance(cancelled, ActionCancelled) and "cancelled by the operator" in cancelled.message
         assert store.load(path).record("3a").state == State.PENDING
         assert not session.stop()  # nothing is running any more: there is nothing to stop

@@ -1,5 +1,5 @@
-"""The status line says what is really happening: reading the live state until the operator confirms, and only
-then that the step is running."""
+"""The status line says what is really happening: reading the live state, then waiting for the operator's answer
+while the plan is shown, and only once confirmed that the step is running."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,6 +34,8 @@ async def test_running_is_said_only_after_the_confirmation(tui_env: Path) -> Non
         await until(pilot, lambda: "reading the live state for 3a" in screen_text(app))
         assert "running 3a" not in screen_text(app)
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), timeout=30)
+        await until(pilot, lambda: "waiting for your answer on 3a's plan" in screen_text(app))
+        assert "reading the live state" not in screen_text(app) and "x stops it" not in screen_text(app)
         await pilot.press("y")
         await until(pilot, lambda: "running 3a: applying the confirmed change" in screen_text(app), timeout=30)
         # each journaled change shows in the step's log as it lands, before the step is over
