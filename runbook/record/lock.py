@@ -20,6 +20,7 @@ from typing import Callable
 
 from runbook import clock
 from runbook.errors import LockHeld, StorageError
+from runbook.record.plain import Plain
 from runbook.record.session import host_name, operator
 
 HEARTBEAT_SECONDS = 10.0
@@ -35,9 +36,8 @@ def _age(path: Path) -> float:
         return 0.0
 
 
-class Holder:
-    """Who holds a session's lock, as its lock file says (a plain class: `runbook status` reads it, and importing
-    `dataclasses` cost status a sixth of its time)."""
+class Holder(Plain):
+    """Who holds a session's lock, as its lock file says (a plain class: see runbook.record.plain)."""
 
     FIELDS = ("operator", "host", "pid", "since", "heartbeat", "token", "purpose", "epoch")
     __slots__ = FIELDS
@@ -55,14 +55,6 @@ class Holder:
 
     def to_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.FIELDS}
-
-    def __eq__(self, other: object) -> bool:
-        return self.to_dict() == other.to_dict() if isinstance(other, Holder) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "Holder(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
 
     def describe(self) -> str:
         """Who holds the lock, and — when the holder looks gone — why, in the words every view uses."""

@@ -1,7 +1,7 @@
 """The session file's parsed twin: `<name>.parsed.json`, what parsing the YAML snapshot gave, as JSON.
 
 The YAML file stays the snapshot an operator reads and the tool writes. Importing PyYAML and parsing with it were
-most of what `runbook status` cost, for a file that changes only at a snapshot (every 64 entries and at close),
+most of what `runbook status` cost, for a file that changes only at a snapshot (runbook.record.recorder says when),
 so the writer of each snapshot keeps the same data here as JSON, and readers use it while the session file is
 still the very file it was written as: same device, inode, size, modification and change time. Every write of
 the session is a new file (write_atomic renames a new one into place) and any edit changes its times, so a

@@ -8,6 +8,7 @@ from runbook import clock
 from runbook.errors import SessionFileError
 from runbook.flow.states import State
 from runbook.record import session_fields as fields
+from runbook.record.plain import Plain
 
 SCHEMA_VERSION = 2  # 2: a snapshot of the journal (carries `journal`: the position it reflects)
 
@@ -32,11 +33,9 @@ def host_name() -> str:
     return socket.gethostname()
 
 
-class StepRecord:
-    """What the session holds for one step instance: its state, who moved it last, what it changed.
-
-    A plain class rather than a dataclass: `runbook status` loads this module, and importing `dataclasses` (with
-    `inspect`) cost it a sixth of its time."""
+class StepRecord(Plain):
+    """What the session holds for one step instance: its state, who moved it last, what it changed (a plain class:
+    see runbook.record.plain)."""
 
     __slots__ = ("state", "updated", "by", "note", "error", "action", "changes", "undone", "verified", "ticks",
                  "intents")
@@ -57,16 +56,6 @@ class StepRecord:
         self.verified = verified  # {at, by, ok, findings: [...]}
         self.ticks: dict[str, dict[str, str]] = {} if ticks is None else ticks  # item index → {by, at}
         self.intents: list[dict[str, Any]] = [] if intents is None else intents  # writes begun, outcome not known
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StepRecord):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq is
-
-    def __repr__(self) -> str:
-        return "StepRecord(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"state": self.state.value}
@@ -99,7 +88,7 @@ class StepRecord:
         return record
 
 
-class Session:
+class Session(Plain):
     """One change in progress: its params and each step instance's record (a plain class, as StepRecord)."""
 
     __slots__ = ("name", "params", "created", "created_by", "steps", "lab", "settings", "journal", "recovered",
@@ -120,16 +109,6 @@ class Session:
         self.journal = journal  # the journal position this snapshot reflects: {seq, hash, offset}
         self.recovered = recovered  # why it was rebuilt from the journal on load
         self.kept_aside = kept_aside  # where the damaged file it replaced was moved
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Session):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.COMPARED)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "Session(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__) + ")"
 
     def record(self, key: str) -> StepRecord:
         return self.steps.setdefault(key, StepRecord())
