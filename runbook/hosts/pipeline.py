@@ -16,12 +16,13 @@ from typing import Any
 
 from pypsrp.complex_objects import Command, ComplexObject, PSInvocationState
 from pypsrp.powershell import PowerShell, RunspacePool
-from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 
 from runbook.errors import HostError
 from runbook.flow.ports import HostReply
+from runbook.hosts.clixml_read import QuickReader
 from runbook.hosts.errors import CallTimeout, NotStarted, refused_before_running
+from runbook.hosts.packing import pack_once
 from runbook.hosts.transport import bound_requests, time_left, wsman_operation_timeout
 from runbook.hosts.values import plain_value, record_text, wire_value
 
@@ -30,12 +31,12 @@ log = logging.getLogger(__name__)
 CLEANUP_TIMEOUT = 5.0
 
 
-class ScriptSerializer(Serializer):
+class ScriptSerializer(QuickReader):
     """pypsrp's serializer, escaping each long text once for all pools: every host's first call sends the same
     function files (≈36 KB), and escaping them character by character (PSRP's _xHHHH_ for each line break) is
-    otherwise paid again per host."""
+    otherwise paid again per host. It reads replies with QuickReader (runbook.hosts.clixml_read)."""
 
-    LONG = 4096  # the function files; a parameter value is far shorter and escaped as usual
+    LONG = 1024  # the function files (the smallest is ≈3 KB); a parameter value is far shorter, escaped as usual
 
     def __init__(self, escaped: dict[str, str]):
         super().__init__()
@@ -71,10 +72,19 @@ class CallCommand(Command):
         return clone
 
 
-def escape_once(pool: RunspacePool, escaped: dict[str, str]) -> None:
-    """Have `pool` serialize with a ScriptSerializer sharing `escaped` (one per WinRMHosts: every host's pools)."""
-    # pypsrp keeps its serializer in these two attributes (no parameter takes one).
-    pool._serializer = pool._fragmenter.serializer = ScriptSerializer(escaped)
+class WireCache:
+    """What every host's pools share: the function files as PSRP text, and each distinct pipeline packed."""
+
+    def __init__(self) -> None:
+        self.escaped: dict[str, str] = {}
+        self.packed: dict[Any, bytes] = {}
+
+
+def share_wire(pool: RunspacePool, cache: WireCache) -> None:
+    """Have `pool` serialize with a ScriptSerializer and fragment with a PackingFragmenter, both over `cache`."""
+    serializer = ScriptSerializer(cache.escaped)
+    pool._serializer = serializer  # pypsrp keeps its serializer here (no parameter takes one)
+    pack_once(pool, serializer, cache.packed)
 
 
 def build(pool: RunspacePool, function: str | None, parameters: dict[str, Any], scripts: Iterable[str] = (),

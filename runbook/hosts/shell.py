@@ -107,7 +107,7 @@ class WinRMShell:
         password: Secret,
         scripts: list[tuple[str, str]],
         default_timeout: float,
-        escaped: dict[str, str] | None = None,
+        wire: pipeline.WireCache | None = None,
         functions: FunctionFiles | None = None,
     ):
         self.host = host
@@ -117,7 +117,7 @@ class WinRMShell:
         self._functions = functions if functions is not None else FunctionFiles(scripts)
         self._default_timeout = default_timeout
         self._sessions: dict[str, _Session] = {}
-        self._escaped = escaped if escaped is not None else {}
+        self._wire = wire if wire is not None else pipeline.WireCache()
         self._locks = {endpoint: threading.Lock() for endpoint in self._targets}
         self.pools_opened = 0  # runspace pools this shell has opened (for tests and diagnostics)
 
@@ -207,7 +207,7 @@ class WinRMShell:
             **kwargs,
         )
         pool = RunspacePool(wsman, configuration_name=target.configuration_name, min_runspaces=1, max_runspaces=1)
-        pipeline.escape_once(pool, self._escaped)
+        pipeline.share_wire(pool, self._wire)
         session = _Session(wsman, pool)
         bound_requests(wsman, time_left(deadline))
         try:
@@ -310,7 +310,7 @@ class WinRMHosts:
             (p.name, p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.ps1")) if p.is_file()
         ] if folder.is_dir() else []
         self._shells: dict[str, WinRMShell] = {}
-        self._escaped: dict[str, str] = {}  # the function files as PSRP text, shared by every host's pools
+        self._wire = pipeline.WireCache()  # the function files as PSRP text and packed pipelines, for every host
         self._functions = FunctionFiles(self.scripts)  # which files a call needs, read once for every host
         self._lock = threading.Lock()
         # Who the hosts see (journaled with each change): the user, or the ticket's principal (set by the caller).
@@ -345,7 +345,7 @@ class WinRMHosts:
             shell = self._shells.get(key)
             if shell is None:
                 shell = WinRMShell(host, self._targets(host), self._password, self.scripts, self.timeout,
-                                   self._escaped, self._functions)
+                                   self._wire, self._functions)
                 self._shells[key] = shell
             return shell
 
