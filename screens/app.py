@@ -5,23 +5,25 @@ import datetime as dt
 import gc
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Static
 
 from runbook import clock as record_clock
 from runbook.errors import BadInput, RunbookError
 from runbook.record.lock import HEARTBEAT_SECONDS
 from screens.asking import Asker
+from screens.opening import OutlineScreen, outline_rehearsal, outline_session
 
 if TYPE_CHECKING:
     from runbook.flow.engine import PortsFactory, Runbook
+    from runbook.flow.view import SessionView
     from screens.messages import OpenFailed, SessionOpened
     from screens.runbook_screen import RunbookScreen
 
@@ -37,6 +39,8 @@ class AppConfig:
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     insecure: bool = False
     prepare: Callable[[], Path] | None = None  # builds the session (a rehearsal lab) after the first frame
+    # The session `prepare` builds, as it will be made (read from a kept outline), when it can be known before.
+    rehearsal: Callable[[], SessionView | None] | None = None
 
     @property
     def catalogue(self) -> list[Any]:
@@ -47,24 +51,6 @@ class AppConfig:
 
             self.steps = CATALOGUE
         return self.steps
-
-
-class PreparingScreen(Screen[None]):
-    """What the operator sees while `runbook demo` builds the rehearsal lab behind it."""
-
-    def compose(self) -> ComposeResult:
-        yield Static("Preparing the rehearsal lab (simulated domain and Windows hosts)…", markup=False)
-
-
-class OpeningScreen(Screen[None]):
-    """The first frame of `runbook open`: the runbook screen's code (engine, steps, every dialog) loads behind it."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"opening {self.path.stem}…", markup=False)
 
 
 class RunbookApp(App[int]):
@@ -83,6 +69,7 @@ class RunbookApp(App[int]):
         self.asker = Asker(self)
         self._books: list[Runbook] = []
         self.prepare_error: RunbookError | None = None
+        self._first_drawn = False
 
     def ports_factory(self) -> PortsFactory:
         """Lab sessions use the lab; real ones ask for a password in a modal when the environment has none."""
@@ -91,24 +78,53 @@ class RunbookApp(App[int]):
         return ports_factory(Options(insecure=self.config.insecure, interactive=False, prompt=self.asker.password))
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._after_first_frame)
-        if self.config.prepare is not None:
-            self.push_screen(PreparingScreen())
-            self._prepare()
-        elif self.config.path is not None:
-            self.push_screen(OpeningScreen(self.config.path))
-        else:
+        if self.config.prepare is None and self.config.path is None:
             from screens.start_screen import StartScreen
 
+            self.call_after_refresh(self._report_on_screen)
             self.push_screen(StartScreen())
+            return
+        first = OutlineScreen("Preparing the rehearsal lab (simulated domain and Windows hosts)…"
+                              if self.config.prepare is not None else f"opening {self.config.path.stem}…")
+        # Published once the screen is laid out and drawn: the steps come next, without waiting for Textual's
+        # second layout of a newly mounted screen (a frame later) to pass on this one, which they replace. Textual
+        # publishes it from the app's second layout on: should this be the first, the refresh callback comes.
+        first.screen_layout_refresh_signal.subscribe(self, self._after_first_frame)
+        self.call_after_refresh(self._after_first_frame, first)
+        self.push_screen(first)
 
-    def _after_first_frame(self) -> None:
+    def _after_first_frame(self, drawn: Screen[Any]) -> None:
+        """The first frame is out: the steps from the kept outline in the next one, then the worker that builds the
+        session (demo) or loads the runbook screen's code and opens it."""
+        drawn.screen_layout_refresh_signal.unsubscribe(self)
+        if self._first_drawn:  # laid out again, or the refresh callback, before this ran: once is enough
+            return
+        self._first_drawn = True
+        path, rehearsal = self.config.path, self.config.rehearsal
+        worker: Callable[[], object]
+        if self.config.prepare is not None:
+            fresh = rehearsal() if rehearsal is not None else None
+            outlined, worker = (outline_rehearsal(fresh) if fresh is not None else None), self._prepare
+        else:
+            assert path is not None
+            outlined, worker = outline_session(path), partial(self._open_first, path)
+        start = partial(self._start_behind, worker)
+        if outlined is None:
+            start()
+            return
+        # The worker starts once the steps are drawn: it would take half of the interpreter's time while they are.
+        self.switch_screen(OutlineScreen(drawn.waiting if isinstance(drawn, OutlineScreen) else "", outlined))
+        self.call_after_refresh(start)
+
+    def _start_behind(self, worker: Callable[[], object]) -> None:
+        self._report_on_screen()
+        worker()
+
+    def _report_on_screen(self) -> None:
         from runbook.pair import two_person
 
         # A point of no return waiting for a second operator's ack speaks here, never on the terminal's stderr.
         two_person.set_reporter(self._report_from_worker)
-        if self.config.prepare is None and self.config.path is not None:
-            self._open_first(self.config.path)
 
     def _report_from_worker(self, message: str) -> None:
         self.call_from_thread(self.notify, message, title="Two-person confirm", timeout=15, markup=False)
@@ -144,7 +160,9 @@ class RunbookApp(App[int]):
         if isinstance(opened, SessionOpened):
             self.remember_book(opened.book)  # released on the way out even if the app ends before the screen shows
         self.config.path = path
-        self.switch_screen(screen(path, takeover=self.config.takeover, opened=opened))
+        first = self.screen
+        moved_to = first.moved_to if isinstance(first, OutlineScreen) else None
+        self.switch_screen(screen(path, takeover=self.config.takeover, opened=opened, select=moved_to))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -203,11 +221,12 @@ def make_app(path: Path | None = None, *, takeover: bool = False, **settings: An
     return RunbookApp(AppConfig(path=path, takeover=takeover, **settings))
 
 
-def run_app(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None) -> int:
+def run_app(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None,
+            rehearsal: Callable[[], SessionView | None] | None = None) -> int:
     if path is not None and not path.exists():
         raise BadInput(f"SESSION: {path} does not exist (create it with `runbook new {path.stem} --params FILE` "
                        "or run `runbook` to pick one)")
-    app = make_app(path, takeover=takeover, prepare=prepare)
+    app = make_app(path, takeover=takeover, prepare=prepare, rehearsal=rehearsal)
     # What is loaded by now (Textual, the CLI) lives as long as the process: out of the collector's way, a full
     # collection while the screen is first drawn walks only what was made since (it walked all of it, ≈20-70 ms).
     gc.freeze()

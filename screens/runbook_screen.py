@@ -11,7 +11,6 @@ from typing import ClassVar, Iterable
 from textual import events
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.timer import Timer
 from textual.widget import Widget
@@ -22,7 +21,7 @@ from runbook.flow.completion import completion
 from runbook.flow.engine import Runbook
 from runbook.flow.states import State
 from runbook.record.journal_tail import JournalSummary
-from screens import actions, view
+from screens import actions, step_rows, view
 from screens.actions import ACTION_TITLES
 from screens.app import RunbookApp, app_of
 from screens.help import help_content
@@ -36,6 +35,7 @@ from screens.messages import (
     SessionOpened,
 )
 from screens.modals import ErrorModal, InfoModal, failed_modal, resume_modal
+from screens.opening import handover_note, runbook_layout
 from screens.runbook_bindings import RUNBOOK_BINDINGS, palette_commands
 from screens.runbook_dialogs import SessionDialogs
 from screens.session_controller import SessionController, driver_left
@@ -51,10 +51,11 @@ class RunbookScreen(SteadyScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [*RUNBOOK_BINDINGS]
 
     def __init__(self, path: Path, *, takeover: bool = False, from_start: bool = False,
-                 opened: SessionOpened | OpenFailed | None = None) -> None:  # opened: by the app, else by this screen
+                 opened: SessionOpened | OpenFailed | None = None,  # opened: by the app, else by this screen
+                 select: str | None = None) -> None:  # select: where the cursor starts, else the start step
         super().__init__()
         self.path, self.from_start = path, from_start
-        self._opened = opened
+        self._opened, self._select = opened, select
         self.dialogs = SessionDialogs(self)
         self.session = SessionController(self, path, takeover=takeover, questions=self.dialogs)
         self._plan_timer: Timer | None = None
@@ -80,15 +81,8 @@ class RunbookScreen(SteadyScreen[None]):
 
     def compose(self) -> ComposeResult:
         self.compose_size_classes()
-        yield Static(Content(f"opening {self.path.stem}…"), id="topbar")
-        yield Static("", id="handover-note")
-        with Horizontal(id="body"):
-            with Vertical(id="left"):
-                yield Static("", id="chain")
-                yield self._steps
-            yield StepDetail(id="detail")
-        yield Static("", id="statusbar")
-        yield KeysFooter(compact=True, show_command_palette=False)
+        yield from runbook_layout(Content(f"opening {self.path.stem}…"), "", self._steps, StepDetail(id="detail"),
+                                  Content(""), KeysFooter(compact=True, show_command_palette=False))
 
     def on_mount(self) -> None:
         opened, self._opened = self._opened, None
@@ -113,7 +107,7 @@ class RunbookScreen(SteadyScreen[None]):
                                                                done=self.session.done))
         self.query_one("#chain", Static).update(Content(chain.chain_line(book.params)))
         self._refresh_handover_note()
-        self.query_one(StepList).show(view.step_rows(book), select=select)
+        self.query_one(StepList).show(step_rows.step_rows(book), select=select)
         self._refresh_detail()
         self._refresh_status()
         self.refresh_bindings()
@@ -136,7 +130,7 @@ class RunbookScreen(SteadyScreen[None]):
         (self.query_one(StepList) if self.query_one("#left").display else self.query_one("#detail-scroll")).focus()
 
     def _refresh_handover_note(self) -> None:
-        note, shown = self.query_one("#handover-note", Static), view.handover_note(self.session.journal.last)
+        note, shown = self.query_one("#handover-note", Static), handover_note(self.session.journal.last)
         note.display = shown is not None
         if shown is not None:
             note.update(shown)
@@ -331,7 +325,10 @@ class RunbookScreen(SteadyScreen[None]):
     def on_session_opened(self, message: SessionOpened) -> None:
         self.session.opened(message)
         # The first time, the view is drawn once, for the step the cursor starts on.
-        self.refresh_view(select=None if message.reloaded else view.start_key(message.book))
+        select, self._select = self._select, None
+        if not message.reloaded and (select is None or all(step.key != select for step in message.book.outline.steps)):
+            select = step_rows.start_key(message.book)
+        self.refresh_view(select=None if message.reloaded else select)
         if not message.reloaded:
             self._select_start()
         if (interrupted := self.session.offer_resume()) is not None:

@@ -1,4 +1,4 @@
-"""How engine data reads on screen: state glyphs and colours, step groups, hints, journal lines.
+"""How engine data reads on screen: the top and status lines, hints, journal lines (the step list: step_rows).
 
 Everything here is a pure function of the engine's objects, so the widgets stay
 thin and these decisions are tested without a terminal. Text that came from an
@@ -8,7 +8,6 @@ never parsed as markup.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from textual.content import Content
@@ -19,59 +18,15 @@ from runbook.flow.changes import Change
 from runbook.flow.completion import Completion, completion
 from runbook.flow.engine import Runbook
 from runbook.flow.states import IN_PLACE, SETTLED, Event, State, allowed_events
-from runbook.pair.handover import HANDOVER, describe_pending
+from screens.step_rows import drifted, settled_count
 
 Clock = Callable[[], dt.datetime]
 
-# Glyphs read in monochrome too: the letter inside the brackets carries the state, colour only repeats it.
-GLYPHS: dict[State, tuple[str, str]] = {
-    State.PENDING: ("[ ]", ""),
-    State.RUNNING: ("[~]", "bold $accent"),
-    State.DONE: ("[x]", "$success"),
-    State.MANUAL_DONE: ("[m]", "$success"),
-    State.FAILED: ("[!]", "bold $error"),
-    State.INTERRUPTED: ("[?]", "bold $warning"),
-    State.UNDONE: ("[u]", "$warning"),
-    State.SKIPPED: ("[-]", "$text-muted"),
-    State.NOT_APPLICABLE: ("[/]", "$text-disabled"),
-}
-DRIFT_GLYPH = ("[≠]", "bold $error")
 LEGEND = [
     ("[ ]", "pending"), ("[~]", "running"), ("[x]", "done"), ("[m]", "done by hand"), ("[!]", "failed"),
     ("[?]", "interrupted: verify first"), ("[≠]", "drift: done, but verify now disagrees"), ("[u]", "undone"),
     ("[-]", "skipped"), ("[/]", "does not apply here"),
 ]
-GROUPS = {"common": "1–2 · TMG console", "a": "track a · TMG and EAS", "b": "track b · SEG",
-          "cleanup": "after the cutover · clean-up"}
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the step list: a group heading (key None) or a step instance."""
-
-    label: Content
-    key: str | None
-
-
-def drifted(book: Runbook, key: str) -> bool:
-    """Believed in place, but the last verify disagreed: someone changed it outside this session."""
-    record = book.record(key)
-    verified = record.verified
-    if record.state not in IN_PLACE or verified is None or verified.get("ok") is not False:
-        return False
-    return not stale_mismatch(book, key)
-
-
-def stale_mismatch(book: Runbook, key: str) -> bool:
-    """A mismatch read before the step was marked done (the work was not there yet): it says nothing now."""
-    record = book.record(key)
-    verified = record.verified or {}
-    return (record.state in IN_PLACE and verified.get("ok") is False and bool(verified.get("at"))
-            and bool(record.updated) and str(verified["at"]) < str(record.updated))
-
-
-def glyph(book: Runbook, key: str) -> tuple[str, str]:
-    return DRIFT_GLYPH if drifted(book, key) else GLYPHS[book.display_state(key)]
 
 
 def state_word(book: Runbook, key: str) -> str:
@@ -81,48 +36,13 @@ def state_word(book: Runbook, key: str) -> str:
     return state.value
 
 
-def grouped(instances: Iterable[StepInstance]) -> list[tuple[str, list[StepInstance]]]:
-    """Steps 1–2 first, then each lettered track, each in procedure order."""
-    order = ["common", "a", "b", "cleanup"]
-    buckets: dict[str, list[StepInstance]] = {}
-    for instance in instances:
-        buckets.setdefault(instance.spec.track, []).append(instance)
-    tracks = order + sorted(set(buckets) - set(order))
-    return [(GROUPS.get(track, f"track {track}"), buckets[track]) for track in tracks if track in buckets]
-
-
-def step_rows(book: Runbook) -> list[Row]:
-    rows: list[Row] = []
-    width = max((len(i.key) for i in book.instances), default=2)
-    for heading, instances in grouped(book.instances):
-        rows.append(Row(Content.styled(heading, "bold $text-primary"), None))
-        for instance in instances:
-            mark, style = glyph(book, instance.key)
-            title_style = "$text-disabled" if instance.not_applicable else ""
-            rows.append(Row(Content.assemble((mark, style), " ", (f"{instance.key:<{width}}", "bold"), " ",
-                                             (instance.title, title_style)), instance.key))
-    return rows
-
-
 def interrupted_keys(book: Runbook) -> list[str]:
     return [i.key for i in book.instances if book.display_state(i.key) == State.INTERRUPTED]
 
 
-def start_key(book: Runbook) -> str:
-    """Where the cursor starts: an interrupted step (verify it first), else the next pending one."""
-    interrupted = interrupted_keys(book)
-    pending = book.next_pending()
-    return interrupted[0] if interrupted else (pending.key if pending else book.instances[0].key)
-
-
-def progress(book: Runbook) -> tuple[int, int]:
-    settled = sum(1 for i in book.instances if book.display_state(i.key) in SETTLED)
-    return settled, len(book.instances)
-
-
 def top_line(book: Runbook, name: str, *, driving: bool, done: Completion | None = None) -> Content:
     """`done`: the completion the caller already computed (it reads the journal), else computed here."""
-    settled, total = progress(book)
+    settled, total = settled_count(book)
     done = done or completion(book)
     rehearsal = " (lab)" if book.session.lab else ""
     # Short of settled the count already says it is not done; settled and still not complete must say so.
@@ -130,13 +50,6 @@ def top_line(book: Runbook, name: str, *, driving: bool, done: Completion | None
         (" · NOT COMPLETE", "bold $warning") if settled == total else ("", "")
     return Content.assemble((name, "bold"), f" · {book.params.topology}{rehearsal} · {settled}/{total} settled · ",
                             ("driving", "bold $success") if driving else ("READ-ONLY", "bold $warning"), verdict)
-
-
-def handover_note(last: dict[str, Any] | None) -> Content | None:
-    """A handover nobody has acted on since (the journal's newest entry): the next driver reads it first."""
-    if last is None or last.get("action") != HANDOVER:
-        return None
-    return Content("\n".join(describe_pending(last)))  # operator text: plain, never markup
 
 
 def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: str | None, following: str | None,
@@ -152,7 +65,7 @@ def status_line(book: Runbook | None, key: str | None, *, driving: bool, busy: s
     if following is not None:
         return Content.assemble(("read-only: ", "bold $warning"), "the driver has left; t takes the wheel"
                                 if driver_left else f"driven by {following}")
-    if book is not None and progress(book)[0] == progress(book)[1]:
+    if book is not None and settled_count(book)[0] == settled_count(book)[1]:
         done = done or completion(book)
         if done.complete:
             proof = last_proof(book.journal.entries() if checks is None else checks)

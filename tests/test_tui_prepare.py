@@ -5,10 +5,11 @@ from pathlib import Path
 
 from runbook.errors import BadInput
 from runbook.lab import lab
-from screens.app import PreparingScreen, make_app
+from screens.app import make_app
+from screens.opening import OutlineScreen
 from screens.runbook_screen import RunbookScreen
 from steps import CATALOGUE
-from tests.tui_support import tui_env, tui_test
+from tests.tui_support import tui_env, tui_test, until
 
 __all__ = ["tui_env"]
 
@@ -23,10 +24,8 @@ async def test_demo_opens_the_session_prepared_behind_the_first_frame(tui_env: P
 
     app = make_app(prepare=prepare)
     async with app.run_test(size=(100, 32)) as pilot:
-        assert isinstance(app.screen, PreparingScreen) or built
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, RunbookScreen)
+        assert isinstance(app.screen, OutlineScreen) or built
+        await until(pilot, lambda: isinstance(app.screen, RunbookScreen))
         assert app.config.path == built[0]
 
 
@@ -37,8 +36,7 @@ async def test_a_failed_preparation_ends_the_app_with_the_error(tui_env: Path) -
 
     app = make_app(prepare=prepare)
     async with app.run_test(size=(100, 32)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await until(pilot, lambda: app.prepare_error is not None)  # built after the first frame
     assert app.return_code == 2
     assert isinstance(app.prepare_error, BadInput) and "--resume" in str(app.prepare_error)
 
@@ -51,7 +49,7 @@ async def test_two_person_waiting_messages_reach_the_screen_not_stderr(tui_env: 
 
     app = make_app(prepare=lambda: lab.create_demo(tui_env / "d.yaml", "tmg-eas", CATALOGUE))
     async with app.run_test(size=(100, 32)) as pilot:
-        await app.workers.wait_for_complete()
+        await until(pilot, lambda: isinstance(app.screen, RunbookScreen))  # the lab is built after the first frame
         await asyncio.to_thread(two_person.report, "6a@EAS01: waiting for a second operator")
         await pilot.pause()
         assert any("waiting for a second operator" in n.message for n in app._notifications)

@@ -6,7 +6,7 @@ from pathlib import Path
 from runbook.backends import Options, ports_factory
 from runbook.flow.engine import Runbook
 from runbook.flow.states import State
-from screens import actions, view
+from screens import actions, step_rows, view
 from steps import CATALOGUE
 from tests.tui_support import advance, demo, tui_env
 
@@ -18,22 +18,22 @@ def opened(path: Path, *, drive: bool = True) -> Runbook:
 
 
 def test_every_state_has_a_distinct_glyph_that_reads_without_colour() -> None:
-    marks = [mark for mark, _ in view.GLYPHS.values()] + [view.DRIFT_GLYPH[0]]
+    marks = [mark for mark, _ in step_rows.GLYPHS.values()] + [step_rows.DRIFT_GLYPH[0]]
     assert len(set(marks)) == len(marks) and all(len(mark) == 3 and mark[0] == "[" for mark in marks)
-    assert {state for state in State} == set(view.GLYPHS)
-    assert all(style == "" or style.replace("bold ", "").startswith("$") for _, style in view.GLYPHS.values())
+    assert {state for state in State} == set(step_rows.GLYPHS)
+    assert all(style == "" or style.replace("bold ", "").startswith("$") for _, style in step_rows.GLYPHS.values())
 
 
 def test_steps_are_grouped_one_two_then_tracks_with_farm_instances(tui_env: Path) -> None:
     book = opened(demo("tmg-seg-eas"), drive=False)
-    groups = [(heading, [i.key for i in instances]) for heading, instances in view.grouped(book.instances)]
+    groups = [(heading, [i.key for i in instances]) for heading, instances in step_rows.grouped(book.outline.steps)]
     assert groups == [
         ("1–2 · TMG console", ["1", "2"]),
         ("track a · TMG and EAS", ["3a", "4a@EAS01", "4a@EAS02", "4a@EASASA", "5a", "6a@EAS01", "6a@EAS02"]),
         ("track b · SEG", ["3b@SEG01", "4b@SEG01", "5b@SEG01", "6b@SEG01"]),
         ("after the cutover · clean-up", ["7"]),
     ]
-    rows = view.step_rows(book)
+    rows = step_rows.step_rows(book)
     assert rows[0].key is None and [r.key for r in rows if r.key][:2] == ["1", "2"]
     assert rows[[r.key for r in rows].index("7")].label.plain.startswith("[/] 7")
 
@@ -78,7 +78,7 @@ def test_settled_but_not_complete_says_so_in_the_header_and_the_status_line(tui_
                                 resuming=False)
         assert line.plain.startswith("Not complete: 6a@EAS01: the last verify disagrees: ")
         assert view.top_line(book, path.stem, driving=True).plain.endswith("11/11 settled · driving · NOT COMPLETE")
-        assert view.drifted(book, "6a@EAS01")
+        assert step_rows.drifted(book, "6a@EAS01")
     finally:
         book.close()
 
@@ -107,9 +107,9 @@ def test_a_mismatch_read_before_a_step_was_marked_done_is_not_drift(tui_env: Pat
         record.verified["at"] = "2026-01-05T21:00:00Z"  # read half an hour before the work was done and marked
         # As an older version recorded it: marked done by hand without verifying then (a mark verifies now).
         record.state, record.updated = State.MANUAL_DONE, "2026-01-05T21:30:00Z"
-        assert not view.drifted(book, "1") and view.stale_mismatch(book, "1")
+        assert not step_rows.drifted(book, "1") and step_rows.stale_mismatch(book, "1")
         record.verified = {**record.verified, "at": record.updated}  # a mismatch read after the mark is drift
-        assert view.drifted(book, "1")
+        assert step_rows.drifted(book, "1")
         assert "Redo it from the checklist" in view.hint(book, book.instance("1"), driving=True)
     finally:
         book.close()

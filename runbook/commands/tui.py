@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from runbook.commands import catalogue
 from runbook.errors import EXIT_OK, BadInput, NotAvailable
 from runbook.record import store
+
+if TYPE_CHECKING:
+    from runbook.flow.view import SessionView
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -46,7 +49,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         built = f"a lab built from {args.params}" if args.params else f"scenario {scenario}"
         print(f"created rehearsal session {path} ({built}); try: runbook status {path}")
         return EXIT_OK
-    return _tui(None, takeover=False, prepare=prepare)  # the lab is built behind the first frame
+    def rehearsal() -> SessionView | None:  # the steps listed on screen while `prepare` builds the session
+        from runbook.lab import rehearsal_outline
+
+        return rehearsal_outline.fresh_view(store.sessions_dir(), scenario, args.cert_validation)
+
+    # The lab is built behind the first frames, which list a scenario's steps (not a params file's) when they can.
+    return _tui(None, takeover=False, prepare=prepare, rehearsal=None if args.params else rehearsal)
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -57,7 +66,8 @@ def start_screen(args: argparse.Namespace) -> int:
     return _tui(None, takeover=False)
 
 
-def _tui(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None) -> int:
+def _tui(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | None = None,
+         rehearsal: Callable[[], SessionView | None] | None = None) -> int:
     from runbook.record.lock import release_on_hangup
 
     release_on_hangup()  # here, on the main thread: the TUI opens sessions from workers
@@ -66,4 +76,4 @@ def _tui(path: Path | None, *, takeover: bool, prepare: Callable[[], Path] | Non
     except ImportError as exc:
         raise NotAvailable(f"the TUI is not available ({exc}); every command also works from the CLI: "
                            "runbook --help") from exc
-    return run_app(path, takeover=takeover, prepare=prepare)
+    return run_app(path, takeover=takeover, prepare=prepare, rehearsal=rehearsal)

@@ -1,11 +1,14 @@
-"""A change's step outline: each instance's key, title, dependencies, modes and whether it applies, with the chain.
+"""A change's step outline: each instance's key, title, track, dependencies, modes and whether it applies, with the
+chain.
 
-It is what the catalogue makes of the session's params (`Outline.of`), and all `runbook status` needs of the
-procedure. Loading the procedure (steps/, params, schema, chain) costs more than the rest of status together, so
-the outline is kept beside the session (`<name>.outline.json`) and read back while it is still true: the file
-names the params it was made from and the code that made it (size and mtime of every module of the runbook and
-steps packages), and anything else (an upgrade, an edited step, a changed param, an unreadable file) means the
-catalogue is loaded again and the outline written anew. The file holds nothing that is not in the session file.
+It is what the catalogue makes of the session's params (`Outline.of`), and all `runbook status` and the TUI's
+step list before the runbook screen is loaded (screens/opening.py) need of the procedure. Loading the procedure
+(steps/, params, schema, chain) costs more than the rest of status together, so the outline is kept beside the
+session (`<name>.outline.json`) and read back while it is still true: the file names the params it was made from
+and the code that made it (size and mtime of every module of the runbook and steps packages), and anything else
+(an upgrade, an edited step, a changed param, an unreadable file) means the catalogue is loaded again and the
+outline written anew. The file holds nothing that is not in the session file. `read_keyed` and `keep_keyed` keep
+an outline under another name for what made it (runbook.lab.rehearsal_outline: a scenario's fresh rehearsal).
 
 Plain classes, not dataclasses: this module is on status's path, and `dataclasses` alone costs it ≈10 ms.
 """
@@ -22,25 +25,26 @@ if TYPE_CHECKING:
     from runbook.flow.catalogue import StepInstance
     from runbook.inputs.params import Params
 
-FORMAT = 1
+FORMAT = 2  # 2: each step's track (the step list groups by it)
 
 
 class OutlinedStep:
     """What a listing of the steps reads of one instance."""
 
-    __slots__ = ("key", "title", "depends_on", "not_applicable", "modes")
+    __slots__ = ("key", "title", "depends_on", "not_applicable", "modes", "track")
 
     def __init__(self, key: str, title: str, depends_on: tuple[str, ...], not_applicable: str | None,
-                 modes: tuple[str, ...]):
+                 modes: tuple[str, ...], track: str):
         self.key = key
         self.title = title
         self.depends_on = depends_on
         self.not_applicable = not_applicable
         self.modes = modes
+        self.track = track
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "title": self.title, "depends_on": list(self.depends_on),
-                "not_applicable": self.not_applicable, "modes": list(self.modes)}
+                "not_applicable": self.not_applicable, "modes": list(self.modes), "track": self.track}
 
 
 class Outline:
@@ -59,7 +63,7 @@ class Outline:
         from runbook.flow.chain import chain_line
 
         return cls(params.topology, params.cert_validation, chain_line(params),
-                   [OutlinedStep(i.key, i.title, i.depends_on, i.not_applicable, tuple(i.spec.modes))
+                   [OutlinedStep(i.key, i.title, i.depends_on, i.not_applicable, tuple(i.spec.modes), i.spec.track)
                     for i in instances])
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,7 +75,7 @@ class Outline:
         return cls(str(data["topology"]), str(data["cert_validation"]), str(data["chain"]),
                    [OutlinedStep(str(s["key"]), str(s["title"]), tuple(str(d) for d in s["depends_on"]),
                                  None if s["not_applicable"] is None else str(s["not_applicable"]),
-                                 tuple(str(m) for m in s["modes"])) for s in data["steps"]])
+                                 tuple(str(m) for m in s["modes"]), str(s["track"])) for s in data["steps"]])
 
 
 def outline_path(session: Path) -> Path:
@@ -81,31 +85,48 @@ def outline_path(session: Path) -> Path:
 def read_kept(session: Path, params: dict[str, Any]) -> Outline | None:
     """The kept outline when it was made from these params by this code; None otherwise (never an error: the
     catalogue is the fallback, and a damaged outline file is simply made anew)."""
+    return read_keyed(outline_path(session), {"params": _digest(params)})
+
+
+def keep(session: Path, params: dict[str, Any], outline: Outline) -> None:
+    """Best effort: a read-only sessions folder (a watcher's copy) only means the next status loads the catalogue."""
+    keep_keyed(outline_path(session), {"params": _digest(params)}, outline)
+
+
+def read_keyed(path: Path, made_from: dict[str, Any]) -> Outline | None:
+    """The outline kept at `path` when it was made from what `made_from` names, by this code; else None."""
     try:
-        with open(outline_path(session), encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-        if not isinstance(data, dict) or data.get("made_from") != _made_from(params):
+        if not isinstance(data, dict) or data.get("made_from") != _stamped(made_from):
             return None
         return Outline.from_dict(data["outline"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def keep(session: Path, params: dict[str, Any], outline: Outline) -> None:
-    """Best effort: a read-only sessions folder (a watcher's copy) only means the next status loads the catalogue."""
+def keep_keyed(path: Path, made_from: dict[str, Any], outline: Outline) -> None:
+    """Keep `outline` at `path` for whoever later asks with the same `made_from` (best effort, as `keep`)."""
     from runbook.record.store import write_atomic
 
     try:
-        text = json.dumps({"format": FORMAT, "made_from": _made_from(params), "outline": outline.to_dict()},
+        text = json.dumps({"format": FORMAT, "made_from": _stamped(made_from), "outline": outline.to_dict()},
                           ensure_ascii=False)
-        write_atomic(outline_path(session), text, mode=0o600, sync=False)
+        write_atomic(path, text, mode=0o600, sync=False)
     except OSError:
         pass
 
 
-def _made_from(params: dict[str, Any]) -> dict[str, Any]:
-    canonical = json.dumps(params, sort_keys=True, default=str, ensure_ascii=False).encode()
-    return {"format": FORMAT, "params": f"{zlib.crc32(canonical):08x}-{len(canonical)}", "code": _code()}
+def digest(data: bytes) -> str:
+    return f"{zlib.crc32(data):08x}-{len(data)}"
+
+
+def _digest(params: dict[str, Any]) -> str:
+    return digest(json.dumps(params, sort_keys=True, default=str, ensure_ascii=False).encode())
+
+
+def _stamped(made_from: dict[str, Any]) -> dict[str, Any]:
+    return {"format": FORMAT, **made_from, "code": _code()}
 
 
 _CODE: list[str] = []

@@ -23,6 +23,7 @@ from runbook.flow.catalogue import StepSpec
 from runbook.flow.context import Ports
 from runbook.flow.ports import DEFAULT_TIMEOUT, HostReply
 from runbook.inputs.params import Params, load_params_file, parse_params
+from runbook.lab import rehearsal_outline
 from runbook.lab.directory import LabDirectory
 from runbook.lab.faults import fault_for
 from runbook.lab.prerequisites import setup_for
@@ -314,7 +315,9 @@ def create_demo(path: Path, name: str, catalogue: list[StepSpec], *, latency_ms:
             "description": " ".join(str(data.get("description", "")).split()), "device": device.to_meta()}
     if params_file:
         meta["params_file"] = str(Path(params_file).resolve())
-    Runbook.create(path, str(session_params), catalogue, lab_ports_factory, lab=meta)
+    book = Runbook.create(path, str(session_params), catalogue, lab_ports_factory, lab=meta)
+    if not params_file:  # the next `runbook demo` of this scenario shows these steps in its first frame
+        rehearsal_outline.keep(path.parent, name, cert_validation, book.outline)
     return path
 
 

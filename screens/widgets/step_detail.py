@@ -20,7 +20,7 @@ from runbook.flow.changes import Plan
 from runbook.flow.engine import Runbook
 from runbook.record import journal_tail
 from runbook.record.journal_tail import JournalSummary
-from screens import view
+from screens import step_rows, view
 from screens.widgets.checklist import Checklist, Tick
 
 NOT_PLANNED = "press p to compute the plan (it reads the live state, changing nothing)"
@@ -74,7 +74,7 @@ class StepDetail(Vertical):
              driving: bool, blocked: Sequence[str] = ()) -> None:
         self.instance, self.driving = instance, driving
         record = book.record(instance.key)
-        mark, style = view.glyph(book, instance.key)
+        mark, style = step_rows.glyph(book, instance.key)
         modes = ", ".join(instance.spec.modes)
         self.query_one("#step-head", Static).update(Content.assemble(
             (mark, style), " ", (instance.key, "bold"), "  ", (instance.title, "bold"), "\n",
@@ -82,7 +82,7 @@ class StepDetail(Vertical):
             (" · on ", "$text-muted"), instance.target.label))
         self._show_status(book, instance, blocked)
         self._show_plan(instance, plan)
-        stale = view.stale_mismatch(book, instance.key)
+        stale = step_rows.stale_mismatch(book, instance.key)
         self._set("#step-verify", _block("Verify", view.verify_lines(record.verified, stale=stale))
                   if record.verified else None)
         why = [instance.why] + list(instance.spec.detail(book.params))

@@ -7,7 +7,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from screens.view import Row
+from screens.step_rows import Row
 from screens.widgets.bounded_list import BoundedOptionList
 
 
