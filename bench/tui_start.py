@@ -216,8 +216,10 @@ def main() -> None:
     big = median("open-50k", "ready") / median("open", "ready")
     screen = median("open-50k", "live") / median("open", "live")
     memory = median("open-50k", "maxrss") / 1024
-    print(f"  open with {args.entries} entries vs empty session: {verdict(big, 1.5)} (runbook screen "
-          f"{screen:.2f}x); peak {memory:.0f} MiB (goal ≤ 80 MiB: {'met' if memory <= 80 else 'NOT met'})")
+    worst = max(big, screen)  # the runbook screen is the frame that reads the selected step's journal
+    print(f"  open with {args.entries} entries vs empty session: steps shown {big:.2f}x, runbook screen "
+          f"{screen:.2f}x, the slower {verdict(worst, 1.5)}; peak {memory:.0f} MiB "
+          f"(goal ≤ 80 MiB: {'met' if memory <= 80 else 'NOT met'})")
 
 
 if __name__ == "__main__":
