@@ -23,7 +23,7 @@ from runbook.pair.handover import lock_view
 from runbook.record import store
 from runbook.record.journal_tail import JournalSummary
 from runbook.record.lock import is_live, read_holder
-from screens import actions, operations, view
+from screens import actions, operations, step_rows
 from screens.messages import (
     ActionCancelled,
     ActionDone,
@@ -129,7 +129,7 @@ class SessionController:
         if book is None or not self.driving or self._offered_resume:
             return None
         self._offered_resume = True
-        interrupted = view.interrupted_keys(book)
+        interrupted = step_rows.interrupted_keys(book)
         if interrupted:
             record = book.record(interrupted[0])
             return interrupted[0], record.note if record.state == State.INTERRUPTED else interrupted_note(record)

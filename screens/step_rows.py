@@ -91,13 +91,15 @@ def step_rows(book: SessionView) -> list[Row]:
 def start_key(book: SessionView) -> str:
     """Where the cursor starts: an interrupted step (verify it first), else the first unsettled step that can go
     now, else the first unsettled one, else the first step."""
-    steps = book.outline.steps
-    interrupted = [step.key for step in steps if book.display_state(step.key) == State.INTERRUPTED]
+    interrupted = interrupted_keys(book)
     if interrupted:
         return interrupted[0]
-    unsettled = [step for step in steps if book.record(step.key).state not in SETTLED]
-    pending = next((step for step in unsettled if not book.waiting_for(step)), unsettled[0] if unsettled else None)
-    return (pending or steps[0]).key
+    steps = book.outline.steps
+    return (book.first_ready(steps) or steps[0]).key
+
+
+def interrupted_keys(book: SessionView) -> list[str]:
+    return [step.key for step in book.outline.steps if book.display_state(step.key) == State.INTERRUPTED]
 
 
 def settled_count(book: SessionView) -> tuple[int, int]:

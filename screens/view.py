@@ -36,10 +36,6 @@ def state_word(book: Runbook, key: str) -> str:
     return state.value
 
 
-def interrupted_keys(book: Runbook) -> list[str]:
-    return [i.key for i in book.instances if book.display_state(i.key) == State.INTERRUPTED]
-
-
 def top_line(book: Runbook, name: str, *, driving: bool, done: Completion | None = None) -> Content:
     """`done`: the completion the caller already computed (it reads the journal), else computed here."""
     settled, total = settled_count(book)

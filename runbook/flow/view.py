@@ -6,7 +6,7 @@ two-person acknowledgement), so a read-only command loads only what it reads.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from runbook.errors import BadInput
 from runbook.flow import outline as outlines
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from runbook.inputs.params import Params
     from runbook.record.lock import SessionLock
     from runbook.record.session import Session, StepRecord
+
+# An instance, or its outline (a listing's view of it): both name their key and what they depend on.
+Step = TypeVar("Step", "StepInstance", "OutlinedStep")
 
 
 class SessionView:
@@ -118,5 +121,10 @@ class SessionView:
 
     def next_pending(self) -> StepInstance | None:
         """The first unsettled step that can go now; else the first unsettled one (it says what it waits for)."""
-        unsettled = [i for i in self.instances if self.record(i.key).state not in SETTLED]
-        return next((i for i in unsettled if not self.waiting_for(i)), unsettled[0] if unsettled else None)
+        return self.first_ready(self.instances)
+
+    def first_ready(self, steps: list[Step]) -> Step | None:
+        """next_pending's choice among `steps` (the instances, or the outline's steps where the procedure is not
+        loaded)."""
+        unsettled = [step for step in steps if self.record(step.key).state not in SETTLED]
+        return next((step for step in unsettled if not self.waiting_for(step)), unsettled[0] if unsettled else None)
